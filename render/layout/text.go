@@ -1,0 +1,337 @@
+package layout
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/fonts"
+)
+
+// itemKind classifies the pieces of inline text that line breaking works on.
+type itemKind uint8
+
+const (
+	itemText  itemKind = iota // glyphs; no break allowed inside or before unless marked
+	itemSpace                 // a space: a break opportunity, dropped at a line end
+	itemBreak                 // a forced line break ("\n")
+	itemZW                    // a zero-width break opportunity (between CJK ideographs)
+)
+
+// item is a measured piece of inline text in one face.
+type item struct {
+	kind   itemKind
+	face   fonts.ID
+	size   float64
+	color  Color
+	strike bool
+	phi    bool
+	s      string
+	w      float64
+}
+
+// font is the look of a run of text before font fallback.
+type font struct {
+	face  fonts.ID
+	size  float64
+	color Color
+	phi   bool
+}
+
+// faceFor returns the preferred face for an inline style on a base face.
+func faceFor(base fonts.ID, st doc.Style) fonts.ID {
+	f := base
+	if st&doc.Mono != 0 {
+		f = fonts.Mono
+		if base == fonts.SansBold || base == fonts.SansBoldItalic {
+			f = fonts.MonoBold
+		}
+	}
+	if st&doc.Bold != 0 {
+		f = f.Bold()
+	}
+	if st&doc.Italic != 0 {
+		f = f.Italic()
+	}
+	return f
+}
+
+// isCJK reports whether r is a character after or before which a line may
+// break without a space (ideographs, kana, hangul, CJK punctuation).
+func isCJK(r rune) bool {
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) ||
+		unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r) ||
+		(r >= 0x3000 && r <= 0x303F) || (r >= 0xFF00 && r <= 0xFFEF)
+}
+
+// shaper turns styled text into measured items, resolving font fallback and
+// replacing characters that no embedded face covers. It records what it
+// replaced so the render result can warn about it.
+type shaper struct {
+	missing map[rune]int
+}
+
+// items converts text into measured items. Tabs count as spaces.
+func (sh *shaper) items(t doc.Text, f font, dst []item) []item {
+	for _, sp := range t {
+		pf := f
+		pf.face = faceFor(f.face, sp.Style)
+		strike := sp.Style&doc.Strike != 0
+		dst = sh.appendString(dst, sp.Text, pf, strike)
+	}
+	return dst
+}
+
+func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item {
+	var cur *item
+	var sb strings.Builder
+	flush := func() {
+		if cur != nil {
+			cur.s = sb.String()
+			cur.w = fonts.Get(cur.face).Width(cur.s) * cur.size
+			dst = append(dst, *cur)
+			cur = nil
+			sb.Reset()
+		}
+	}
+	mk := func(kind itemKind, face fonts.ID) item {
+		return item{kind: kind, face: face, size: f.size, color: f.color, strike: strike, phi: f.phi}
+	}
+	for _, r := range s {
+		switch r {
+		case ' ', '\t':
+			flush()
+			it := mk(itemSpace, f.face)
+			it.s = " "
+			it.w = fonts.Get(f.face).Advance(' ') * f.size
+			dst = append(dst, it)
+			continue
+		case '\n':
+			flush()
+			dst = append(dst, mk(itemBreak, f.face))
+			continue
+		case '\r':
+			continue
+		}
+		face, ok := fonts.Resolve(f.face, r)
+		if !ok {
+			if sh.missing == nil {
+				sh.missing = map[rune]int{}
+			}
+			sh.missing[r]++
+			r = fonts.Replacement
+			face = f.face
+		}
+		cjk := isCJK(r)
+		if cjk {
+			flush()
+			if n := len(dst); n > 0 && dst[n-1].kind == itemText {
+				dst = append(dst, mk(itemZW, face))
+			}
+			it := mk(itemText, face)
+			it.s = string(r)
+			it.w = fonts.Get(face).Advance(r) * f.size
+			dst = append(dst, it, mk(itemZW, face))
+			continue
+		}
+		if cur != nil && cur.face != face {
+			flush()
+		}
+		if cur == nil {
+			it := mk(itemText, face)
+			cur = &it
+		}
+		sb.WriteRune(r)
+	}
+	flush()
+	return dst
+}
+
+// warnings describes the characters that were replaced, in code point order.
+func (sh *shaper) warnings() []string {
+	if len(sh.missing) == 0 {
+		return nil
+	}
+	rs := make([]rune, 0, len(sh.missing))
+	for r := range sh.missing {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		name := fmt.Sprintf("U+%04X", r)
+		if utf8.ValidRune(r) && unicode.IsPrint(r) {
+			name += fmt.Sprintf(" %q", string(r))
+		}
+		out = append(out, fmt.Sprintf("character %s is not covered by any embedded font: printed as U+FFFD (%d×)", name, sh.missing[r]))
+	}
+	return out
+}
+
+// breakLines splits items into lines no wider than width, greedily
+// (first fit). It returns the [start, end) item ranges of each line; spaces
+// at a line's end are excluded from the range, and a run of text wider than
+// the line is split between characters. breakLines is a pure function of
+// the items' kinds and widths (and text, for emergency splits).
+func breakLines(items []item, width float64) [][]item {
+	items = splitOverlong(items, width)
+	var lines [][]item
+	start := 0
+	x := 0.0
+	lastBreak := -1 // index of the last break opportunity on the line
+	for i := 0; i < len(items); i++ {
+		it := items[i]
+		switch it.kind {
+		case itemBreak:
+			lines = append(lines, trimLine(items[start:i]))
+			start, x, lastBreak = i+1, 0, -1
+			continue
+		case itemSpace, itemZW:
+			if i == start { // no space at the start of a wrapped line
+				start = i + 1
+				continue
+			}
+			lastBreak = i
+			x += it.w
+			continue
+		}
+		if x+it.w > width+1e-9 && lastBreak > start {
+			lines = append(lines, trimLine(items[start:lastBreak]))
+			// Skip the break opportunities after the break point.
+			k := lastBreak
+			for k < len(items) && (items[k].kind == itemSpace || items[k].kind == itemZW) {
+				k++
+			}
+			start, lastBreak, x = k, -1, 0
+			i = start - 1 // rescan the carried-over items
+			continue
+		}
+		x += it.w
+	}
+	if start < len(items) || len(lines) == 0 {
+		lines = append(lines, trimLine(items[min(start, len(items)):]))
+	}
+	return lines
+}
+
+func trimLine(line []item) []item {
+	for len(line) > 0 && (line[len(line)-1].kind == itemSpace || line[len(line)-1].kind == itemZW) {
+		line = line[:len(line)-1]
+	}
+	return line
+}
+
+// splitOverlong splits every run of glued text items (no break opportunity
+// inside) that is wider than width into single characters joined by
+// zero-width break opportunities, so that breakLines can wrap it.
+func splitOverlong(items []item, width float64) []item {
+	over := false
+	for i := 0; i < len(items); {
+		j, w := gluedRun(items, i)
+		if w > width {
+			over = true
+			break
+		}
+		i = j
+	}
+	if !over {
+		return items
+	}
+	out := make([]item, 0, len(items)*2)
+	for i := 0; i < len(items); {
+		j, w := gluedRun(items, i)
+		if j == i {
+			out = append(out, items[i])
+			i++
+			continue
+		}
+		if w <= width {
+			out = append(out, items[i:j]...)
+			i = j
+			continue
+		}
+		for _, it := range items[i:j] {
+			face := fonts.Get(it.face)
+			for _, r := range it.s {
+				c := it
+				c.s = string(r)
+				c.w = face.Advance(r) * it.size
+				if len(out) > 0 && out[len(out)-1].kind == itemText {
+					z := it
+					z.kind, z.s, z.w = itemZW, "", 0
+					out = append(out, z)
+				}
+				out = append(out, c)
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+// gluedRun returns the end of the run of text items starting at i and its
+// width; j == i when items[i] is not text.
+func gluedRun(items []item, i int) (j int, w float64) {
+	j = i
+	for j < len(items) && items[j].kind == itemText {
+		w += items[j].w
+		j++
+	}
+	return j, w
+}
+
+// lineWidth is the advance width of a line's items.
+func lineWidth(line []item) float64 {
+	w := 0.0
+	for _, it := range line {
+		w += it.w
+	}
+	return w
+}
+
+// lineOps emits the text ops of one line starting at x on baseline y
+// (relative to the box), merging neighbouring items of the same look.
+func lineOps(line []item, x, y float64, ops []Op) []Op {
+	var cur *Text
+	var sb strings.Builder
+	var strikeFrom float64
+	var strikeOn bool
+	var strikeItem item
+	endStrike := func(xEnd float64) {
+		if strikeOn {
+			ops = append(ops, &Line{X1: strikeFrom, Y1: y - strikeItem.size*0.3, X2: xEnd, Y2: y - strikeItem.size*0.3, Width: strikeItem.size * 0.06, Color: strikeItem.color})
+			strikeOn = false
+		}
+	}
+	flush := func() {
+		if cur != nil {
+			cur.S = sb.String()
+			ops = append(ops, cur)
+			cur = nil
+			sb.Reset()
+		}
+	}
+	for _, it := range line {
+		if it.kind == itemZW || it.kind == itemBreak {
+			continue
+		}
+		if it.strike && !strikeOn {
+			strikeOn, strikeFrom, strikeItem = true, x, it
+		} else if !it.strike && strikeOn {
+			endStrike(x)
+		}
+		if cur == nil || cur.Face != it.face || cur.Size != it.size || cur.Color != it.color || cur.PHI != it.phi {
+			flush()
+			cur = &Text{X: x, Y: y, Face: it.face, Size: it.size, Color: it.color, PHI: it.phi}
+		}
+		sb.WriteString(it.s)
+		cur.W += it.w
+		x += it.w
+	}
+	flush()
+	endStrike(x)
+	return ops
+}
