@@ -235,7 +235,7 @@ func splitOverlong(items []item, width float64) []item {
 			over = true
 			break
 		}
-		i = j
+		i = max(j, i+1)
 	}
 	if !over {
 		return items
