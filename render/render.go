@@ -1,18 +1,24 @@
 // Package render turns a validated report into laid-out pages and paints
 // them as a PDF or as a page thumbnail; both outputs come from the same
-// layout.
+// layout, so a thumbnail shows exactly what the PDF shows.
+//
+// A Laid is immutable once built and may be painted any number of times,
+// concurrently; everything per job (fpdf documents, raster canvases) is
+// created by the painters for each call.
 package render
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/render/layout"
+	"github.com/foliohealth/folio/render/pdf"
 	"github.com/foliohealth/folio/report"
+	"github.com/foliohealth/folio/templates"
 )
 
-// Laid is a report laid out into pages, ready for painting. It is immutable
-// and may be painted any number of times, concurrently.
+// Laid is a report laid out into pages, ready for painting.
 type Laid struct {
 	Pages    []layout.Page
 	Info     doc.Info
@@ -35,13 +41,28 @@ type Image struct {
 	Width, Height int
 }
 
-var errNotBuilt = errors.New("render: not built yet")
+// ErrBadOption is wrapped by errors about thumbnail options.
+var ErrBadOption = errors.New("bad option")
 
-// Layout lays out a validated report.
-func Layout(r *report.Report) (*Laid, error) { return nil, errNotBuilt }
+// Layout lays out a validated report on US Letter pages.
+func Layout(r *report.Report) (*Laid, error) {
+	d, warnings, err := templates.Build(r)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	res, err := layout.Layout(d, layout.Letter)
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, res.Warnings...)}, nil
+}
 
 // PDF paints the laid-out pages as a PDF.
-func (l *Laid) PDF() ([]byte, error) { return nil, errNotBuilt }
+func (l *Laid) PDF() ([]byte, error) {
+	return pdf.Paint(l.Pages, l.Info)
+}
 
 // Thumbnail paints one page as an image.
-func (l *Laid) Thumbnail(o ThumbOptions) (*Image, error) { return nil, errNotBuilt }
+func (l *Laid) Thumbnail(o ThumbOptions) (*Image, error) {
+	return nil, errors.New("render: thumbnails not built yet")
+}

@@ -2,12 +2,276 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/foliohealth/folio/render"
+	"github.com/foliohealth/folio/report"
+	"golang.org/x/term"
 )
 
-// runRender implements "folio render". (placeholder until its issue lands)
+// renderLine is one --json output line.
+type renderLine struct {
+	Input    string   `json:"input"`
+	Output   string   `json:"output,omitempty"`
+	Pages    int      `json:"pages,omitempty"`
+	Width    int      `json:"width,omitempty"`
+	Height   int      `json:"height,omitempty"`
+	Bytes    int      `json:"bytes,omitempty"`
+	SHA256   string   `json:"sha256,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	errLines []string
+}
+
+// runRender implements "folio render": one-shot rendering without a queue.
 func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "folio render: not built yet")
-	return exitFailed
+	fs := flag.NewFlagSet("folio render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "output file (one input) or directory (several inputs)")
+	thumb := fs.Bool("thumbnail", false, "render a page-1 image instead of a PDF")
+	size := fs.Int("size", 256, "thumbnail: longest side in pixels (32 to 2048)")
+	format := fs.String("format", "png", "thumbnail: png or jpeg")
+	asJSON := fs.Bool("json", false, "print one JSON line per input on stdout")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--json] FILE|DIR...")
+		fs.PrintDefaults()
+	}
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio render:", err)
+		return exitUsage
+	}
+	if len(paths) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	if *thumb {
+		if *size < 32 || *size > 2048 {
+			fmt.Fprintf(stderr, "folio render: --size %d: must be 32 to 2048\n", *size)
+			return exitUsage
+		}
+		if *format != "png" && *format != "jpeg" {
+			fmt.Fprintf(stderr, "folio render: --format %q: must be png or jpeg\n", *format)
+			return exitUsage
+		}
+	}
+	inputs, err := expandInputs(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio render:", err)
+		return exitUsage
+	}
+	ext := ".pdf"
+	if *thumb {
+		ext = map[string]string{"png": ".png", "jpeg": ".jpg"}[*format]
+	}
+	// -o names a file only when there is exactly one input file.
+	single := len(inputs) == 1 && len(paths) == 1 && !isDir(paths[0])
+	outputFor := func(in string) string {
+		base := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in)) + ext
+		switch {
+		case *out == "":
+			return filepath.Join(filepath.Dir(in), base)
+		case single && !isDir(*out) && !strings.HasSuffix(*out, string(filepath.Separator)):
+			return *out
+		default:
+			return filepath.Join(*out, base)
+		}
+	}
+	if *out != "" && !(single && !isDir(*out) && !strings.HasSuffix(*out, string(filepath.Separator))) {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			fmt.Fprintln(stderr, "folio render:", err)
+			return exitFailed
+		}
+	}
+	opts := render.ThumbOptions{Size: *size, Format: *format, Page: 1}
+	results := make([]renderLine, len(inputs))
+	prog := newProgress(stderr, len(inputs))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				results[i] = renderOne(inputs[i], outputFor(inputs[i]), *thumb, opts)
+				prog.step()
+			}
+		}()
+	}
+	for i := range inputs {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	prog.done()
+	code := exitOK
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	for _, r := range results {
+		if r.Input == "" { // interrupted before it started
+			code = exitFailed
+			continue
+		}
+		if r.Error != "" {
+			code = exitFailed
+			for _, l := range r.errLines {
+				fmt.Fprintf(stderr, "%s: %s\n", r.Input, l)
+			}
+		}
+		if *asJSON {
+			enc.Encode(r)
+		}
+	}
+	return code
+}
+
+// renderOne renders one input file to outPath.
+func renderOne(in, outPath string, thumb bool, o render.ThumbOptions) renderLine {
+	res := renderLine{Input: in}
+	fail := func(err error) renderLine {
+		var fe report.Errors
+		if errors.As(err, &fe) {
+			for _, e := range fe {
+				res.errLines = append(res.errLines, e.Error())
+			}
+		} else {
+			res.errLines = []string{err.Error()}
+		}
+		res.Error = strings.Join(res.errLines, "; ")
+		return res
+	}
+	lim := report.DefaultLimits()
+	data, err := readLimited(in, int64(lim.MaxBytes))
+	if err != nil {
+		return fail(err)
+	}
+	r, err := report.Decode(data, lim)
+	if err != nil {
+		return fail(err)
+	}
+	laid, err := render.Layout(r)
+	if err != nil {
+		return fail(err)
+	}
+	var b []byte
+	if thumb {
+		img, err := laid.Thumbnail(o)
+		if err != nil {
+			return fail(err)
+		}
+		b, res.Width, res.Height = img.Bytes, img.Width, img.Height
+	} else {
+		if b, err = laid.PDF(); err != nil {
+			return fail(err)
+		}
+		res.Pages = len(laid.Pages)
+	}
+	if err := os.WriteFile(outPath, b, 0o644); err != nil {
+		return fail(err)
+	}
+	sum := sha256.Sum256(b)
+	res.Output, res.Bytes, res.SHA256 = outPath, len(b), hex.EncodeToString(sum[:])
+	res.Warnings = laid.Warnings
+	return res
+}
+
+// readLimited reads a file, refusing one larger than max bytes without
+// reading it all.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("$: report is larger than %d bytes", max)
+	}
+	return b, nil
+}
+
+// expandInputs replaces each directory by its *.json files, sorted.
+func expandInputs(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(m)
+		out = append(out, m...)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no *.json inputs found")
+	}
+	return out, nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// progress draws a progress bar on stderr when it is a terminal and there
+// are more than a few inputs.
+type progress struct {
+	mu     sync.Mutex
+	w      io.Writer
+	n, tot int
+	on     bool
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	p := &progress{w: w, tot: total}
+	if f, ok := w.(*os.File); ok && total > 3 && term.IsTerminal(int(f.Fd())) {
+		p.on = true
+	}
+	return p
+}
+
+func (p *progress) step() {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	const width = 30
+	fill := p.n * width / p.tot
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d", strings.Repeat("#", fill), strings.Repeat(" ", width-fill), p.n, p.tot)
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprintln(p.w)
+	}
 }

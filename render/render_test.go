@@ -1,0 +1,280 @@
+package render_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"unicode"
+
+	"github.com/foliohealth/folio/render"
+	"github.com/foliohealth/folio/render/layout"
+	"github.com/foliohealth/folio/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under fixtures/golden")
+
+const fixtures = "../fixtures"
+
+type fixture struct {
+	name string
+	raw  []byte
+	r    *report.Report
+}
+
+var (
+	loadOnce sync.Once
+	loaded   []fixture
+	loadErr  error
+)
+
+func goodFixtures(t testing.TB) []fixture {
+	loadOnce.Do(func() {
+		paths, _ := filepath.Glob(filepath.Join(fixtures, "*.json"))
+		for _, p := range paths {
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				loadErr = err
+				return
+			}
+			r, err := report.Decode(raw, report.DefaultLimits())
+			if err != nil {
+				loadErr = fmt.Errorf("%s: %w", p, err)
+				return
+			}
+			loaded = append(loaded, fixture{strings.TrimSuffix(filepath.Base(p), ".json"), raw, r})
+		}
+	})
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	if len(loaded) < 10 {
+		t.Fatalf("only %d good fixtures", len(loaded))
+	}
+	return loaded
+}
+
+func need(t *testing.T, tools ...string) {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (poppler-utils, qpdf): %v", tool, err)
+		}
+	}
+}
+
+// golden compares got with the golden file, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join(fixtures, "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("golden file missing (run go test ./render -update and review the diff): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from its golden file (%d bytes, want %d); if intended, run go test ./render -update and review the diff", name, len(got), len(want))
+	}
+}
+
+func pdftotext(t *testing.T, pdf []byte, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("pdftotext", append(append([]string{"-q", "-enc", "UTF-8"}, args...), "-", "-")...)
+	cmd.Stdin = bytes.NewReader(pdf)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pdftotext %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// TestFixtures renders every good fixture and checks the PDF with real
+// readers, then compares layout dump, extracted text and PDF bytes with the
+// golden files.
+func TestFixtures(t *testing.T) {
+	need(t, "qpdf", "pdftotext")
+	for _, fx := range goodFixtures(t) {
+		t.Run(fx.name, func(t *testing.T) {
+			t.Parallel()
+			laid, err := render.Layout(fx.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pdf, err := laid.PDF()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Deterministic: a second layout and paint give the same bytes.
+			laid2, err := render.Layout(fx.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pdf2, err := laid2.PDF()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pdf, pdf2) {
+				t.Fatal("rendering twice gave different bytes")
+			}
+			cmd := exec.Command("qpdf", "--check", "-")
+			cmd.Stdin = bytes.NewReader(pdf)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("qpdf --check: %v\n%s", err, out)
+			}
+			n := len(laid.Pages)
+			all := pdftotext(t, pdf)
+			for i := 1; i <= n; i++ {
+				page := pdftotext(t, pdf, "-f", fmt.Sprint(i), "-l", fmt.Sprint(i))
+				for _, want := range []string{fx.r.Patient.Name, fx.r.Patient.MRN, fmt.Sprintf("Page %d of %d", i, n)} {
+					if want != "" && !strings.Contains(flat(page), flat(want)) {
+						t.Errorf("page %d lacks %q", i, want)
+					}
+				}
+			}
+			flatAll := flat(all)
+			for _, w := range sectionWords(fx.r) {
+				if !strings.Contains(flatAll, w) {
+					t.Errorf("word %q of the report is missing from the PDF text", w)
+				}
+			}
+			for _, u := range urlTargets(fx.r.Sections) {
+				if strings.Contains(all, u) {
+					t.Errorf("url section target %q appears in the PDF", u)
+				}
+			}
+			golden(t, fx.name+".layout.txt", []byte(layout.Dump(laid.Pages)))
+			golden(t, fx.name+".txt", []byte(pdftotext(t, pdf, "-layout")))
+			golden(t, fx.name+".pdf", pdf)
+		})
+	}
+}
+
+// flat removes all white space, so words wrapped across lines still match.
+func flat(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+var entity = regexp.MustCompile(`&#?[A-Za-z0-9]+;`)
+
+// sectionWords returns the words (runs of letters, digits and marks) of
+// every section except url sections, and of the addenda.
+func sectionWords(r *report.Report) []string {
+	var texts []string
+	var walk func([]report.Section)
+	walk = func(ss []report.Section) {
+		for _, s := range ss {
+			texts = append(texts, s.Title)
+			switch s.Kind {
+			case report.SectionURL:
+				continue
+			case report.SectionText:
+				texts = append(texts, entity.ReplaceAllString(s.Body, " "))
+			case report.SectionPlain:
+				texts = append(texts, s.Body)
+			case report.SectionFields:
+				for _, it := range s.Items {
+					texts = append(texts, it.Label, it.Value)
+				}
+			case report.SectionTable:
+				texts = append(texts, s.Columns...)
+				for _, row := range s.Rows {
+					texts = append(texts, row...)
+				}
+			case report.SectionImage:
+				texts = append(texts, s.Caption)
+			}
+			walk(s.Sections)
+		}
+	}
+	walk(r.Sections)
+	for _, a := range r.Addenda {
+		texts = append(texts, entity.ReplaceAllString(a.Body, " "))
+	}
+	seen := map[string]bool{}
+	var words []string
+	for _, t := range texts {
+		for _, w := range strings.FieldsFunc(t, func(r rune) bool {
+			return !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
+		}) {
+			if !seen[w] {
+				seen[w] = true
+				words = append(words, w)
+			}
+		}
+	}
+	return words
+}
+
+func urlTargets(ss []report.Section) []string {
+	var out []string
+	for _, s := range ss {
+		if s.Kind == report.SectionURL {
+			out = append(out, s.URL)
+		}
+		out = append(out, urlTargets(s.Sections)...)
+	}
+	return out
+}
+
+// TestRawHTMLPrintsLiterally checks the hostile fixture's script tag
+// reaches the text layer as text.
+func TestRawHTMLPrintsLiterally(t *testing.T) {
+	need(t, "pdftotext")
+	for _, fx := range goodFixtures(t) {
+		if !bytes.Contains(fx.raw, []byte("<script")) {
+			continue
+		}
+		laid, err := render.Layout(fx.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pdf, err := laid.PDF()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(pdftotext(t, pdf), "<script") {
+			t.Errorf("%s: raw <script> not printed literally", fx.name)
+		}
+		return
+	}
+	t.Fatal("no fixture with raw HTML")
+}
+
+func BenchmarkPDF(b *testing.B) {
+	for _, fx := range goodFixtures(b) {
+		b.Run(fx.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var size int
+			for i := 0; i < b.N; i++ {
+				laid, err := render.Layout(fx.r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pdf, err := laid.PDF()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(pdf)
+			}
+			b.ReportMetric(float64(size), "pdf-bytes")
+		})
+	}
+}
