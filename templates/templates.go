@@ -1,0 +1,397 @@
+// Package templates decides what each kind of report shows and in what order:
+// it builds folio's device-independent document (running header, banners,
+// patient and report details, specimens or exam, sections, addenda,
+// signatures) from a validated report.
+//
+// It does not validate (report.Decode has), measure or paginate (layout
+// does), and it never fetches anything: url sections become a notice and a
+// warning, and their targets appear nowhere in the document. Build is safe
+// for concurrent use.
+package templates
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/disintegration/imaging"
+
+	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/report"
+)
+
+// TimeLayout is how every time prints: minutes and the offset the time was
+// given in, e.g. "2026-11-20 14:03 -05:00".
+const TimeLayout = "2006-01-02 15:04 -07:00"
+
+// statusInfo is what a report status adds to the document.
+type statusInfo struct {
+	word   string // banner word in every page header; "" for final
+	notice string // page-1 notice after the word
+	label  string // the status as the details grid prints it
+}
+
+var statuses = map[string]statusInfo{
+	report.StatusFinal:       {label: "Final"},
+	report.StatusPreliminary: {word: "PRELIMINARY", label: "Preliminary", notice: "this report has not been finalized; findings may change and a final report will follow."},
+	report.StatusAmended:     {word: "AMENDED", label: "Amended", notice: "this version replaces all earlier versions of the report."},
+	report.StatusCorrected:   {word: "CORRECTED", label: "Corrected", notice: "this version corrects an error in an earlier version and replaces it."},
+	report.StatusAppended:    {word: "ADDENDUM ADDED", label: "Final, addendum added", notice: "information was added after the report was signed; see the addenda after the report."},
+}
+
+// modalities names the DICOM modality codes the contract allows.
+var modalities = map[string]string{
+	"CT": "Computed tomography",
+	"MR": "Magnetic resonance imaging",
+	"US": "Ultrasound",
+	"CR": "Computed radiography",
+	"DX": "Digital radiography",
+	"MG": "Mammography",
+	"NM": "Nuclear medicine",
+	"PT": "Positron emission tomography",
+	"XA": "X-ray angiography",
+	"RF": "Radiofluoroscopy",
+}
+
+var sexes = map[string]string{"female": "Female", "male": "Male", "other": "Other", "unknown": "Unknown"}
+
+// sectionFunc turns one section's content (not its heading or sub-sections)
+// into blocks. path is the section's field path, e.g. "sections[3]".
+type sectionFunc func(b *builder, s *report.Section, path string) ([]doc.Block, error)
+
+// sectionKinds is the one table from section kind to its blocks.
+var sectionKinds = map[string]sectionFunc{
+	report.SectionText:   textSection,
+	report.SectionPlain:  plainSection,
+	report.SectionFields: fieldsSection,
+	report.SectionTable:  tableSection,
+	report.SectionImage:  imageSection,
+	report.SectionURL:    urlSection,
+}
+
+// builder accumulates one document's body and warnings.
+type builder struct {
+	body     []doc.Block
+	warnings []string
+}
+
+func (b *builder) add(blocks ...doc.Block) { b.body = append(b.body, blocks...) }
+
+func (b *builder) warn(format string, args ...any) {
+	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
+}
+
+// Build returns the document for a validated report and the warnings about
+// content it leaves out (url sections). An error means the report breaks an
+// assumption that report.Decode guarantees (unknown kind or status, an image
+// that does not decode); it names the field path.
+func Build(r *report.Report) (*doc.Document, []string, error) {
+	if r == nil {
+		return nil, nil, errors.New("templates: nil report")
+	}
+	st, ok := statuses[r.Status]
+	if !ok {
+		return nil, nil, fmt.Errorf("templates: status: unknown status %q", r.Status)
+	}
+	if r.Kind != report.KindAP && r.Kind != report.KindRadiology {
+		return nil, nil, fmt.Errorf("templates: kind: unknown report kind %q", r.Kind)
+	}
+	if r.Kind == report.KindRadiology && r.Exam == nil {
+		return nil, nil, errors.New("templates: exam: required for a radiology report")
+	}
+	b := &builder{}
+	if st.word != "" {
+		b.add(doc.Notice{Text: doc.Text{
+			{Text: st.word + " REPORT", Style: doc.Bold},
+			{Text: " (version " + strconv.Itoa(version(r)) + "): " + st.notice},
+		}})
+	}
+	if a := r.Amendment; a != nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		what := "Amended"
+		if r.Status == report.StatusCorrected {
+			what = "Corrected"
+		}
+		b.add(doc.Paragraph{Text: doc.Text{
+			{Text: what + " " + a.Issued.Format(TimeLayout) + ". Reason: ", Style: doc.Bold},
+			{Text: a.Reason},
+		}})
+	}
+	b.add(details(r, st))
+	if r.Kind == report.KindAP {
+		if len(r.Specimens) > 0 {
+			b.add(doc.Heading{Level: 1, Text: doc.T("Specimens")}, specimens(r.Specimens))
+		}
+	} else {
+		b.add(doc.Heading{Level: 1, Text: doc.T("Exam")}, exam(r.Exam))
+	}
+	for i := range r.Sections {
+		if err := b.section(&r.Sections[i], "sections["+strconv.Itoa(i)+"]", 1); err != nil {
+			return nil, nil, err
+		}
+	}
+	b.addenda(r.Addenda)
+	b.signatures(r.Performers)
+	d := &doc.Document{
+		Info:   info(r),
+		Header: header(r, st),
+		Body:   b.body,
+	}
+	return d, b.warnings, nil
+}
+
+func version(r *report.Report) int {
+	if r.Version < 1 {
+		return 1
+	}
+	return r.Version
+}
+
+func header(r *report.Report, st statusInfo) doc.Header {
+	h := doc.Header{Title: r.Title, Status: st.word}
+	if r.Facility != nil {
+		h.Facility = r.Facility.Name
+	}
+	h.Identity = append(h.Identity, doc.Field{Label: "Patient", Value: doc.T(r.Patient.Name)})
+	if r.Patient.MRN != "" {
+		h.Identity = append(h.Identity, doc.Field{Label: "MRN", Value: doc.T(r.Patient.MRN)})
+	}
+	if r.Patient.BirthDate != "" {
+		h.Identity = append(h.Identity, doc.Field{Label: "DOB", Value: doc.T(r.Patient.BirthDate)})
+	}
+	if r.Kind == report.KindRadiology {
+		h.Identity = append(h.Identity, doc.Field{Label: "Exam", Value: doc.T(examLine(r.Exam))})
+	} else if r.Accession != "" {
+		h.Identity = append(h.Identity, doc.Field{Label: "Accession", Value: doc.T(r.Accession)})
+	}
+	h.Footer = fmt.Sprintf("Report %s · version %d · issued %s", r.ID, version(r), r.Issued.Format(TimeLayout))
+	return h
+}
+
+// examLine is the exam as the page header and the document subject show it:
+// modality, description and performed date.
+func examLine(e *report.Exam) string {
+	return e.Modality + " · " + e.Description + " · " + e.Performed.Format("2006-01-02")
+}
+
+func info(r *report.Report) doc.Info {
+	var authors []string
+	for _, p := range r.Performers {
+		if p.SignedAt != nil {
+			authors = append(authors, p.Name)
+		}
+	}
+	subject := []string{r.Patient.Name}
+	if r.Patient.MRN != "" {
+		subject = append(subject, "MRN "+r.Patient.MRN)
+	}
+	if r.Kind == report.KindRadiology {
+		subject = append(subject, examLine(r.Exam))
+	} else if r.Accession != "" {
+		subject = append(subject, "Accession "+r.Accession)
+	}
+	return doc.Info{
+		Title:   r.Title,
+		Author:  strings.Join(authors, "; "),
+		Subject: strings.Join(subject, ", "),
+		Creator: "folio " + folio.Version,
+		Created: r.Issued,
+	}
+}
+
+// details is the patient and report grid at the top of page 1.
+func details(r *report.Report, st statusInfo) doc.Fields {
+	var fs []doc.Field
+	add := func(label, value string) {
+		if value != "" {
+			fs = append(fs, doc.Field{Label: label, Value: doc.T(value)})
+		}
+	}
+	p := r.Patient
+	add("Patient", p.Name)
+	add("MRN", p.MRN)
+	add("Birth date", p.BirthDate)
+	add("Sex", sexes[p.Sex])
+	add("Patient ID", p.ID)
+	add("Ordering provider", r.OrderingProvider)
+	add("Encounter", r.EncounterID)
+	add("Accession", r.Accession)
+	add("Issued", r.Issued.Format(TimeLayout))
+	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)))
+	if f := r.Facility; f != nil {
+		var lines []string
+		for _, s := range []string{f.Name, f.Address, f.Phone} {
+			if s != "" {
+				lines = append(lines, s)
+			}
+		}
+		add("Facility", strings.Join(lines, "\n"))
+	}
+	return doc.Fields{Items: fs}
+}
+
+func specimens(ss []report.Specimen) doc.Fields {
+	fs := make([]doc.Field, 0, len(ss))
+	for _, s := range ss {
+		v := s.Description
+		var when []string
+		if s.Collected != nil {
+			when = append(when, "collected "+s.Collected.Format(TimeLayout))
+		}
+		if s.Received != nil {
+			when = append(when, "received "+s.Received.Format(TimeLayout))
+		}
+		if len(when) > 0 {
+			v += "\n" + strings.Join(when, "; ")
+		}
+		fs = append(fs, doc.Field{Label: s.Label, Value: doc.T(v)})
+	}
+	return doc.Fields{Items: fs}
+}
+
+func exam(e *report.Exam) doc.Fields {
+	mod := e.Modality
+	if name := modalities[mod]; name != "" {
+		mod += " (" + name + ")"
+	}
+	fs := []doc.Field{
+		{Label: "Modality", Value: doc.T(mod)},
+		{Label: "Description", Value: doc.T(e.Description)},
+		{Label: "Performed", Value: doc.T(e.Performed.Format(TimeLayout))},
+	}
+	if e.BodySite != "" {
+		fs = append(fs, doc.Field{Label: "Body site", Value: doc.T(e.BodySite)})
+	}
+	if e.StudyUID != "" {
+		fs = append(fs, doc.Field{Label: "Study UID", Value: doc.T(e.StudyUID)})
+	}
+	return doc.Fields{Items: fs}
+}
+
+// section adds a section's heading (level = depth), its content and its
+// sub-sections.
+func (b *builder) section(s *report.Section, path string, depth int) error {
+	fn, ok := sectionKinds[s.Kind]
+	if !ok {
+		return fmt.Errorf("templates: %s.kind: unknown section kind %q", path, s.Kind)
+	}
+	if s.Title != "" {
+		b.add(doc.Heading{Level: min(depth, 3), Text: doc.T(s.Title)})
+	}
+	blocks, err := fn(b, s, path)
+	if err != nil {
+		return err
+	}
+	b.add(blocks...)
+	for i := range s.Sections {
+		if err := b.section(&s.Sections[i], path+".sections["+strconv.Itoa(i)+"]", depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func textSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+	if strings.TrimSpace(s.Body) == "" {
+		return nil, nil
+	}
+	return convertMarkdown(s.Body), nil
+}
+
+func plainSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+	if s.Body == "" {
+		return nil, nil
+	}
+	return []doc.Block{doc.Preformatted{Text: s.Body}}, nil
+}
+
+func fieldsSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+	fs := make([]doc.Field, len(s.Items))
+	for i, it := range s.Items {
+		fs[i] = doc.Field{Label: it.Label, Value: doc.T(it.Value)}
+	}
+	return []doc.Block{doc.Fields{Items: fs}}, nil
+}
+
+func tableSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+	t := doc.Table{Header: make([]doc.Text, len(s.Columns)), Rows: make([][]doc.Text, len(s.Rows))}
+	for i, c := range s.Columns {
+		t.Header[i] = doc.Text{{Text: c, Style: doc.Bold}}
+	}
+	for i, row := range s.Rows {
+		cells := make([]doc.Text, len(row))
+		for j, c := range row {
+			cells[j] = doc.T(c)
+		}
+		t.Rows[i] = cells
+	}
+	return []doc.Block{t}, nil
+}
+
+// imageSection decodes a PNG or JPEG with its EXIF orientation applied.
+// report.Decode has already checked the size and pixel count limits.
+func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, error) {
+	img, err := imaging.Decode(bytes.NewReader(s.Data), imaging.AutoOrientation(true))
+	if err != nil {
+		return nil, fmt.Errorf("templates: %s.data: cannot decode %s image: %w", path, s.ContentType, err)
+	}
+	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption}}, nil
+}
+
+// urlSection never fetches and never prints the URL: one notice line in its
+// place and a warning naming the section.
+func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error) {
+	name := strconv.Quote(s.Title)
+	line := "Linked section " + name
+	if s.LinkText != "" {
+		line += " (" + s.LinkText + ")"
+	}
+	line += " is not included in this PDF; it is available only in the source system."
+	b.warn("%s: url section %s not included in PDF", path, name)
+	return []doc.Block{doc.Notice{Text: doc.T(line)}}, nil
+}
+
+// addenda prints the addenda oldest first (newest last), numbered in that
+// order.
+func (b *builder) addenda(as []report.Addendum) {
+	if len(as) == 0 {
+		return
+	}
+	sorted := make([]report.Addendum, len(as))
+	copy(sorted, as)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Issued.Before(sorted[j].Issued) })
+	b.add(doc.Rule{})
+	for i, a := range sorted {
+		title := fmt.Sprintf("Addendum %d — issued %s", i+1, a.Issued.Format(TimeLayout))
+		if a.Author != "" {
+			title += " by " + a.Author
+		}
+		b.add(doc.Heading{Level: 1, Text: doc.T(title)})
+		if strings.TrimSpace(a.Body) != "" {
+			b.add(convertMarkdown(a.Body)...)
+		}
+	}
+}
+
+// signatures prints an electronic signature line for every performer who
+// signed, and lists the others as not signed, in the sender's order.
+func (b *builder) signatures(ps []report.Performer) {
+	if len(ps) == 0 {
+		return
+	}
+	b.add(doc.Rule{})
+	for _, p := range ps {
+		who := p.Name
+		if p.Role != "" {
+			who += ", " + p.Role
+		}
+		if p.SignedAt != nil {
+			b.add(doc.Signature{Text: "Electronically signed by " + who + " on " + p.SignedAt.Format(TimeLayout)})
+		} else {
+			b.add(doc.Paragraph{Text: doc.T(who + " (not signed)")})
+		}
+	}
+}
