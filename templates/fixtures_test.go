@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,11 +20,11 @@ func loadFixture(t *testing.T, name string) *report.Report {
 
 func decode(t *testing.T, name string, data []byte) *report.Report {
 	t.Helper()
-	var r report.Report
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := report.Decode(data, report.DefaultLimits())
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	return &r
+	return r
 }
 
 // fixtureNames lists every good fixture.
