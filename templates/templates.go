@@ -31,16 +31,17 @@ const TimeLayout = "2006-01-02 15:04 -07:00"
 // statusInfo is what a report status adds to the document.
 type statusInfo struct {
 	word   string // banner word in every page header; "" for final
-	notice string // page-1 notice after the word
+	banner string // bold start of the page-1 notice
+	notice string // rest of the page-1 notice
 	label  string // the status as the details grid prints it
 }
 
 var statuses = map[string]statusInfo{
 	report.StatusFinal:       {label: "Final"},
-	report.StatusPreliminary: {word: "PRELIMINARY", label: "Preliminary", notice: "this report has not been finalized; findings may change and a final report will follow."},
-	report.StatusAmended:     {word: "AMENDED", label: "Amended", notice: "this version replaces all earlier versions of the report."},
-	report.StatusCorrected:   {word: "CORRECTED", label: "Corrected", notice: "this version corrects an error in an earlier version and replaces it."},
-	report.StatusAppended:    {word: "ADDENDUM ADDED", label: "Final, addendum added", notice: "information was added after the report was signed; see the addenda after the report."},
+	report.StatusPreliminary: {word: "PRELIMINARY", banner: "PRELIMINARY REPORT", label: "Preliminary", notice: "not finalized; findings may change and a final report will follow."},
+	report.StatusAmended:     {word: "AMENDED", banner: "AMENDED REPORT", label: "Amended", notice: "this version replaces all earlier versions of the report."},
+	report.StatusCorrected:   {word: "CORRECTED", banner: "CORRECTED REPORT", label: "Corrected", notice: "this version corrects an error in an earlier version and replaces it."},
+	report.StatusAppended:    {word: "ADDENDUM ADDED", banner: "ADDENDUM ADDED", label: "Final, addendum added", notice: "information was added after the report was signed; see the addenda at the end of the report."},
 }
 
 // modalities names the DICOM modality codes the contract allows.
@@ -106,7 +107,7 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	b := &builder{}
 	if st.word != "" {
 		b.add(doc.Notice{Text: doc.Text{
-			{Text: st.word + " REPORT", Style: doc.Bold},
+			{Text: st.banner, Style: doc.Bold},
 			{Text: " (version " + strconv.Itoa(version(r)) + "): " + st.notice},
 		}})
 	}

@@ -237,7 +237,7 @@ func TestStructure(t *testing.T) {
 			}
 			if tt.status != "" {
 				n, ok := d.Body[0].(doc.Notice)
-				if !ok || !strings.HasPrefix(n.Text.Plain(), tt.status+" REPORT") {
+				if !ok || !strings.HasPrefix(n.Text.Plain(), tt.status) {
 					t.Errorf("first block %#v is not the %s notice", d.Body[0], tt.status)
 				}
 			}
