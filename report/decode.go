@@ -307,9 +307,9 @@ func (w *walker) obj(path string, o *object, key string, n need) (*object, strin
 	return m, p
 }
 
-// arr reads an array field, checking its length against min and max; what
-// names one element for messages.
-func (w *walker) arr(path string, o *object, key string, n need, min, max int, what string) ([]any, string) {
+// arr reads an array field, checking its length against min and max; one
+// and many name the elements for messages.
+func (w *walker) arr(path string, o *object, key string, n need, min, max int, one, many string) ([]any, string) {
 	p := join(path, key)
 	v, ok := o.get(key)
 	if !ok {
@@ -324,10 +324,10 @@ func (w *walker) arr(path string, o *object, key string, n need, min, max int, w
 		return nil, p
 	}
 	if len(a) < min {
-		w.fail(p, "must hold at least %d %s", min, what)
+		w.fail(p, "must hold at least %d %s", min, plural(min, one, many))
 	}
 	if len(a) > max {
-		w.fail(p, "holds %d %s, more than the limit of %d", len(a), what, max)
+		w.fail(p, "holds %d %s, more than the limit of %d", len(a), plural(len(a), one, many), max)
 		return nil, p
 	}
 	return a, p
@@ -382,14 +382,14 @@ func (w *walker) report(o *object) *Report {
 	if _, ok := o.get("encounterId"); ok {
 		r.EncounterID = w.fhirID("", o, "encounterId", nonEmpty)
 	}
-	if a, path := w.arr("", o, "performers", optional, 0, w.lim.MaxPerformers, "performers"); len(a) > 0 {
+	if a, path := w.arr("", o, "performers", optional, 0, w.lim.MaxPerformers, "performer", "performers"); len(a) > 0 {
 		for i, v := range a {
 			if p, ok := w.elem(index(path, i), v); ok {
 				r.Performers = append(r.Performers, w.performer(index(path, i), p))
 			}
 		}
 	}
-	if a, path := w.arr("", o, "specimens", optional, 0, w.lim.MaxSpecimens, "specimens"); len(a) > 0 {
+	if a, path := w.arr("", o, "specimens", optional, 0, w.lim.MaxSpecimens, "specimen", "specimens"); len(a) > 0 {
 		for i, v := range a {
 			if s, ok := w.elem(index(path, i), v); ok {
 				r.Specimens = append(r.Specimens, w.specimen(index(path, i), s))
@@ -403,10 +403,10 @@ func (w *walker) report(o *object) *Report {
 	} else if _, ok := o.get("exam"); ok {
 		hasExam = true // wrong type, reported
 	}
-	if a, path := w.arr("", o, "sections", required, 1, w.lim.MaxSections, "section"); len(a) > 0 {
+	if a, path := w.arr("", o, "sections", required, 1, w.lim.MaxSections, "section", "sections"); len(a) > 0 {
 		r.Sections = w.sections(path, a, 1)
 	}
-	if a, path := w.arr("", o, "addenda", optional, 0, w.lim.MaxAddenda, "addenda"); len(a) > 0 {
+	if a, path := w.arr("", o, "addenda", optional, 0, w.lim.MaxAddenda, "addendum", "addenda"); len(a) > 0 {
 		for i, v := range a {
 			if ad, ok := w.elem(index(path, i), v); ok {
 				r.Addenda = append(r.Addenda, w.addendum(index(path, i), ad))
@@ -622,7 +622,7 @@ func (w *walker) section(path string, o *object, depth int) Section {
 				w.fail(join(path, "sections"), "sections nest at most %d levels deep", w.lim.MaxSectionDepth)
 			}
 		} else {
-			subs, _ = w.arr(path, o, "sections", optional, 0, w.lim.MaxSections, "sections")
+			subs, _ = w.arr(path, o, "sections", optional, 0, w.lim.MaxSections, "section", "sections")
 		}
 	}
 	if kindOK {
@@ -672,7 +672,7 @@ func (w *walker) items(path string, o *object) []Item {
 		w.fail(join(path, "items"), "required in a fields section")
 		return nil
 	}
-	a, p := w.arr(path, o, "items", required, 1, w.lim.MaxItems, "item")
+	a, p := w.arr(path, o, "items", required, 1, w.lim.MaxItems, "item", "items")
 	var out []Item
 	for i, v := range a {
 		ip := index(p, i)
@@ -695,9 +695,9 @@ func (w *walker) table(path string, o *object) ([]string, [][]string) {
 		w.fail(join(path, "columns"), "required in a table section")
 		return nil, nil
 	}
-	ca, cp := w.arr(path, o, "columns", required, 1, w.lim.MaxTableColumns, "column")
+	ca, cp := w.arr(path, o, "columns", required, 1, w.lim.MaxTableColumns, "column", "columns")
 	cols := w.strings(cp, ca)
-	ra, rp := w.arr(path, o, "rows", optional, 0, w.lim.MaxTableRows, "rows")
+	ra, rp := w.arr(path, o, "rows", optional, 0, w.lim.MaxTableRows, "row", "rows")
 	if len(ca) > 0 && len(ra)*len(ca) > w.lim.MaxTableCells {
 		w.fail(rp, "table has %d cells, more than the limit of %d", len(ra)*len(ca), w.lim.MaxTableCells)
 		return cols, nil
@@ -787,7 +787,7 @@ func (w *walker) image(path string, o *object, s *Section) {
 	if i := strings.IndexFunc(enc, func(r rune) bool {
 		return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' || r == '=')
 	}); i >= 0 {
-		w.fail(dp, "not base64: character %s at offset %d (standard alphabet with padding, no line breaks)", quote(string([]rune(enc[i:])[0])), i)
+		w.fail(dp, "not base64: character %s at offset %d (standard alphabet with padding, no line breaks)", quoteRune(enc[i:]), i)
 		return
 	}
 	if w.nimages > w.lim.MaxImages {
@@ -846,4 +846,10 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// quoteRune quotes the first character of s.
+func quoteRune(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	return strconv.QuoteRune(r)
 }
