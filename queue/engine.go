@@ -1,0 +1,85 @@
+//go:build folio_render
+
+package queue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/render"
+	"github.com/foliohealth/folio/report"
+)
+
+// Engine is the Renderer over folio's render engine: it decodes the job's
+// report with report.Decode (a refusal is a permanent failure), lays it out
+// once and paints each requested output from that layout. Rendering is pure
+// and deterministic, so an error from it (or a panic) is permanent too:
+// retrying the same input cannot succeed. It is safe for concurrent use.
+type Engine struct {
+	// Limits bound the report (report.DefaultLimits() when zero).
+	Limits report.Limits
+}
+
+var _ Renderer = (*Engine)(nil)
+
+// Render implements Renderer. The render engine does not take a context:
+// when ctx ends first Render returns ctx's error and the abandoned render
+// finishes in the background.
+func (e *Engine) Render(ctx context.Context, job *Job) (*Rendered, error) {
+	type result struct {
+		res *Rendered
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				ch <- result{nil, Permanent(fmt.Errorf("render: panic: %v", p))}
+			}
+		}()
+		res, err := e.render(job)
+		ch <- result{res, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (e *Engine) render(job *Job) (*Rendered, error) {
+	r, err := DecodeReport(job, e.Limits)
+	if err != nil {
+		return nil, err
+	}
+	laid, err := render.Layout(r)
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	out := &Rendered{Record: RecordFacts(r), Warnings: laid.Warnings}
+	for _, o := range job.Outputs {
+		switch o {
+		case folio.OutputPDF:
+			data, err := laid.PDF()
+			if err != nil {
+				return nil, Permanent(err)
+			}
+			out.Renditions = append(out.Renditions, Rendition{Output: o, ContentType: "application/pdf", Data: data, Pages: len(laid.Pages)})
+		case folio.OutputThumbnail:
+			opt := render.ThumbOptions{}
+			if job.Thumbnail != nil {
+				opt.Size, opt.Format = job.Thumbnail.Size, job.Thumbnail.Format
+			}
+			img, err := laid.Thumbnail(opt)
+			if err != nil {
+				return nil, Permanent(err)
+			}
+			out.Renditions = append(out.Renditions, Rendition{Output: o, ContentType: img.ContentType, Data: img.Bytes, Width: img.Width, Height: img.Height})
+		default:
+			return nil, Permanent(fmt.Errorf("outputs: unknown output %q", o))
+		}
+	}
+	return out, nil
+}

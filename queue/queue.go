@@ -1,0 +1,453 @@
+// Package queue is folio's render pipeline on NATS JetStream: it publishes
+// render jobs, runs the workers that render them, and stores the finished
+// Binaries and report records that the FHIR read side serves.
+//
+// # Layout on the server
+//
+//	FOLIO_JOBS       stream, work-queue retention, subject folio.jobs.render
+//	  render         its one durable pull consumer, shared by every worker
+//	FOLIO_EVENTS     stream of folio.events.> (job done / failed), limits retention
+//	folio-jobs       KV: job id -> JobStatus
+//	folio-records    KV: record id -> folio.Record
+//	folio-index      KV: patient and report indexes of the records
+//	folio-binaries   Object Store: Binary id -> rendered bytes + folio.Binary metadata
+//
+// Every stream and bucket uses file storage and Config.Replicas replicas
+// (1 by default; 3 for a cluster, which tolerates the loss of one server).
+//
+// # Delivery
+//
+// A job is published with Nats-Msg-Id set to its job id, so a job re-sent
+// within the duplicate window (Config.DuplicateWindow, 2 minutes) is stored
+// once and rendered once; outside it, the stable Binary ids make a re-render
+// find identical bytes already stored and leave them as they are.
+//
+// Each worker slot pulls one job at a time (no client-side buffering), so a
+// job waits in the stream, not in a worker's buffer. While a job renders the
+// worker sends InProgress every AckWait/3, so AckWait (30 s) bounds only how
+// long a job held by a dead worker waits before it is redelivered. A job is
+// acknowledged only after its Binaries, its record and its final status are
+// stored. An invalid job or report is terminated at once (status failed with
+// the reason, never retried). Any other failure is a transient one: the job
+// is handed back with a delay from Config.Backoff (1 s, 5 s, 15 s, 30 s) and
+// tried again, at most Config.MaxDeliver (5) times in all; the worker that
+// sees the last attempt fail terminates it and records it as failed. If the
+// last delivery goes to a worker that dies, the server's MAX_DELIVERIES
+// advisory is picked up by a running worker, which records the job as failed
+// and removes it from the stream, so no job stays silently stuck. (The
+// advisory is core NATS: if no worker runs at that moment, the job keeps its
+// last status and stays in the stream.)
+//
+// # Durability
+//
+// The embedded server keeps nats-server's default file-store sync policy:
+// writes reach the operating system before they are acknowledged (they
+// survive a folio or nats-server crash) and are fsynced every 2 minutes. A
+// machine crash or power loss can lose the last writes; set
+// ServerConfig.SyncAlways (fsync before every acknowledgement, at a cost in
+// throughput) or run a 3-node cluster with Replicas 3 where that matters.
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foliohealth/folio"
+)
+
+// Subjects, stream, consumer and bucket names.
+const (
+	SubjectJobs       = "folio.jobs.render"
+	SubjectJobDone    = "folio.events.job.done"
+	SubjectJobFailed  = "folio.events.job.failed"
+	SubjectJobEvents  = "folio.events.job.>"
+	StreamJobs        = "FOLIO_JOBS"
+	StreamEvents      = "FOLIO_EVENTS"
+	ConsumerRender    = "render"
+	BucketJobs        = "folio-jobs"
+	BucketRecords     = "folio-records"
+	BucketIndex       = "folio-index"
+	BucketBinaries    = "folio-binaries"
+	subjectMaxDeliver = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamJobs + "." + ConsumerRender
+)
+
+// Job statuses.
+const (
+	StatusQueued  = "queued"
+	StatusRunning = "running"
+	StatusDone    = "done"
+	StatusFailed  = "failed"
+)
+
+// Config sets the pipeline's JetStream resources. Zero fields take the
+// defaults named on each field. Every process of one deployment should use
+// the same Config: Open creates or updates the resources to match it.
+type Config struct {
+	// Replicas of every stream and bucket: 1 (default) on a single server,
+	// 3 in a cluster (R3 tolerates the loss of one server; R2 is not
+	// recommended).
+	Replicas int
+	// AckWait is how long a delivered job may go without an ack or an
+	// InProgress heartbeat before the server redelivers it (30 s).
+	AckWait time.Duration
+	// MaxDeliver bounds the deliveries of one job (5).
+	MaxDeliver int
+	// Backoff is the delay before retry n (1-based) after a transient
+	// failure; the last entry repeats (1 s, 5 s, 15 s, 30 s).
+	Backoff []time.Duration
+	// DuplicateWindow is how long a job id is remembered for deduplication
+	// (2 minutes).
+	DuplicateWindow time.Duration
+	// StatusTTL is how long job statuses and events are kept (7 days).
+	StatusTTL time.Duration
+	// JobTimeout bounds one attempt at a job, render and storage together
+	// (2 minutes); an attempt that runs out is retried.
+	JobTimeout time.Duration
+	// MaxBinaryBytes bounds the Object Store bucket (-1, unlimited).
+	MaxBinaryBytes int64
+	// MemoryStorage keeps everything in memory instead of files (tests and
+	// benchmarks only: nothing survives a restart).
+	MemoryStorage bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if len(c.Backoff) == 0 {
+		c.Backoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.StatusTTL <= 0 {
+		c.StatusTTL = 7 * 24 * time.Hour
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 2 * time.Minute
+	}
+	if c.MaxBinaryBytes == 0 {
+		c.MaxBinaryBytes = -1
+	}
+	return c
+}
+
+// backoff returns the delay before the retry that follows delivery n.
+func (c Config) backoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > len(c.Backoff) {
+		n = len(c.Backoff)
+	}
+	return c.Backoff[n-1]
+}
+
+// Job is a render job, the JSON message on folio.jobs.render
+// (report-v1.md "The render job").
+type Job struct {
+	ID        string          `json:"jobId,omitempty"`
+	Outputs   []string        `json:"outputs,omitempty"`   // default ["pdf"]
+	Thumbnail *ThumbSpec      `json:"thumbnail,omitempty"` // for the thumbnail output
+	Report    json.RawMessage `json:"report"`
+}
+
+// ThumbSpec selects the thumbnail rendition of a job.
+type ThumbSpec struct {
+	Size   int    `json:"size,omitempty"`   // longest side in pixels, 32..2048 (256)
+	Format string `json:"format,omitempty"` // png (default) or jpeg
+}
+
+// BinaryRef names one Binary a job produced.
+type BinaryRef struct {
+	ID          string `json:"id"`
+	ContentType string `json:"contentType"`
+}
+
+// JobStatus is the state of one job, kept in the folio-jobs bucket and
+// published as the payload of job events.
+type JobStatus struct {
+	JobID      string      `json:"jobId"`
+	Status     string      `json:"status"` // StatusQueued, StatusRunning, StatusDone or StatusFailed
+	Binaries   []BinaryRef `json:"binaries"`
+	Warnings   []string    `json:"warnings"`
+	Error      string      `json:"error,omitempty"`
+	Reason     string      `json:"reason,omitempty"` // failures: invalid, exhausted
+	RecordID   string      `json:"recordId,omitempty"`
+	Deliveries int         `json:"deliveries,omitempty"`
+	Seq        uint64      `json:"seq,omitempty"` // stream sequence of the job message
+	Updated    time.Time   `json:"updated"`
+}
+
+// Final reports whether the job has ended (done or failed).
+func (s *JobStatus) Final() bool { return s.Status == StatusDone || s.Status == StatusFailed }
+
+// Failure reasons, the "reason" label of the jobs metric and JobStatus.Reason.
+const (
+	ReasonInvalid   = "invalid"   // the job or its report breaks the contract
+	ReasonExhausted = "exhausted" // transient failures used up MaxDeliver
+)
+
+var jobIDRe = regexp.MustCompile(`^[A-Za-z0-9_=-][A-Za-z0-9_=.-]{0,127}$`)
+
+// validJobID reports whether id can be a job id: 1-128 characters of
+// A-Z a-z 0-9 _ = - and dots, not starting or ending with a dot, no two
+// dots in a row (it is a KV key and a message id).
+func validJobID(id string) bool {
+	return jobIDRe.MatchString(id) && !strings.HasSuffix(id, ".") && !strings.Contains(id, "..")
+}
+
+var reportIDRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
+
+// DefaultJobID derives a job's id from its report's id and version and its
+// outputs: "<reportId>-<version>.<outputs>", e.g. "S26-004512-2.pdf" or
+// "S26-004512-2.pdf-thumbnail", so that a re-sent job is recognised. A report
+// without a usable id or version (which the worker will refuse) gets
+// "x-<sha256 prefix of the report>.<outputs>".
+func DefaultJobID(reportJSON []byte, outputs []string) string {
+	outs := normOutputs(outputs)
+	var head struct {
+		ID      string          `json:"id"`
+		Version json.RawMessage `json:"version"`
+	}
+	base := ""
+	if json.Unmarshal(reportJSON, &head) == nil && reportIDRe.MatchString(head.ID) &&
+		!strings.HasPrefix(head.ID, ".") && !strings.HasSuffix(head.ID, ".") && !strings.Contains(head.ID, "..") {
+		v := 1
+		if len(head.Version) > 0 {
+			if json.Unmarshal(head.Version, &v) != nil || v < 1 || v > 999999999 {
+				v = 0
+			}
+		}
+		if v > 0 {
+			base = folio.RecordID(head.ID, v)
+		}
+	}
+	if base == "" {
+		sum := sha256.Sum256(reportJSON)
+		base = "x-" + hex.EncodeToString(sum[:8])
+	}
+	return base + "." + strings.Join(outs, "-")
+}
+
+// normOutputs returns outputs sorted and deduplicated, ["pdf"] when empty.
+func normOutputs(outputs []string) []string {
+	if len(outputs) == 0 {
+		return []string{folio.OutputPDF}
+	}
+	outs := slices.Clone(outputs)
+	slices.Sort(outs)
+	return slices.Compact(outs)
+}
+
+// Queue is a connection to the pipeline's JetStream resources. It is safe
+// for concurrent use.
+type Queue struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	cfg      Config
+	jobs     jetstream.Stream
+	consumer jetstream.Consumer
+	status   jetstream.KeyValue
+	store    *Store
+}
+
+// Open creates or updates the pipeline's streams, consumer and buckets on the
+// server behind nc and returns a Queue over them. In a cluster JetStream may
+// answer "temporarily unavailable" until it has a leader: Open retries until
+// ctx is done.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	q := &Queue{nc: nc, js: js, cfg: cfg}
+	for {
+		err = q.setup(ctx)
+		if err == nil {
+			return q, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("queue: setting up JetStream: %w", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (q *Queue) setup(ctx context.Context) error {
+	cfg := q.cfg
+	storage := jetstream.FileStorage
+	if cfg.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	q.jobs, err = q.js.CreateOrUpdateStream(opCtx, jetstream.StreamConfig{
+		Name:        StreamJobs,
+		Description: "folio render jobs",
+		Subjects:    []string{SubjectJobs},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicateWindow,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", StreamJobs, err)
+	}
+	q.consumer, err = q.js.CreateOrUpdateConsumer(opCtx, StreamJobs, jetstream.ConsumerConfig{
+		Durable:       ConsumerRender,
+		Description:   "folio render workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: 10000,
+		Replicas:      cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", ConsumerRender, err)
+	}
+	_, err = q.js.CreateOrUpdateStream(opCtx, jetstream.StreamConfig{
+		Name:        StreamEvents,
+		Description: "folio job events",
+		Subjects:    []string{"folio.events.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.StatusTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", StreamEvents, err)
+	}
+	q.status, err = q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
+		Bucket:      BucketJobs,
+		Description: "folio job status by job id",
+		TTL:         cfg.StatusTTL,
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", BucketJobs, err)
+	}
+	records, err := q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
+		Bucket:      BucketRecords,
+		Description: "folio report records (DocumentReference/DiagnosticReport) by record id",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", BucketRecords, err)
+	}
+	index, err := q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
+		Bucket:      BucketIndex,
+		Description: "folio record indexes by patient and by report",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", BucketIndex, err)
+	}
+	objects, err := q.js.CreateOrUpdateObjectStore(opCtx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketBinaries,
+		Description: "folio rendered Binaries",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.MaxBinaryBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("object store %s: %w", BucketBinaries, err)
+	}
+	q.store = &Store{records: records, index: index, objects: objects}
+	return nil
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (q *Queue) Config() Config { return q.cfg }
+
+// Store returns the store of finished Binaries and records.
+func (q *Queue) Store() *Store { return q.store }
+
+// Status returns the status of a job, or folio.ErrNotFound.
+func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {
+	if !validJobID(jobID) {
+		return nil, folio.ErrNotFound
+	}
+	e, err := q.status.Get(ctx, jobID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, folio.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: job %s status: %w", jobID, err)
+	}
+	var st JobStatus
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return nil, fmt.Errorf("queue: job %s status: %w", jobID, err)
+	}
+	return &st, nil
+}
+
+// Depth returns the number of jobs waiting and the number delivered but not
+// yet acknowledged.
+func (q *Queue) Depth(ctx context.Context) (pending, inFlight uint64, err error) {
+	info, err := q.consumer.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("queue: consumer info: %w", err)
+	}
+	return info.NumPending, uint64(info.NumAckPending), nil
+}
+
+// putStatus writes a job status.
+func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
+	st.Updated = time.Now().UTC()
+	if st.Binaries == nil {
+		st.Binaries = []BinaryRef{}
+	}
+	if st.Warnings == nil {
+		st.Warnings = []string{}
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := q.status.Put(ctx, st.JobID, data); err != nil {
+		return fmt.Errorf("queue: job %s status: %w", st.JobID, err)
+	}
+	return nil
+}
+
+// publishEvent publishes a final job status as a done or failed event and
+// waits for the events stream to store it.
+func (q *Queue) publishEvent(ctx context.Context, st *JobStatus) error {
+	subject := SubjectJobDone
+	if st.Status == StatusFailed {
+		subject = SubjectJobFailed
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := q.js.Publish(ctx, subject, data); err != nil {
+		return fmt.Errorf("queue: job %s event: %w", st.JobID, err)
+	}
+	return nil
+}

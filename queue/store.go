@@ -1,0 +1,325 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foliohealth/folio"
+)
+
+// Store keeps finished Binaries in the folio-binaries Object Store and
+// records in the folio-records KV bucket, with a per-patient and per-report
+// index in folio-index. It implements folio.Store for the FHIR read side and
+// is safe for concurrent use.
+//
+// Object metadata: "binary" holds the folio.Binary as JSON; "content-type",
+// "sha256" (hex), "sha1" (base64, FHIR Attachment.hash), "job-id",
+// "report-version" and "patient" repeat its fields for people using the
+// nats CLI.
+type Store struct {
+	records jetstream.KeyValue
+	index   jetstream.KeyValue
+	objects jetstream.ObjectStore
+}
+
+var _ folio.Store = (*Store)(nil)
+
+// indexKey helpers: ids are encoded so that any FHIR id is one KV token.
+func enc(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func patientKey(patientID, recordID string) string {
+	return "patient." + enc(patientID) + "." + enc(recordID)
+}
+
+func reportKey(reportID string, version int) string {
+	return "report." + enc(reportID) + "." + strconv.Itoa(version)
+}
+
+// Record returns the record with the given id, or folio.ErrNotFound.
+func (s *Store) Record(ctx context.Context, id string) (*folio.Record, error) {
+	rec, _, err := s.record(ctx, id)
+	return rec, err
+}
+
+func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, error) {
+	if !validJobID(id) {
+		return nil, 0, folio.ErrNotFound
+	}
+	e, err := s.records.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, folio.ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("queue: record %s: %w", id, err)
+	}
+	var rec folio.Record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, 0, fmt.Errorf("queue: record %s: %w", id, err)
+	}
+	return &rec, e.Revision(), nil
+}
+
+// RecordsByPatient returns every record of a patient, oldest first (by
+// issued time, then id).
+func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*folio.Record, error) {
+	keys, err := s.listKeys(ctx, "patient."+enc(patientID)+".>")
+	if err != nil {
+		return nil, fmt.Errorf("queue: records of patient %s: %w", patientID, err)
+	}
+	var recs []*folio.Record
+	for _, k := range keys {
+		raw, err := base64.RawURLEncoding.DecodeString(k[strings.LastIndexByte(k, '.')+1:])
+		if err != nil {
+			continue
+		}
+		rec, err := s.Record(ctx, string(raw))
+		if errors.Is(err, folio.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, func(a, b *folio.Record) int {
+		if c := a.Issued.Compare(b.Issued); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return recs, nil
+}
+
+func (s *Store) listKeys(ctx context.Context, filter string) ([]string, error) {
+	l, err := s.index.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// BinaryInfo returns a Binary's metadata, or folio.ErrNotFound.
+func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error) {
+	if !validJobID(id) {
+		return nil, folio.ErrNotFound
+	}
+	info, err := s.objects.GetInfo(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, folio.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: binary %s: %w", id, err)
+	}
+	return binaryFromInfo(info)
+}
+
+func binaryFromInfo(info *jetstream.ObjectInfo) (*folio.Binary, error) {
+	var b folio.Binary
+	if err := json.Unmarshal([]byte(info.Metadata["binary"]), &b); err != nil {
+		return nil, fmt.Errorf("queue: binary %s: metadata: %w", info.Name, err)
+	}
+	if b.Size != int64(info.Size) {
+		return nil, fmt.Errorf("queue: binary %s: metadata says %d bytes, object has %d", info.Name, b.Size, info.Size)
+	}
+	return &b, nil
+}
+
+// OpenBinary returns a Binary's metadata and a reader of its bytes, or
+// folio.ErrNotFound. The reader fails at the end if the bytes do not match
+// their stored SHA-256 digest. The caller closes it.
+func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.ReadCloser, error) {
+	if !validJobID(id) {
+		return nil, nil, folio.ErrNotFound
+	}
+	res, err := s.objects.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil, folio.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("queue: binary %s: %w", id, err)
+	}
+	info, err := res.Info()
+	if err != nil {
+		res.Close()
+		return nil, nil, fmt.Errorf("queue: binary %s: %w", id, err)
+	}
+	b, err := binaryFromInfo(info)
+	if err != nil {
+		res.Close()
+		return nil, nil, err
+	}
+	return b, res, nil
+}
+
+// PutBinary stores the bytes of a rendition under b.ID, filling in b's size,
+// digests and creation time. If the id already holds the same bytes, nothing
+// is written and the stored Binary (with its original creation time and job)
+// is returned: re-rendering a report is idempotent.
+func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*folio.Binary, error) {
+	sum256 := sha256.Sum256(data)
+	sum1 := sha1.Sum(data)
+	b.Size = int64(len(data))
+	b.SHA256 = hex.EncodeToString(sum256[:])
+	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
+	if old, err := s.BinaryInfo(ctx, b.ID); err == nil && old.SHA256 == b.SHA256 {
+		return old, nil
+	} else if err != nil && !errors.Is(err, folio.ErrNotFound) {
+		return nil, err
+	}
+	if b.Created.IsZero() {
+		b.Created = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	meta, err := json.Marshal(&b)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.objects.Put(ctx, jetstream.ObjectMeta{
+		Name:        b.ID,
+		Description: b.Output + " of " + b.RecordID,
+		Metadata: map[string]string{
+			"binary":         string(meta),
+			"content-type":   b.ContentType,
+			"sha256":         b.SHA256,
+			"sha1":           b.SHA1,
+			"job-id":         b.JobID,
+			"report-version": strconv.Itoa(b.Version),
+			"patient":        b.PatientID,
+		},
+	}, bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+	}
+	return &b, nil
+}
+
+// PutRecord stores a record, merging its Binaries with those already stored
+// for the same id (a later job may add a thumbnail), indexes it by patient
+// and report, and links it with the other versions of the same report: each
+// version supersedes the nearest older one. Older records and their
+// Binaries stay.
+func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
+	for {
+		old, rev, err := s.record(ctx, rec.ID)
+		if err != nil && !errors.Is(err, folio.ErrNotFound) {
+			return err
+		}
+		next := *rec
+		next.Binaries = slices.Clone(rec.Binaries)
+		if old != nil {
+			for _, ob := range old.Binaries {
+				if !slices.ContainsFunc(next.Binaries, func(b folio.Binary) bool { return b.ID == ob.ID }) {
+					next.Binaries = append(next.Binaries, ob)
+				}
+			}
+			next.Supersedes, next.SupersededBy = old.Supersedes, old.SupersededBy
+		}
+		slices.SortFunc(next.Binaries, func(a, b folio.Binary) int { return strings.Compare(a.ID, b.ID) })
+		next.Updated = time.Now().UTC()
+		err = s.casRecord(ctx, &next, rev)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+	if _, err := s.index.Put(ctx, patientKey(rec.PatientID, rec.ID), []byte(rec.ID)); err != nil {
+		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+	}
+	if _, err := s.index.Put(ctx, reportKey(rec.ReportID, rec.Version), []byte(rec.ID)); err != nil {
+		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+	}
+	return s.relink(ctx, rec.ReportID)
+}
+
+var errConflict = errors.New("queue: concurrent update")
+
+// casRecord writes rec if the stored revision is still rev (0: absent).
+func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = s.records.Create(ctx, rec.ID, data)
+	} else {
+		_, err = s.records.Update(ctx, rec.ID, data, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+		return errConflict
+	}
+	if err != nil {
+		return fmt.Errorf("queue: storing record %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// relink sets Supersedes/SupersededBy on every version of a report from the
+// report index. Concurrent writers of different versions each relink after
+// indexing, so the last of them sees every version; a lost compare-and-set
+// starts over from a fresh listing.
+func (s *Store) relink(ctx context.Context, reportID string) error {
+retry:
+	for attempt := 0; ; attempt++ {
+		if attempt > 50 {
+			return fmt.Errorf("queue: linking versions of report %s: too many concurrent updates", reportID)
+		}
+		keys, err := s.listKeys(ctx, "report."+enc(reportID)+".*")
+		if err != nil {
+			return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+		}
+		var versions []int
+		for _, k := range keys {
+			if v, err := strconv.Atoi(k[strings.LastIndexByte(k, '.')+1:]); err == nil {
+				versions = append(versions, v)
+			}
+		}
+		slices.Sort(versions)
+		for i, v := range versions {
+			id := folio.RecordID(reportID, v)
+			rec, rev, err := s.record(ctx, id)
+			if errors.Is(err, folio.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			prev, next := "", ""
+			if i > 0 {
+				prev = folio.RecordID(reportID, versions[i-1])
+			}
+			if i+1 < len(versions) {
+				next = folio.RecordID(reportID, versions[i+1])
+			}
+			if rec.Supersedes == prev && rec.SupersededBy == next {
+				continue
+			}
+			rec.Supersedes, rec.SupersededBy = prev, next
+			rec.Updated = time.Now().UTC()
+			if err := s.casRecord(ctx, rec, rev); errors.Is(err, errConflict) {
+				continue retry
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
