@@ -8,12 +8,12 @@
 package render
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
+	"github.com/foliohealth/folio/render/raster"
 	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/templates"
 )
@@ -41,9 +41,8 @@ type Image struct {
 	Width, Height int
 }
 
-// ErrBadOption is wrapped by errors about thumbnail options.
-var ErrBadOption = errors.New("bad option")
-
+// Errors about thumbnail options wrap raster.ErrOption (an option out of
+// range) or raster.ErrPage (a page the document does not have).
 // Layout lays out a validated report on US Letter pages.
 func Layout(r *report.Report) (*Laid, error) {
 	d, warnings, err := templates.Build(r)
@@ -62,7 +61,25 @@ func (l *Laid) PDF() ([]byte, error) {
 	return pdf.Paint(l.Pages, l.Info)
 }
 
-// Thumbnail paints one page as an image.
+// Thumbnail paints one page as an image, from the same laid-out page the
+// PDF shows. Zero options mean size 256, PNG, quality 85, page 1.
 func (l *Laid) Thumbnail(o ThumbOptions) (*Image, error) {
-	return nil, errors.New("render: thumbnails not built yet")
+	ro := raster.Options{Size: o.Size, Format: o.Format, Quality: o.Quality, Deidentify: o.Deidentify}
+	if ro.Size == 0 {
+		ro.Size = raster.DefaultSize
+	}
+	page, err := raster.SelectPage(l.Pages, o.Page)
+	if err != nil {
+		return nil, err
+	}
+	img, err := raster.Thumbnail(page, ro)
+	if err != nil {
+		return nil, err
+	}
+	b, err := raster.Encode(img, ro)
+	if err != nil {
+		return nil, err
+	}
+	bnds := img.Bounds()
+	return &Image{Bytes: b, ContentType: ro.ContentType(), Width: bnds.Dx(), Height: bnds.Dy()}, nil
 }
