@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -119,4 +121,83 @@ func FuzzDecodeValues(f *testing.F) {
 			t.Fatalf("round trip changed the report:\n%s\n%s", first, second)
 		}
 	})
+}
+
+// FuzzParse checks folio's JSON parser against encoding/json: the same
+// documents are JSON, and they parse to the same values, except where folio
+// is deliberately stricter (invalid UTF-8, lone surrogate escapes, nesting
+// deeper than the limit) or keeps the first of repeated keys where
+// encoding/json keeps the last.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{`{"a":[1,-2.5e+3,"x\u00e9\ud83d\ude00",true,false,null,{}]}`, `[]`, `"\/\b\f\n\r\t"`, `-0`, `01`, `1.`, `{"a" 1}`, `[1,]`, ` {"k":"v"} `} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const depth = 20
+		got, perr := parse(data, depth)
+		var want any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		jerr := dec.Decode(&want)
+		if jerr == nil && dec.InputOffset() < int64(len(bytes.TrimRight(data, " \t\r\n"))) {
+			jerr = errors.New("trailing data")
+		}
+		if perr != nil {
+			if jerr != nil || strings.Contains(perr.Rule, "invalid UTF-8") || strings.Contains(perr.Rule, "surrogate") ||
+				strings.Contains(perr.Rule, "levels deep") {
+				return
+			}
+			t.Fatalf("folio refuses, encoding/json accepts: %v", perr)
+		}
+		if jerr != nil {
+			t.Fatalf("folio accepts, encoding/json refuses: %v", jerr)
+		}
+		if hasDups(got) {
+			return
+		}
+		if g := plain(got); !reflect.DeepEqual(g, want) {
+			t.Fatalf("parsed differently:\nfolio %#v\njson  %#v", g, want)
+		}
+	})
+}
+
+// plain converts a parse tree to encoding/json's generic form.
+func plain(v any) any {
+	switch v := v.(type) {
+	case *object:
+		m := make(map[string]any, len(v.keys))
+		for _, k := range v.keys {
+			m[k] = plain(v.vals[k])
+		}
+		return m
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
+// hasDups reports whether any object in the tree repeated a key.
+func hasDups(v any) bool {
+	switch v := v.(type) {
+	case *object:
+		if len(v.dups) > 0 {
+			return true
+		}
+		for _, k := range v.keys {
+			if hasDups(v.vals[k]) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasDups(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
