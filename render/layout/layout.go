@@ -421,7 +421,7 @@ func moveDown(op Op, dy float64) {
 }
 
 // image fits a picture to the column width (never enlarging it beyond
-// 150 dpi, never taller than half the body height) with its caption below.
+// 100 dpi, never taller than half the body height) with its caption below.
 func (l *layouter) image(im doc.Image, x, width float64) []*box {
 	if im.Img == nil {
 		return nil
@@ -431,7 +431,7 @@ func (l *layouter) image(im doc.Image, x, width float64) []*box {
 	if pw <= 0 || ph <= 0 {
 		return nil
 	}
-	w := math.Min(width, pw*72/150)
+	w := math.Min(width, pw*72/100)
 	h := w * ph / pw
 	if maxH := l.bodyH * 0.5; h > maxH {
 		h = maxH
