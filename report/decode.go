@@ -333,6 +333,19 @@ func (w *walker) arr(path string, o *object, key string, n need, min, max int, o
 	return a, p
 }
 
+// Fields each object of the contract may hold.
+var (
+	facilityKeys  = set("name", "address", "phone")
+	amendmentKeys = set("reason", "issued")
+	patientKeys   = set("id", "name", "mrn", "birthDate", "sex")
+	performerKeys = set("name", "role", "signedAt")
+	specimenKeys  = set("label", "description", "collected", "received")
+	examKeys      = set("modality", "description", "performed", "bodySite", "studyUid")
+	addendumKeys  = set("issued", "author", "body")
+	itemKeys      = set("label", "value")
+)
+
+// reportKeys are the top-level fields.
 var reportKeys = set("schema", "id", "version", "kind", "title", "status", "issued", "patient", "facility",
 	"accession", "orderingProvider", "encounterId", "performers", "specimens", "exam", "sections", "addenda", "amendment")
 
@@ -367,7 +380,7 @@ func (w *walker) report(o *object) *Report {
 		r.Patient = w.patient(path, p)
 	}
 	if f, path := w.obj("", o, "facility", optional); f != nil {
-		w.keys(path, f, set("name", "address", "phone"), nil)
+		w.keys(path, f, facilityKeys, nil)
 		r.Facility = &Facility{}
 		r.Facility.Name, _ = w.str(path, f, "name", optional)
 		r.Facility.Address, _ = w.str(path, f, "address", optional)
@@ -416,7 +429,7 @@ func (w *walker) report(o *object) *Report {
 	var hasAmendment bool
 	if am, path := w.obj("", o, "amendment", optional); am != nil {
 		hasAmendment = true
-		w.keys(path, am, set("reason", "issued"), nil)
+		w.keys(path, am, amendmentKeys, nil)
 		r.Amendment = &Amendment{}
 		r.Amendment.Reason, _ = w.str(path, am, "reason", nonEmpty)
 		if t := w.timeField(path, am, "issued", nonEmpty); t != nil {
@@ -481,7 +494,7 @@ func (w *walker) version(o *object) int {
 // patient walks the patient object.
 func (w *walker) patient(path string, o *object) Patient {
 	var p Patient
-	w.keys(path, o, set("id", "name", "mrn", "birthDate", "sex"), nil)
+	w.keys(path, o, patientKeys, nil)
 	p.ID = w.fhirID(path, o, "id", nonEmpty)
 	p.Name, _ = w.str(path, o, "name", nonEmpty)
 	p.MRN, _ = w.str(path, o, "mrn", optional)
@@ -500,7 +513,7 @@ func (w *walker) patient(path string, o *object) Patient {
 // performer walks one performers element.
 func (w *walker) performer(path string, o *object) Performer {
 	var p Performer
-	w.keys(path, o, set("name", "role", "signedAt"), nil)
+	w.keys(path, o, performerKeys, nil)
 	p.Name, _ = w.str(path, o, "name", nonEmpty)
 	p.Role, _ = w.str(path, o, "role", nonEmpty)
 	if _, ok := o.get("signedAt"); ok {
@@ -512,7 +525,7 @@ func (w *walker) performer(path string, o *object) Performer {
 // specimen walks one specimens element.
 func (w *walker) specimen(path string, o *object) Specimen {
 	var s Specimen
-	w.keys(path, o, set("label", "description", "collected", "received"), nil)
+	w.keys(path, o, specimenKeys, nil)
 	s.Label, _ = w.str(path, o, "label", nonEmpty)
 	s.Description, _ = w.str(path, o, "description", nonEmpty)
 	if _, ok := o.get("collected"); ok {
@@ -531,7 +544,7 @@ var Modalities = []string{"CT", "MR", "US", "CR", "DX", "MG", "NM", "PT", "XA", 
 // exam walks the exam object.
 func (w *walker) exam(path string, o *object) *Exam {
 	e := &Exam{}
-	w.keys(path, o, set("modality", "description", "performed", "bodySite", "studyUid"), nil)
+	w.keys(path, o, examKeys, nil)
 	e.Modality, _ = w.enum(path, o, "modality", nonEmpty, "a DICOM modality code", Modalities...)
 	e.Description, _ = w.str(path, o, "description", nonEmpty)
 	if t := w.timeField(path, o, "performed", nonEmpty); t != nil {
@@ -545,7 +558,7 @@ func (w *walker) exam(path string, o *object) *Exam {
 // addendum walks one addenda element.
 func (w *walker) addendum(path string, o *object) Addendum {
 	var a Addendum
-	w.keys(path, o, set("issued", "author", "body"), nil)
+	w.keys(path, o, addendumKeys, nil)
 	if t := w.timeField(path, o, "issued", nonEmpty); t != nil {
 		a.Issued = *t
 	}
@@ -570,6 +583,15 @@ var sectionFields = map[string][]string{
 
 // anySectionField holds every field some section kind may carry.
 var anySectionField = set("kind", "title", "sections", "body", "items", "columns", "rows", "contentType", "data", "caption", "url", "text")
+
+// sectionKeys maps each section kind to every field it may hold.
+var sectionKeys = func() map[string]map[string]bool {
+	m := make(map[string]map[string]bool, len(sectionFields))
+	for kind, fields := range sectionFields {
+		m[kind] = set(append([]string{"kind", "title", "sections"}, fields...)...)
+	}
+	return m
+}()
 
 // sections walks an array of sections at nesting level depth (1 = top).
 func (w *walker) sections(path string, a []any, depth int) []Section {
@@ -601,8 +623,7 @@ func (w *walker) section(path string, o *object, depth int) Section {
 	kind, kindOK := w.enum(path, o, "kind", nonEmpty, "a section kind", sectionKinds...)
 	s.Kind = kind
 	if kindOK {
-		allowed := set(append([]string{"kind", "title", "sections"}, sectionFields[kind]...)...)
-		w.keys(path, o, allowed, func(key string) string {
+		w.keys(path, o, sectionKeys[kind], func(key string) string {
 			if anySectionField[key] {
 				return fmt.Sprintf("not allowed in a %s section", kind)
 			}
@@ -680,7 +701,7 @@ func (w *walker) items(path string, o *object) []Item {
 		if !ok {
 			continue
 		}
-		w.keys(ip, io, set("label", "value"), nil)
+		w.keys(ip, io, itemKeys, nil)
 		var it Item
 		it.Label, _ = w.str(ip, io, "label", nonEmpty)
 		it.Value, _ = w.str(ip, io, "value", required)
@@ -691,11 +712,13 @@ func (w *walker) items(path string, o *object) []Item {
 
 // table walks a table section's columns and rows.
 func (w *walker) table(path string, o *object) ([]string, [][]string) {
+	var ca []any
+	cp := join(path, "columns")
 	if _, ok := o.get("columns"); !ok {
-		w.fail(join(path, "columns"), "required in a table section")
-		return nil, nil
+		w.fail(cp, "required in a table section")
+	} else {
+		ca, cp = w.arr(path, o, "columns", required, 1, w.lim.MaxTableColumns, "column", "columns")
 	}
-	ca, cp := w.arr(path, o, "columns", required, 1, w.lim.MaxTableColumns, "column", "columns")
 	cols := w.strings(cp, ca)
 	ra, rp := w.arr(path, o, "rows", optional, 0, w.lim.MaxTableRows, "row", "rows")
 	if len(ca) > 0 && len(ra)*len(ca) > w.lim.MaxTableCells {
