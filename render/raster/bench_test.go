@@ -2,8 +2,8 @@ package raster_test
 
 import (
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/foliohealth/folio/render/layout"
