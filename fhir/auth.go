@@ -1,0 +1,367 @@
+package fhir
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+)
+
+// Claims is what the endpoint uses of a verified token.
+type Claims struct {
+	Subject string
+	Scope   string // space-separated SMART scopes
+	Patient string // SMART launch context "patient" claim, if any
+}
+
+// TokenVerifier checks a bearer token. Errors wrap the reason in words fit
+// for the client; they never contain the token.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*Claims, error)
+}
+
+// KeySource supplies the public keys tokens are checked against.
+type KeySource interface {
+	// Keys returns the current key set.
+	Keys(ctx context.Context) (jwk.Set, error)
+	// Refresh fetches the key set anew (a token names an unknown key id)
+	// and returns it; a source may decline to refresh too often and return
+	// its current set.
+	Refresh(ctx context.Context) (jwk.Set, error)
+}
+
+// StaticKeys is a KeySource that never changes (development mode, tests).
+func StaticKeys(set jwk.Set) KeySource { return staticKeys{set} }
+
+type staticKeys struct{ set jwk.Set }
+
+func (s staticKeys) Keys(context.Context) (jwk.Set, error)    { return s.set, nil }
+func (s staticKeys) Refresh(context.Context) (jwk.Set, error) { return s.set, nil }
+
+// DefaultSkew is the clock skew allowed on exp and nbf.
+const DefaultSkew = 30 * time.Second
+
+// Verifier verifies JWT bearer tokens signed with an asymmetric algorithm
+// by a key of a KeySource, with a fixed issuer and audience. It refuses
+// "alg": "none", every HMAC algorithm (so a public key can never be used as
+// an HMAC secret), tokens without exp, and keys whose type or declared
+// algorithm does not fit the token's alg.
+type Verifier struct {
+	keys     KeySource
+	issuer   string
+	audience string
+	// Skew is the clock skew allowed on exp and nbf (DefaultSkew).
+	Skew time.Duration
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+// NewVerifier returns a Verifier over keys requiring iss == issuer and
+// audience among aud.
+func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
+	return &Verifier{keys: keys, issuer: issuer, audience: audience, Skew: DefaultSkew, Now: time.Now}
+}
+
+// keyTypeOf lists the accepted signature algorithms and the key type each
+// needs. Anything else, "none" and HS* included, is refused.
+var keyTypeOf = map[string]jwa.KeyType{
+	"RS256": jwa.RSA(), "RS384": jwa.RSA(), "RS512": jwa.RSA(),
+	"PS256": jwa.RSA(), "PS384": jwa.RSA(), "PS512": jwa.RSA(),
+	"ES256": jwa.EC(), "ES384": jwa.EC(), "ES512": jwa.EC(),
+	"EdDSA": jwa.OKP(),
+}
+
+func invalidToken(format string, args ...any) error {
+	return fail(errUnauthenticated, "invalid token: "+format, args...)
+}
+
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
+// Verify checks token and returns its claims.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if len(token) > 16<<10 {
+		return nil, invalidToken("longer than 16 KiB")
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, invalidToken("not a compact JWS (header.payload.signature)")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return nil, invalidToken("header is not base64url")
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		return nil, invalidToken("header is not JSON")
+	}
+	kty, ok := keyTypeOf[hdr.Alg]
+	if !ok {
+		return nil, invalidToken("signature algorithm %q is not accepted (asymmetric algorithms only)", truncate(hdr.Alg, 16))
+	}
+	if parts[2] == "" {
+		return nil, invalidToken("unsigned")
+	}
+	set, err := v.keys.Keys(ctx)
+	if err != nil {
+		return nil, fail(errKeysUnavailable, "cannot verify tokens now: signing keys unavailable")
+	}
+	key := pickKey(set, hdr.Kid)
+	if key == nil {
+		if set, err = v.keys.Refresh(ctx); err == nil {
+			key = pickKey(set, hdr.Kid)
+		}
+	}
+	if key == nil {
+		return nil, invalidToken("signed by an unknown key (kid %q)", truncate(hdr.Kid, 64))
+	}
+	if key.KeyType() != kty {
+		return nil, invalidToken("alg %s does not fit key %q of type %s", hdr.Alg, truncate(hdr.Kid, 64), key.KeyType())
+	}
+	if ka, ok := key.Algorithm(); ok && ka.String() != "" && ka.String() != hdr.Alg {
+		return nil, invalidToken("alg %s differs from the key's declared alg %s", hdr.Alg, ka)
+	}
+	if use, ok := key.KeyUsage(); ok && use != "" && use != "sig" {
+		return nil, invalidToken("key %q is not a signing key", truncate(hdr.Kid, 64))
+	}
+	alg, _ := jwa.LookupSignatureAlgorithm(hdr.Alg)
+	now := v.Now
+	if now == nil {
+		now = time.Now
+	}
+	tok, err := jwt.Parse([]byte(token),
+		jwt.WithKey(alg, key),
+		jwt.WithValidate(true),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAudience(v.audience),
+		jwt.WithAcceptableSkew(v.Skew),
+		jwt.WithClock(clockFunc(now)),
+		jwt.WithRequiredClaim("exp"),
+	)
+	if err != nil {
+		switch {
+		case errors.Is(err, jwt.TokenExpiredError()):
+			return nil, invalidToken("expired")
+		case errors.Is(err, jwt.TokenNotYetValidError()):
+			return nil, invalidToken("not valid yet (nbf)")
+		case errors.Is(err, jwt.InvalidIssuerError()):
+			return nil, invalidToken("wrong issuer")
+		case errors.Is(err, jwt.InvalidAudienceError()):
+			return nil, invalidToken("wrong audience")
+		case errors.Is(err, jwt.MissingRequiredClaimError()):
+			return nil, invalidToken("no exp claim")
+		case errors.Is(err, jwt.ValidateError()):
+			return nil, invalidToken("claims do not validate")
+		}
+		return nil, invalidToken("bad signature or malformed payload")
+	}
+	c := &Claims{}
+	c.Subject, _ = tok.Subject()
+	var sc any
+	if tok.Get("scope", &sc) == nil {
+		c.Scope = scopeString(sc)
+	} else if tok.Get("scp", &sc) == nil {
+		c.Scope = scopeString(sc)
+	}
+	var pt any
+	if tok.Get("patient", &pt) == nil {
+		c.Patient, _ = pt.(string)
+	}
+	return c, nil
+}
+
+func scopeString(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		var s []string
+		for _, e := range v {
+			if str, ok := e.(string); ok {
+				s = append(s, str)
+			}
+		}
+		return strings.Join(s, " ")
+	case []string:
+		return strings.Join(v, " ")
+	}
+	return ""
+}
+
+func pickKey(set jwk.Set, kid string) jwk.Key {
+	if set == nil {
+		return nil
+	}
+	if kid != "" {
+		k, ok := set.LookupKeyID(kid)
+		if !ok {
+			return nil
+		}
+		return k
+	}
+	if set.Len() == 1 {
+		k, _ := set.Key(0)
+		return k
+	}
+	return nil
+}
+
+// scope is one parsed SMART scope: context/resource.permissions.
+type scope struct {
+	context  string // patient, user, system
+	resource string // a resource type or "*"
+	perms    string // a subset of "cruds"
+}
+
+// parseScope reads SMART v1 (read, write, *) and v2 (cruds subsets, in
+// order) scopes. Scopes with v2 query restrictions ("?category=...") and
+// anything unrecognised are not honoured.
+func parseScope(s string) (scope, bool) {
+	ctx, rest, ok := strings.Cut(s, "/")
+	if !ok || (ctx != "patient" && ctx != "user" && ctx != "system") || strings.Contains(rest, "?") {
+		return scope{}, false
+	}
+	res, perm, ok := strings.Cut(rest, ".")
+	if !ok || res == "" {
+		return scope{}, false
+	}
+	var perms string
+	switch perm {
+	case "read":
+		perms = "rs"
+	case "write":
+		perms = "cud"
+	case "*":
+		perms = "cruds"
+	default:
+		if perm == "" {
+			return scope{}, false
+		}
+		i := 0
+		for _, c := range perm {
+			j := strings.IndexRune("cruds"[i:], c)
+			if j < 0 {
+				return scope{}, false
+			}
+			i += j + 1
+		}
+		perms = perm
+	}
+	return scope{context: ctx, resource: res, perms: perms}, true
+}
+
+// grants reports whether scopes give permission perm ('r' or 's') on
+// resource in one of the contexts.
+func grants(scopes []scope, contexts []string, resource string, perm byte) bool {
+	for _, s := range scopes {
+		if (s.resource == resource || s.resource == "*") && strings.IndexByte(s.perms, perm) >= 0 {
+			for _, c := range contexts {
+				if s.context == c {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// principal is who a request acts for. A non-empty patient confines it to
+// that patient's documents.
+type principal struct {
+	subject string
+	patient string
+}
+
+// need is one requirement: any of resources with perm.
+type need struct {
+	resources []string
+	perm      byte
+}
+
+func (n need) String() string {
+	var user, system []string
+	for _, r := range n.resources {
+		user = append(user, "user/"+r+".read")
+		system = append(system, "system/"+r+".read")
+	}
+	return fmt.Sprintf("scope %s (or %s; SMART v2: .%c)",
+		strings.Join(user, " or "), strings.Join(system, " or "), n.perm)
+}
+
+// needsFor returns what a request for typ needs.
+func needsFor(typ string, search bool) []need {
+	if typ == "Binary" {
+		return []need{{[]string{"Binary"}, 'r'}, {[]string{"DocumentReference", "DiagnosticReport"}, 'r'}}
+	}
+	if search {
+		return []need{{[]string{typ}, 's'}}
+	}
+	return []need{{[]string{typ}, 'r'}}
+}
+
+func satisfied(scopes []scope, contexts []string, needs []need) (need, bool) {
+	for _, n := range needs {
+		ok := false
+		for _, r := range n.resources {
+			ok = ok || grants(scopes, contexts, r, n.perm)
+		}
+		if !ok {
+			return n, false
+		}
+	}
+	return need{}, true
+}
+
+// authorize verifies the request's bearer token and checks its scopes for
+// a read (or search) of typ.
+func (h *Handler) authorize(r *http.Request, typ string, search bool) (*principal, error) {
+	authz := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(authz, " ")
+	token = strings.TrimSpace(token)
+	if authz == "" {
+		return nil, fail(errUnauthenticated, "missing bearer token (Authorization: Bearer <JWT>)")
+	}
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, fail(errUnauthenticated, "malformed Authorization header: expected Bearer <JWT>")
+	}
+	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
+	if err != nil {
+		return nil, err
+	}
+	if st := stateOf(r); st != nil {
+		st.subject = claims.Subject
+	}
+	var scopes []scope
+	for _, f := range strings.Fields(claims.Scope) {
+		if s, ok := parseScope(f); ok {
+			scopes = append(scopes, s)
+		}
+	}
+	needs := needsFor(typ, search)
+	missing, ok := satisfied(scopes, []string{"user", "system"}, needs)
+	if ok {
+		return &principal{subject: claims.Subject}, nil
+	}
+	if _, pok := satisfied(scopes, []string{"patient"}, needs); pok {
+		if !h.cfg.AllowPatientAccess {
+			return nil, fail(errForbidden, "patient/ scopes are not accepted by this server (practitioner user/ and system/ access only); missing scope %s", missing)
+		}
+		if err := checkID(claims.Patient); err != nil {
+			return nil, fail(errForbidden, "a patient/ scope needs a token with a valid \"patient\" claim")
+		}
+		return &principal{subject: claims.Subject, patient: claims.Patient}, nil
+	}
+	return nil, fail(errForbidden, "insufficient scope: missing %s", missing)
+}

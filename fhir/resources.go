@@ -1,0 +1,489 @@
+package fhir
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/report"
+)
+
+// Code systems used in the resources.
+const (
+	loincSystem       = "http://loinc.org"
+	usCoreDocCategory = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+)
+
+// kindCodes are the LOINC codes of each report kind: the document type and
+// the US Core clinical-notes category.
+var kindCodes = map[string]struct{ typ, category coding }{
+	report.KindAP: {
+		typ:      coding{System: loincSystem, Code: "11526-1", Display: "Pathology study"},
+		category: coding{System: loincSystem, Code: "LP7839-6", Display: "Pathology"},
+	},
+	report.KindRadiology: {
+		typ:      coding{System: loincSystem, Code: "18748-4", Display: "Diagnostic imaging study"},
+		category: coding{System: loincSystem, Code: "LP29684-5", Display: "Radiology"},
+	},
+}
+
+type coding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
+}
+
+type identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value"`
+}
+
+// Attachment is a FHIR R4 Attachment pointing at a stored Binary.
+type Attachment struct {
+	ContentType string `json:"contentType"`
+	URL         string `json:"url"`
+	Size        int64  `json:"size"`
+	Hash        string `json:"hash,omitempty"` // base64 SHA-1 of the bytes
+	Title       string `json:"title,omitempty"`
+	Creation    string `json:"creation,omitempty"`
+}
+
+type docContent struct {
+	Attachment Attachment `json:"attachment"`
+}
+
+type relatesTo struct {
+	Code   string    `json:"code"`
+	Target reference `json:"target"`
+}
+
+type docContext struct {
+	Encounter []reference `json:"encounter,omitempty"`
+	Related   []reference `json:"related,omitempty"`
+}
+
+// DocumentReference is the FHIR R4 DocumentReference folio serves.
+type DocumentReference struct {
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id"`
+	Meta         meta              `json:"meta"`
+	Identifier   []identifier      `json:"identifier,omitempty"`
+	Status       string            `json:"status"`
+	DocStatus    string            `json:"docStatus,omitempty"`
+	Type         codeableConcept   `json:"type"`
+	Category     []codeableConcept `json:"category"`
+	Subject      reference         `json:"subject"`
+	Date         string            `json:"date,omitempty"`
+	Author       []reference       `json:"author,omitempty"`
+	Description  string            `json:"description,omitempty"`
+	RelatesTo    []relatesTo       `json:"relatesTo,omitempty"`
+	Content      []docContent      `json:"content"`
+	Context      *docContext       `json:"context,omitempty"`
+}
+
+// DiagnosticReport is the FHIR R4 DiagnosticReport folio serves.
+type DiagnosticReport struct {
+	ResourceType      string            `json:"resourceType"`
+	ID                string            `json:"id"`
+	Meta              meta              `json:"meta"`
+	Identifier        []identifier      `json:"identifier,omitempty"`
+	Status            string            `json:"status"`
+	Category          []codeableConcept `json:"category"`
+	Code              codeableConcept   `json:"code"`
+	Subject           reference         `json:"subject"`
+	Encounter         *reference        `json:"encounter,omitempty"`
+	EffectiveDateTime string            `json:"effectiveDateTime,omitempty"`
+	Issued            string            `json:"issued,omitempty"`
+	Performer         []reference       `json:"performer,omitempty"`
+	PresentedForm     []Attachment      `json:"presentedForm"`
+}
+
+// recordMeta returns a record's meta: version 2 once it has been superseded
+// (its status changed), else 1.
+func recordMeta(rec *folio.Record) meta {
+	v := "1"
+	if rec.SupersededBy != "" {
+		v = "2"
+	}
+	upd := rec.Updated
+	if upd.IsZero() {
+		upd = rec.Issued
+	}
+	return meta{VersionID: v, LastUpdated: instant(upd)}
+}
+
+// attachments returns a record's renditions, PDF first.
+func attachments(rec *folio.Record) []Attachment {
+	var out []Attachment
+	for pass := 0; pass < 2; pass++ {
+		for _, b := range rec.Binaries {
+			if (b.Output == folio.OutputThumbnail) != (pass == 1) {
+				continue
+			}
+			title := rec.Title
+			if b.Output == folio.OutputThumbnail {
+				title += " (page 1 thumbnail)"
+			}
+			out = append(out, Attachment{
+				ContentType: b.ContentType,
+				URL:         "Binary/" + b.ID,
+				Size:        b.Size,
+				Hash:        b.SHA1,
+				Title:       title,
+				Creation:    instant(b.Created),
+			})
+		}
+	}
+	return out
+}
+
+// docStatus maps a report status to DocumentReference.docStatus.
+func docStatus(s string) string {
+	switch s {
+	case report.StatusPreliminary:
+		return "preliminary"
+	case report.StatusFinal:
+		return "final"
+	case report.StatusAmended, report.StatusCorrected, report.StatusAppended:
+		return "amended"
+	}
+	return ""
+}
+
+var reportStatuses = map[string]bool{
+	"registered": true, "partial": true, "preliminary": true, "final": true, "amended": true,
+	"corrected": true, "appended": true, "cancelled": true, "entered-in-error": true, "unknown": true,
+}
+
+func subjectOf(rec *folio.Record) reference {
+	return reference{Reference: "Patient/" + rec.PatientID, Display: rec.PatientName}
+}
+
+func identifiersOf(rec *folio.Record) []identifier {
+	ids := []identifier{{System: "urn:folio:report", Value: rec.ReportID + "|" + strconv.Itoa(rec.Version)}}
+	if rec.Accession != "" {
+		ids = append(ids, identifier{System: "urn:folio:accession", Value: rec.Accession})
+	}
+	return ids
+}
+
+// NewDocumentReference builds the DocumentReference of a record.
+func NewDocumentReference(rec *folio.Record) *DocumentReference {
+	codes := kindCodes[rec.Kind]
+	d := &DocumentReference{
+		ResourceType: "DocumentReference",
+		ID:           rec.ID,
+		Meta:         recordMeta(rec),
+		Identifier:   identifiersOf(rec),
+		Status:       "current",
+		DocStatus:    docStatus(rec.Status),
+		Type:         codeableConcept{Text: rec.Title},
+		Category: []codeableConcept{
+			{Coding: []coding{{System: usCoreDocCategory, Code: "clinical-note", Display: "Clinical Note"}}},
+		},
+		Subject:     subjectOf(rec),
+		Date:        instant(rec.Issued),
+		Description: rec.Title,
+	}
+	if codes.typ.Code != "" {
+		d.Type.Coding = []coding{codes.typ}
+		d.Category = append(d.Category, codeableConcept{Coding: []coding{codes.category}})
+	}
+	if rec.SupersededBy != "" {
+		d.Status = "superseded"
+	}
+	if rec.Supersedes != "" {
+		d.RelatesTo = []relatesTo{{Code: "replaces", Target: reference{Reference: "DocumentReference/" + rec.Supersedes}}}
+	}
+	for _, p := range rec.Performers {
+		d.Author = append(d.Author, reference{Display: p})
+	}
+	for _, a := range attachments(rec) {
+		d.Content = append(d.Content, docContent{Attachment: a})
+	}
+	if d.Content == nil {
+		d.Content = []docContent{}
+	}
+	ctx := &docContext{Related: []reference{{Reference: "DiagnosticReport/" + rec.ID}}}
+	if rec.EncounterID != "" {
+		ctx.Encounter = []reference{{Reference: "Encounter/" + rec.EncounterID}}
+	}
+	d.Context = ctx
+	return d
+}
+
+// NewDiagnosticReport builds the DiagnosticReport of a record.
+func NewDiagnosticReport(rec *folio.Record) *DiagnosticReport {
+	codes := kindCodes[rec.Kind]
+	d := &DiagnosticReport{
+		ResourceType:      "DiagnosticReport",
+		ID:                rec.ID,
+		Meta:              recordMeta(rec),
+		Identifier:        identifiersOf(rec),
+		Status:            rec.Status,
+		Category:          []codeableConcept{},
+		Code:              codeableConcept{Text: rec.Title},
+		Subject:           subjectOf(rec),
+		EffectiveDateTime: instant(rec.Issued),
+		Issued:            instant(rec.Issued),
+		PresentedForm:     attachments(rec),
+	}
+	if !reportStatuses[d.Status] {
+		d.Status = "unknown"
+	}
+	if codes.typ.Code != "" {
+		d.Code.Coding = []coding{codes.typ}
+		d.Category = append(d.Category, codeableConcept{Coding: []coding{codes.category}})
+	}
+	if rec.EncounterID != "" {
+		d.Encounter = &reference{Reference: "Encounter/" + rec.EncounterID}
+	}
+	for _, p := range rec.Performers {
+		d.Performer = append(d.Performer, reference{Display: p})
+	}
+	if d.PresentedForm == nil {
+		d.PresentedForm = []Attachment{}
+	}
+	return d
+}
+
+// resourceOf builds the resource of type typ for a record.
+func resourceOf(typ string, rec *folio.Record) any {
+	if typ == "DocumentReference" {
+		return NewDocumentReference(rec)
+	}
+	return NewDiagnosticReport(rec)
+}
+
+func (h *Handler) readRecordResource(w http.ResponseWriter, r *http.Request, p *principal, typ, id string) error {
+	q := r.URL.Query()
+	if err := onlyJSONFormat(q, nil); err != nil {
+		return err
+	}
+	rec, err := h.store.Record(r.Context(), id)
+	if err != nil {
+		return notFoundAs(err, typ, id)
+	}
+	if p.patient != "" && rec.PatientID != p.patient {
+		return fail(folio.ErrNotFound, "%s/%s is not known", typ, id)
+	}
+	m := recordMeta(rec)
+	etag := `W/"` + m.VersionID + `"`
+	w.Header().Set("ETag", etag)
+	upd, _ := time.Parse(instantFormat, m.LastUpdated)
+	if !upd.IsZero() {
+		w.Header().Set("Last-Modified", upd.UTC().Format(http.TimeFormat))
+	}
+	if notModified(r, etag, upd.Truncate(time.Second)) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return writeJSON(w, r, http.StatusOK, resourceOf(typ, rec))
+}
+
+// onlyJSONFormat checks _format and refuses parameters not in allowed.
+func onlyJSONFormat(q url.Values, allowed map[string]bool) error {
+	if _, _, err := formatOverride(q.Get("_format")); err != nil {
+		return err
+	}
+	for k := range q {
+		if k != "_format" && !allowed[k] {
+			return fail(errNotSupported, "search parameter %q is not supported", truncate(k, 40))
+		}
+	}
+	return nil
+}
+
+// Bundle is a FHIR searchset Bundle.
+type Bundle struct {
+	ResourceType string        `json:"resourceType"`
+	Meta         meta          `json:"meta"`
+	Type         string        `json:"type"`
+	Total        int           `json:"total"`
+	Link         []bundleLink  `json:"link"`
+	Entry        []bundleEntry `json:"entry,omitempty"`
+}
+
+type bundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+type bundleEntry struct {
+	FullURL  string       `json:"fullUrl"`
+	Resource any          `json:"resource"`
+	Search   *entrySearch `json:"search,omitempty"`
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
+}
+
+var searchParams = map[string]map[string]bool{
+	"DocumentReference": {"patient": true, "subject": true, "type": true, "category": true},
+	"DiagnosticReport":  {"patient": true, "subject": true, "code": true, "category": true},
+}
+
+// search answers GET /DocumentReference?patient= and GET /DiagnosticReport?patient=.
+func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *principal, typ string) error {
+	q := r.URL.Query()
+	if err := onlyJSONFormat(q, searchParams[typ]); err != nil {
+		return err
+	}
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return fail(errNotSupported, "search parameter %q given %d times; give one, with values separated by commas", truncate(k, 40), len(vs))
+		}
+	}
+	patient := q.Get("patient")
+	if patient == "" {
+		patient = q.Get("subject")
+	}
+	patient = strings.TrimPrefix(patient, "Patient/")
+	if patient == "" {
+		return fail(errInvalid, "%s search needs patient={id}", typ)
+	}
+	if err := checkID(patient); err != nil {
+		return fail(errInvalid, "patient: %v", err)
+	}
+	codeParam := "type"
+	if typ == "DiagnosticReport" {
+		codeParam = "code"
+	}
+	codes, cats := tokens(q.Get(codeParam)), tokens(q.Get("category"))
+
+	var recs []*folio.Record
+	if p.patient == "" || p.patient == patient {
+		var err error
+		if recs, err = h.store.RecordsByPatient(r.Context(), patient); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	base := h.baseURL(r)
+	b := Bundle{
+		ResourceType: "Bundle",
+		Meta:         meta{LastUpdated: instant(time.Now())},
+		Type:         "searchset",
+		Link:         []bundleLink{{Relation: "self", URL: base + "/" + typ + "?" + r.URL.RawQuery}},
+	}
+	for _, rec := range recs {
+		if rec.PatientID != patient {
+			continue
+		}
+		res := resourceOf(typ, rec)
+		var typeCC codeableConcept
+		var catCC []codeableConcept
+		switch d := res.(type) {
+		case *DocumentReference:
+			typeCC, catCC = d.Type, d.Category
+		case *DiagnosticReport:
+			typeCC, catCC = d.Code, d.Category
+		}
+		if !matchTokens(codes, []codeableConcept{typeCC}) || !matchTokens(cats, catCC) {
+			continue
+		}
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL:  base + "/" + typ + "/" + rec.ID,
+			Resource: res,
+			Search:   &entrySearch{Mode: "match"},
+		})
+	}
+	b.Total = len(b.Entry)
+	return writeJSON(w, r, http.StatusOK, b)
+}
+
+// token is a search token: [system|]code.
+type token struct {
+	system, code string
+	anySystem    bool
+}
+
+func tokens(v string) []token {
+	if v == "" {
+		return nil
+	}
+	var out []token
+	for _, t := range strings.Split(v, ",") {
+		sys, code, ok := strings.Cut(t, "|")
+		if !ok {
+			out = append(out, token{code: t, anySystem: true})
+		} else {
+			out = append(out, token{system: sys, code: code})
+		}
+	}
+	return out
+}
+
+// matchTokens reports whether any token matches any coding (no tokens
+// match everything).
+func matchTokens(ts []token, ccs []codeableConcept) bool {
+	if len(ts) == 0 {
+		return true
+	}
+	for _, t := range ts {
+		for _, cc := range ccs {
+			for _, c := range cc.Coding {
+				if c.Code == t.code && (t.anySystem || c.System == t.system) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.cfg.BaseURL != "" {
+		return h.cfg.BaseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// writeJSON sends v as FHIR JSON.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", fhirJSON+"; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "private, no-cache")
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, folio.ErrNotFound) }
+
+// writeJSONType sends v as plain JSON of the given content type.
+func writeJSONType(w http.ResponseWriter, r *http.Request, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
