@@ -348,9 +348,9 @@ func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error)
 	name := strconv.Quote(s.Title)
 	line := "Linked section " + name
 	if s.LinkText != "" {
-		line += " (" + s.LinkText + ")"
+		line += " — " + s.LinkText + " —"
 	}
-	line += " is not included in this PDF; it is available only in the source system."
+	line += " is not included in this PDF; view it in the source system."
 	b.warn("%s: url section %s not included in PDF", path, name)
 	return []doc.Block{doc.Notice{Text: doc.T(line)}}, nil
 }
