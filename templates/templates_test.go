@@ -281,7 +281,7 @@ func TestURLNeverInDocument(t *testing.T) {
 				}
 				notice := false
 				for _, b := range d.Body {
-					if n, ok := b.(doc.Notice); ok && strings.Contains(n.Text.Plain(), `"`+s.Title+`"`) && strings.Contains(n.Text.Plain(), "not included in this PDF") {
+					if n, ok := b.(doc.Notice); ok && strings.Contains(n.Text.Plain(), `"`+s.Title+`"`) && strings.Contains(n.Text.Plain(), "not included in this PDF") && strings.Contains(n.Text.Plain(), s.LinkText) {
 						notice = true
 					}
 				}
