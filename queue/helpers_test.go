@@ -54,6 +54,7 @@ func startServer(t testing.TB, dir string, listen string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Shutdown) // after the workers' cleanup: Shutdown is idempotent
 	return s
 }
 

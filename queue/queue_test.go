@@ -23,7 +23,6 @@ var roundTripRenderer = func() Renderer { return newTestRenderer() }
 
 func TestRoundTrip(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	runWorkers(t, q, roundTripRenderer(), 2)
 
@@ -81,7 +80,6 @@ func TestRoundTrip(t *testing.T) {
 
 func TestInvalidJobFailsOnce(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	r := newTestRenderer()
 	runWorkers(t, q, r, 1)
@@ -145,7 +143,6 @@ func TestInvalidJobFailsOnce(t *testing.T) {
 
 func TestDuplicateSubmission(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	r := newTestRenderer()
 	stop := runWorkers(t, q, r, 2)
@@ -200,7 +197,6 @@ func TestDuplicateSubmission(t *testing.T) {
 
 func TestTransientFailureRetried(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error {
@@ -220,7 +216,6 @@ func TestTransientFailureRetried(t *testing.T) {
 
 func TestExhaustedDeliveriesFail(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error { return errTransient }
@@ -239,7 +234,6 @@ func TestExhaustedDeliveriesFail(t *testing.T) {
 
 func TestNewVersionSupersedes(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	defer s.Shutdown()
 	_, q := openQueue(t, s.ClientURL(), testConfig())
 	runWorkers(t, q, newTestRenderer(), 2)
 
@@ -341,7 +335,6 @@ func TestEmbeddedRestart(t *testing.T) {
 	s.Shutdown()
 	close(release) // the renders in hand finish while the server is down
 	s = startServer(t, dir, listen)
-	defer s.Shutdown()
 	got := waitFinal(t, q, subs, 60*time.Second)
 	for _, st := range got {
 		if st.Status != StatusDone {
