@@ -66,7 +66,8 @@ cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-			servers[name] = s
+		t.Cleanup(s.Shutdown)
+		servers[name] = s
 		urls = append(urls, s.ClientURL())
 	}
 	cfg := testConfig()
