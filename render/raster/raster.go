@@ -95,6 +95,11 @@ func paint(page layout.Page, scale float64, grid int, deidentify bool) (*image.R
 	return img, nil
 }
 
+// pixels returns the number of whole pixels that cover a length of v pixels:
+// partly covered pixels count, as pdftoppm counts them, but a rounding
+// error in the last bits does not add one.
+func pixels(v float64) float64 { return math.Ceil(v - 1e-6) }
+
 // pixelSize returns the pixel size of page at scale, refusing sizes that
 // are not finite and positive or that exceed MaxPixels.
 func pixelSize(page layout.Page, scale float64) (w, h int, err error) {
@@ -104,7 +109,7 @@ func pixelSize(page layout.Page, scale float64) (w, h int, err error) {
 	if !(scale > 0) || math.IsInf(scale, 0) {
 		return 0, 0, fmt.Errorf("raster: scale %g is not positive", scale)
 	}
-	fw, fh := math.Round(page.Width*scale), math.Round(page.Height*scale)
+	fw, fh := pixels(page.Width*scale), pixels(page.Height*scale)
 	if fw*fh > MaxPixels {
 		return 0, 0, fmt.Errorf("raster: page of %gx%g pt at %g px/pt is over %d pixels", page.Width, page.Height, scale, MaxPixels)
 	}

@@ -84,12 +84,12 @@ func SelectPage(pages []layout.Page, n int) (layout.Page, error) {
 }
 
 // Dimensions returns the thumbnail's pixel size for a page: the longest side
-// is size pixels and the other keeps the page's aspect ratio.
+// is size pixels and the other keeps the page's aspect ratio, counting a
+// partly covered last pixel (pdftoppm -scale-to does the same, so the two
+// can be compared pixel for pixel).
 func Dimensions(page layout.Page, size int) (w, h int) {
-	if page.Width >= page.Height {
-		return size, max(1, int(float64(size)*page.Height/page.Width+0.5))
-	}
-	return max(1, int(float64(size)*page.Width/page.Height+0.5)), size
+	s := float64(size) / max(page.Width, page.Height)
+	return max(1, int(pixels(page.Width*s))), max(1, int(pixels(page.Height*s)))
 }
 
 // oversample returns the factor by which a thumbnail of the given size is

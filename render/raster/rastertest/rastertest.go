@@ -154,8 +154,8 @@ func MaxChannelDiff(a, b image.Image, tol int) (maxDiff, over int) {
 
 // Golden compares img with the PNG at path: it fails t when the sizes differ
 // or any pixel differs by more than tol per channel. With update it writes
-// img to path instead. On a mismatch the image is written beside the golden
-// as NAME.got.png for review.
+// img to path instead. On a mismatch the image is written to the temporary
+// directory as folio-golden-NAME for review.
 func Golden(t testing.TB, path string, img image.Image, tol int, update bool) {
 	t.Helper()
 	if update {
@@ -176,7 +176,7 @@ func Golden(t testing.TB, path string, img image.Image, tol int, update bool) {
 		t.Fatalf("golden %s: %v", path, err)
 	}
 	if d, n := MaxChannelDiff(img, want, tol); n > 0 {
-		got := path[:len(path)-len(filepath.Ext(path))] + ".got.png"
+		got := filepath.Join(os.TempDir(), "folio-golden-"+filepath.Base(path))
 		_ = WritePNG(got, img)
 		t.Errorf("%s: %d pixel(s) differ by more than %d (max %d) from the golden; got %v want %v; wrote %s (refresh with -update if intended)",
 			path, n, tol, d, img.Bounds().Size(), want.Bounds().Size(), got)
