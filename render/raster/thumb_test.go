@@ -101,9 +101,9 @@ func TestThumbnailSize(t *testing.T) {
 		wantW int
 		wantH int
 	}{
-		{612, 792, 256, 198, 256}, // US Letter
+		{612, 792, 256, 198, 256},       // US Letter
 		{595.28, 841.89, 256, 182, 256}, // A4: 181.01 px wide, the partial pixel counts
-		{792, 612, 256, 256, 198}, // landscape
+		{792, 612, 256, 256, 198},       // landscape
 		{612, 792, 32, 25, 32},
 		{612, 792, 2048, 1583, 2048},
 		{500, 500, 100, 100, 100},
