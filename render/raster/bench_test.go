@@ -67,3 +67,23 @@ func BenchmarkPaint(b *testing.B) {
 }
 
 func sizeName(n int) string { return "size=" + strconv.Itoa(n) }
+
+// BenchmarkEncode measures encoding a 256 px page-1 thumbnail.
+func BenchmarkEncode(b *testing.B) {
+	page := layoutFixture(b, "surgical-breast")[0]
+	img, err := raster.Thumbnail(page, raster.Options{Size: raster.DefaultSize})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, format := range []string{raster.PNG, raster.JPEG} {
+		b.Run(format, func(b *testing.B) {
+			o := raster.Options{Size: raster.DefaultSize, Format: format}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := raster.Encode(img, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -92,13 +92,14 @@ func argCount(op sfnt.SegmentOp) int {
 // glyph at one size has at most subX masks per paint.
 const subX = 4
 
-// glyphKey names one glyph mask within one paint: the scale is fixed for a
-// paint, so the size in points stands for the size in pixels.
-type glyphKey struct {
-	face  fonts.ID
-	glyph uint16
-	size  float32
-	phase uint8 // horizontal phase in 1/subX pixel
+// glyphKey names one glyph mask within one paint: face, glyph, horizontal
+// phase (in 1/subX pixel) and the size in points as float32 bits, packed in
+// one word so that the map hashes it cheaply. The scale is fixed for a paint,
+// so the size in points stands for the size in pixels.
+type glyphKey uint64
+
+func makeGlyphKey(face fonts.ID, g uint16, size float64, phase uint8) glyphKey {
+	return glyphKey(uint64(face)<<56 | uint64(phase)<<48 | uint64(g)<<32 | uint64(math.Float32bits(float32(size))))
 }
 
 // mask is a rasterised glyph: coverage in a w x h box whose top-left corner
@@ -120,7 +121,7 @@ type glyphCache struct {
 // get returns the mask of glyph g of face at size points (scale pixels per
 // point) and the given phase; nil for a glyph with no ink (a space).
 func (c *glyphCache) get(face *fonts.Face, g uint16, size float64, scale float64, phase uint8) (*mask, error) {
-	k := glyphKey{face.ID, g, float32(size), phase}
+	k := makeGlyphKey(face.ID, g, size, phase)
 	if m, ok := c.masks[k]; ok {
 		return m, nil
 	}

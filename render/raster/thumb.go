@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+	"sync"
 
 	"github.com/disintegration/imaging"
 
@@ -160,7 +161,7 @@ func Encode(img image.Image, o Options) ([]byte, error) {
 			return nil, fmt.Errorf("thumbnail: jpeg: %w", err)
 		}
 	default:
-		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		enc := png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: pngBuffers{}}
 		if err := enc.Encode(&buf, img); err != nil {
 			return nil, fmt.Errorf("thumbnail: png: %w", err)
 		}
@@ -201,3 +202,18 @@ func asGray(img image.Image) *image.Gray {
 	}
 	return g
 }
+
+// pngBuffers lends PNG encoders their compressor state (about 1 MB) from a
+// process-wide pool instead of allocating it per thumbnail. The state is
+// reset before each use, so the output does not depend on what the buffer
+// encoded before.
+type pngBuffers struct{}
+
+var pngPool sync.Pool
+
+func (pngBuffers) Get() *png.EncoderBuffer {
+	b, _ := pngPool.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (pngBuffers) Put(b *png.EncoderBuffer) { pngPool.Put(b) }
