@@ -2,12 +2,63 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 )
 
-// runAPI implements "folio api". (placeholder until its issue lands)
+// runAPI implements "folio api": the FHIR read endpoint alone, against an
+// external NATS server or cluster.
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "folio api: not built yet")
-	return exitFailed
+	fs := flag.NewFlagSet("folio api", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s), comma-separated")
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
+	data := fs.String("data", "./folio-data", "directory of the development signing key")
+	replicas := fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)")
+	jwks := fs.String("jwks-url", "", "verify bearer tokens against this JWKS (production)")
+	issuer := fs.String("issuer", "", "required token issuer (with --jwks-url)")
+	audience := fs.String("audience", "", "required token audience (with --jwks-url)")
+	allowPatient := fs.Bool("allow-patient-access", false, "accept patient-context tokens (patient/ scopes)")
+	baseURL := fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		fmt.Fprintln(stderr, "folio api: no arguments expected")
+		fs.Usage()
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	p, err := openPipeline(ctx, *natsURL, *replicas, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitFailed
+	}
+	defer p.close(log)
+	api, err := apiHandler(p.q.Store(), apiConfig{
+		DataDir: *data, JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
+		AllowPatientAccess: *allowPatient, Logger: log, BaseURL: *baseURL,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitFailed
+	}
+	stop, err := p.serveHTTP(*addr, api, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitFailed
+	}
+	log.Info("folio api ready", "nats", *natsURL)
+	<-ctx.Done()
+	log.Info("shutting down")
+	stop()
+	return exitOK
 }

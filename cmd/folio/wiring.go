@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/fhir"
 )
 
 // apiConfig configures the FHIR read endpoint (flags shared by serve and api).
@@ -15,10 +18,55 @@ type apiConfig struct {
 	Audience           string
 	AllowPatientAccess bool
 	Logger             *slog.Logger
+	// BaseURL is the endpoint's public base URL for Bundle fullUrls (empty:
+	// from each request's Host).
+	BaseURL string
 }
 
-// apiHandler returns the FHIR read endpoint over store.
-// Placeholder until the FHIR endpoint issue lands.
+// apiHandler returns the FHIR read endpoint over store. Without a JWKS URL
+// it runs in development auth mode: tokens signed by the key in
+// DataDir/dev-signing-key.json (created on first start), minted by
+// `folio token`.
 func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
-	return http.NotFoundHandler(), nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	fc := fhir.Config{
+		AllowPatientAccess: cfg.AllowPatientAccess,
+		Logger:             log,
+		BaseURL:            cfg.BaseURL,
+	}
+	if cfg.JWKSURL != "" {
+		if cfg.Issuer == "" || cfg.Audience == "" {
+			return nil, errors.New("--jwks-url needs --issuer and --audience")
+		}
+		keys, err := fhir.NewJWKS(context.Background(), cfg.JWKSURL, fhir.JWKSOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if err := keys.Ready(context.Background()); err != nil {
+			log.Warn("JWKS not fetched yet: every token is refused until it is", "jwks", cfg.JWKSURL)
+		}
+		fc.Verifier = fhir.NewVerifier(keys, cfg.Issuer, cfg.Audience)
+		fc.Ready = keys.Ready
+		fc.SMART = fhir.SMARTInfo{Issuer: cfg.Issuer, JWKSURI: cfg.JWKSURL}
+		log.Info("bearer tokens verified against JWKS", "jwks", cfg.JWKSURL, "issuer", cfg.Issuer, "audience", cfg.Audience)
+	} else {
+		if cfg.Issuer != "" || cfg.Audience != "" {
+			return nil, errors.New("--issuer and --audience need --jwks-url (without it, development auth is used)")
+		}
+		key, created, err := fhir.LoadDevKey(cfg.DataDir, true)
+		if err != nil {
+			return nil, err
+		}
+		fc.Verifier = key.Verifier()
+		fc.SMART = fhir.SMARTInfo{Issuer: fhir.DevIssuer}
+		log.Warn("!!! DEVELOPMENT AUTH IS ON: tokens signed by a local key are accepted; mint them with `folio token`; set --jwks-url, --issuer and --audience in production !!!",
+			"key", key.Path, "created", created, "issuer", fhir.DevIssuer, "audience", fhir.DevAudience)
+	}
+	if cfg.AllowPatientAccess {
+		log.Info("patient/ scopes accepted: patient tokens read only their own documents")
+	}
+	return fhir.New(store, fc)
 }
