@@ -66,7 +66,8 @@ func needPdftoppm(t testing.TB) {
 // page 1 of the PDF as rasterised by pdftoppm -scale-to N and folio's N px
 // thumbnail differ by less than 4% of full scale per channel on average,
 // and their row profiles of ink (where the text lines fall) correlate above
-// 0.95. The last page of multi-page reports is checked too.
+// 0.95. The smallest and a large size, and the last page of multi-page
+// reports at 256 px, are checked too.
 func TestThumbnailShowsThePDF(t *testing.T) {
 	needPdftoppm(t)
 	for _, f := range fixtures(t) {
@@ -76,7 +77,7 @@ func TestThumbnailShowsThePDF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checks := []struct{ page, size int }{{1, 256}, {1, 100}}
+			checks := []struct{ page, size int }{{1, 256}, {1, 32}, {1, 1024}}
 			if n := len(f.pages); n > 1 {
 				checks = append(checks, struct{ page, size int }{n, 256})
 			}
