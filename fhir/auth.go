@@ -2,12 +2,14 @@ package fhir
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -62,12 +64,29 @@ type Verifier struct {
 	Skew time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Remember is how long a verified token is remembered, so that a
+	// client's repeated requests skip the signature check (30 s; never past
+	// the token's exp). A key withdrawn from the key set therefore stops
+	// working within Remember. Negative disables it.
+	Remember time.Duration
+
+	mu   sync.Mutex
+	seen map[[32]byte]seenToken
 }
+
+// seenToken is a verified token's claims and until when they may be reused.
+type seenToken struct {
+	claims *Claims
+	until  time.Time
+}
+
+// maxSeen bounds the verified-token memory; it is emptied when full.
+const maxSeen = 4096
 
 // NewVerifier returns a Verifier over keys requiring iss == issuer and
 // audience among aud.
 func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
-	return &Verifier{keys: keys, issuer: issuer, audience: audience, Skew: DefaultSkew, Now: time.Now}
+	return &Verifier{keys: keys, issuer: issuer, audience: audience, Skew: DefaultSkew, Now: time.Now, Remember: 30 * time.Second}
 }
 
 // keyTypeOf lists the accepted signature algorithms and the key type each
@@ -89,34 +108,69 @@ func (f clockFunc) Now() time.Time { return f() }
 
 // Verify checks token and returns its claims.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	now := v.Now
+	if now == nil {
+		now = time.Now
+	}
+	var sum [32]byte
+	if v.Remember > 0 {
+		sum = sha256.Sum256([]byte(token))
+		v.mu.Lock()
+		s, ok := v.seen[sum]
+		v.mu.Unlock()
+		if ok && now().Before(s.until) {
+			c := *s.claims
+			return &c, nil
+		}
+	}
+	c, exp, err := v.verify(ctx, token, now)
+	if err != nil || v.Remember <= 0 {
+		return c, err
+	}
+	until := now().Add(v.Remember)
+	if exp.Before(until) {
+		until = exp
+	}
+	v.mu.Lock()
+	if v.seen == nil || len(v.seen) >= maxSeen {
+		v.seen = map[[32]byte]seenToken{}
+	}
+	kept := *c
+	v.seen[sum] = seenToken{claims: &kept, until: until}
+	v.mu.Unlock()
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, token string, now func() time.Time) (*Claims, time.Time, error) {
+	var never time.Time
 	if len(token) > 16<<10 {
-		return nil, invalidToken("longer than 16 KiB")
+		return nil, never, invalidToken("longer than 16 KiB")
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return nil, invalidToken("not a compact JWS (header.payload.signature)")
+		return nil, never, invalidToken("not a compact JWS (header.payload.signature)")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, invalidToken("header is not base64url")
+		return nil, never, invalidToken("header is not base64url")
 	}
 	var hdr struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 	}
 	if err := json.Unmarshal(raw, &hdr); err != nil {
-		return nil, invalidToken("header is not JSON")
+		return nil, never, invalidToken("header is not JSON")
 	}
 	kty, ok := keyTypeOf[hdr.Alg]
 	if !ok {
-		return nil, invalidToken("signature algorithm %q is not accepted (asymmetric algorithms only)", truncate(hdr.Alg, 16))
+		return nil, never, invalidToken("signature algorithm %q is not accepted (asymmetric algorithms only)", truncate(hdr.Alg, 16))
 	}
 	if parts[2] == "" {
-		return nil, invalidToken("unsigned")
+		return nil, never, invalidToken("unsigned")
 	}
 	set, err := v.keys.Keys(ctx)
 	if err != nil {
-		return nil, fail(errKeysUnavailable, "cannot verify tokens now: signing keys unavailable")
+		return nil, never, fail(errKeysUnavailable, "cannot verify tokens now: signing keys unavailable")
 	}
 	key := pickKey(set, hdr.Kid)
 	if key == nil {
@@ -125,22 +179,18 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		}
 	}
 	if key == nil {
-		return nil, invalidToken("signed by an unknown key (kid %q)", truncate(hdr.Kid, 64))
+		return nil, never, invalidToken("signed by an unknown key (kid %q)", truncate(hdr.Kid, 64))
 	}
 	if key.KeyType() != kty {
-		return nil, invalidToken("alg %s does not fit key %q of type %s", hdr.Alg, truncate(hdr.Kid, 64), key.KeyType())
+		return nil, never, invalidToken("alg %s does not fit key %q of type %s", hdr.Alg, truncate(hdr.Kid, 64), key.KeyType())
 	}
 	if ka, ok := key.Algorithm(); ok && ka.String() != "" && ka.String() != hdr.Alg {
-		return nil, invalidToken("alg %s differs from the key's declared alg %s", hdr.Alg, ka)
+		return nil, never, invalidToken("alg %s differs from the key's declared alg %s", hdr.Alg, ka)
 	}
 	if use, ok := key.KeyUsage(); ok && use != "" && use != "sig" {
-		return nil, invalidToken("key %q is not a signing key", truncate(hdr.Kid, 64))
+		return nil, never, invalidToken("key %q is not a signing key", truncate(hdr.Kid, 64))
 	}
 	alg, _ := jwa.LookupSignatureAlgorithm(hdr.Alg)
-	now := v.Now
-	if now == nil {
-		now = time.Now
-	}
 	tok, err := jwt.Parse([]byte(token),
 		jwt.WithKey(alg, key),
 		jwt.WithValidate(true),
@@ -153,19 +203,19 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, jwt.TokenExpiredError()):
-			return nil, invalidToken("expired")
+			return nil, never, invalidToken("expired")
 		case errors.Is(err, jwt.TokenNotYetValidError()):
-			return nil, invalidToken("not valid yet (nbf)")
+			return nil, never, invalidToken("not valid yet (nbf)")
 		case errors.Is(err, jwt.InvalidIssuerError()):
-			return nil, invalidToken("wrong issuer")
+			return nil, never, invalidToken("wrong issuer")
 		case errors.Is(err, jwt.InvalidAudienceError()):
-			return nil, invalidToken("wrong audience")
+			return nil, never, invalidToken("wrong audience")
 		case errors.Is(err, jwt.MissingRequiredClaimError()):
-			return nil, invalidToken("no exp claim")
+			return nil, never, invalidToken("no exp claim")
 		case errors.Is(err, jwt.ValidateError()):
-			return nil, invalidToken("claims do not validate")
+			return nil, never, invalidToken("claims do not validate")
 		}
-		return nil, invalidToken("bad signature or malformed payload")
+		return nil, never, invalidToken("bad signature or malformed payload")
 	}
 	c := &Claims{}
 	c.Subject, _ = tok.Subject()
@@ -179,7 +229,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if tok.Get("patient", &pt) == nil {
 		c.Patient, _ = pt.(string)
 	}
-	return c, nil
+	exp, _ := tok.Expiration()
+	return c, exp, nil
 }
 
 func scopeString(v any) string {

@@ -233,3 +233,22 @@ func TestParseScope(t *testing.T) {
 		}
 	}
 }
+
+func TestRememberedTokenNeverOutlivesExp(t *testing.T) {
+	k := newECKey(t, "k1")
+	v := NewVerifier(StaticKeys(keySet(t, k)), testIssuer, testAudience)
+	v.Skew = 0
+	c := goodClaims("user/Binary.read")
+	c.exp = time.Now().Add(2 * time.Second)
+	tok := sign(t, k, c)
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), tok); err != nil {
+		t.Fatalf("remembered token: %v", err)
+	}
+	v.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	if _, err := v.Verify(t.Context(), tok); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("token past exp accepted from memory: %v", err)
+	}
+}
