@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,7 +103,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description=`+strconv.Quote(diag))
 	}
-	body, _ := json.Marshal(OperationOutcome{
+	body, _ := marshal(OperationOutcome{
 		ResourceType: "OperationOutcome",
 		Issue:        []Issue{{Severity: "error", Code: code, Diagnostics: diag}},
 	})
@@ -116,4 +117,16 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// marshal encodes v as JSON without escaping <, > and & (the bodies are
+// never embedded in HTML).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -455,7 +455,7 @@ func (h *Handler) baseURL(r *http.Request) string {
 
 // writeJSON sends v as FHIR JSON.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) error {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		return err
 	}
