@@ -125,7 +125,7 @@ func (p *Painter) Text(t *layout.Text) {
 		p.fail(fmt.Errorf("raster: text %q: unknown face %d", t.S, t.Face))
 		return
 	}
-	if !(t.Size > 0) || math.IsInf(t.Size, 0) || math.IsNaN(t.X) || math.IsNaN(t.Y) {
+	if !(t.Size > 0) || t.Size*p.scale > maxGlyphPixels || !finite(t.X, t.Y) {
 		p.fail(fmt.Errorf("raster: text %q: bad size %g or position (%g, %g)", t.S, t.Size, t.X, t.Y))
 		return
 	}
@@ -136,11 +136,23 @@ func (p *Painter) Text(t *layout.Text) {
 	by := b.Min.Y + g*int(math.Floor(t.Y*p.scale/float64(g)))
 	k := t.Size * p.scale / float64(face.UnitsPerEm)
 	x0 := float64(b.Min.X) + t.X*p.scale
+	// No glyph reaches farther than a few ems from its origin; text wholly
+	// above or below the image is skipped, and so are glyphs beside it.
+	reach := 3 * t.Size * p.scale
+	if float64(by)+reach < float64(b.Min.Y) || float64(by)-reach > float64(b.Max.Y) {
+		return
+	}
 	units := 0
 	for _, r := range t.S {
 		gl := face.Glyph(r)
 		px := x0 + float64(units)*k
 		units += face.GlyphAdvance(gl)
+		if px-reach > float64(b.Max.X) {
+			break // advances are never negative
+		}
+		if px+reach < float64(b.Min.X) {
+			continue
+		}
 		ix := math.Floor(px)
 		ph := int(math.Round((px - ix) * subX))
 		if ph == subX {
@@ -192,8 +204,27 @@ func blend(d, s, a uint8) uint8 {
 	return uint8((uint32(d)*uint32(0xFF-a) + uint32(s)*uint32(a) + 127) / 255)
 }
 
+// maxGlyphPixels bounds the size of text in pixels (per em), so that a
+// corrupt size cannot ask for a glyph mask of gigabytes.
+const maxGlyphPixels = 1024
+
+// finite reports whether every value is a number within a range no page
+// reaches (a million points is 350 metres).
+func finite(v ...float64) bool {
+	for _, x := range v {
+		if !(x > -1e6 && x < 1e6) {
+			return false
+		}
+	}
+	return true
+}
+
 // Line implements layout.Painter: a butt-capped stroke.
 func (p *Painter) Line(l *layout.Line) {
+	if !finite(l.X1, l.Y1, l.X2, l.Y2, l.Width) || l.Width < 0 {
+		p.fail(fmt.Errorf("raster: line (%g, %g)-(%g, %g) width %g: bad coordinates", l.X1, l.Y1, l.X2, l.Y2, l.Width))
+		return
+	}
 	w := l.Width * p.scale
 	x1, y1 := p.px(l.X1, l.Y1)
 	x2, y2 := p.px(l.X2, l.Y2)
@@ -215,6 +246,10 @@ func (p *Painter) Line(l *layout.Line) {
 // Rect implements layout.Painter: fill first, then an outline centred on
 // the edges.
 func (p *Painter) Rect(r *layout.Rect) {
+	if !finite(r.X, r.Y, r.W, r.H, r.StrokeWidth) || r.StrokeWidth < 0 {
+		p.fail(fmt.Errorf("raster: rect (%g, %g) %gx%g stroke %g: bad coordinates", r.X, r.Y, r.W, r.H, r.StrokeWidth))
+		return
+	}
 	x0, y0 := p.px(r.X, r.Y)
 	x1, y1 := p.px(r.X+r.W, r.Y+r.H)
 	if x0 > x1 {
@@ -340,10 +375,18 @@ func (p *Painter) Picture(pc *layout.Picture) {
 		p.fail(errors.New("raster: picture without an image"))
 		return
 	}
+	if !finite(pc.X, pc.Y, pc.W, pc.H) {
+		p.fail(fmt.Errorf("raster: picture (%g, %g) %gx%g: bad coordinates", pc.X, pc.Y, pc.W, pc.H))
+		return
+	}
 	x0, y0 := p.px(pc.X, pc.Y)
 	x1, y1 := p.px(pc.X+pc.W, pc.Y+pc.H)
 	r := image.Rect(int(math.Round(x0)), int(math.Round(y0)), int(math.Round(x1)), int(math.Round(y1))).Canon()
 	if r.Empty() || r.Intersect(p.dst.Rect).Empty() {
+		return
+	}
+	if d := p.dst.Rect; r.Dx() > 4*d.Dx() || r.Dy() > 4*d.Dy() {
+		p.fail(fmt.Errorf("raster: picture (%g, %g) %gx%g is more than four times the page's size", pc.X, pc.Y, pc.W, pc.H))
 		return
 	}
 	src := pc.Img

@@ -265,6 +265,20 @@ func TestPaintRefusesBadPages(t *testing.T) {
 			&layout.Text{X: 1, Y: 50, Face: 200, Size: 10, S: "x"}}}, 1, "unknown face"},
 		{"bad size", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
 			&layout.Text{X: 1, Y: 50, Face: fonts.Sans, Size: -3, S: "x"}}}, 1, "bad size"},
+		{"huge text", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Text{X: 1, Y: 50, Face: fonts.Sans, Size: 1e7, S: "x"}}}, 1, "bad size"},
+		{"text at infinity", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Text{X: math.Inf(1), Y: 50, Face: fonts.Sans, Size: 10, S: "x"}}}, 1, "position"},
+		{"NaN line", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Line{X1: math.NaN(), Y1: 1, X2: 5, Y2: 9, Width: 1}}}, 1, "bad coordinates"},
+		{"negative line width", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Line{X1: 1, Y1: 1, X2: 5, Y2: 9, Width: -1}}}, 1, "bad coordinates"},
+		{"NaN rect", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Rect{X: 1, Y: 1, W: math.NaN(), H: 9, Fill: &layout.Black}}}, 1, "bad coordinates"},
+		{"infinite picture", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Picture{X: 1, Y: 1, W: math.Inf(1), H: 10, Img: image.NewGray(image.Rect(0, 0, 2, 2))}}}, 1, "bad coordinates"},
+		{"giant picture", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
+			&layout.Picture{X: 1, Y: 1, W: 1e5, H: 10, Img: image.NewGray(image.Rect(0, 0, 2, 2))}}}, 1, "four times"},
 		{"picture without image", layout.Page{Width: 100, Height: 100, Ops: []layout.Op{
 			&layout.Picture{X: 1, Y: 1, W: 10, H: 10}}}, 1, "without an image"},
 	}
