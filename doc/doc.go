@@ -105,6 +105,9 @@ type Table struct {
 type Field struct {
 	Label string
 	Value Text // may contain "\n"
+	// PHI marks a value that identifies the patient (name, MRN, birth date,
+	// patient id); a de-identified thumbnail leaves it out.
+	PHI bool
 }
 
 // Fields is a two-column label/value grid (synoptic checklists, measurements,

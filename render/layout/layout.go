@@ -361,7 +361,7 @@ func (l *layouter) fields(fs doc.Fields, x, width float64) []*box {
 	var out []*box
 	for i, it := range fs.Items {
 		lb := l.textBoxes(doc.T(it.Label), font{face: fonts.SansBold, size: bodySize, color: DarkGray}, x, labelW-fieldGap, 0)
-		vb := l.textBoxes(it.Value, font{face: fonts.Sans, size: bodySize, color: Black}, x+labelW, width-labelW, 0)
+		vb := l.textBoxes(it.Value, font{face: fonts.Sans, size: bodySize, color: Black, phi: it.PHI}, x+labelW, width-labelW, 0)
 		n := max(len(lb), len(vb))
 		row := make([]*box, n)
 		for k := 0; k < n; k++ {
