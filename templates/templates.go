@@ -21,6 +21,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/markdown"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -299,7 +300,7 @@ func textSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
 	if strings.TrimSpace(s.Body) == "" {
 		return nil, nil
 	}
-	return convertMarkdown(s.Body), nil
+	return markdown.Convert(s.Body), nil
 }
 
 func plainSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
@@ -372,7 +373,7 @@ func (b *builder) addenda(as []report.Addendum) {
 		}
 		b.add(doc.Heading{Level: 1, Text: doc.T(title)})
 		if strings.TrimSpace(a.Body) != "" {
-			b.add(convertMarkdown(a.Body)...)
+			b.add(markdown.Convert(a.Body)...)
 		}
 	}
 }

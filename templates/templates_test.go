@@ -358,7 +358,20 @@ func TestAddendaNewestLast(t *testing.T) {
 }
 
 func TestSectionKinds(t *testing.T) {
-	d, _ := build(t, loadFixture(t, "lis-legacy-plain"))
+	// text sections go through markdown: raw HTML stays literal text, GFM
+	// tables become tables, lists become lists.
+	d, _ := build(t, loadFixture(t, "hostile-markdown"))
+	all := strings.Join(texts(d), "\n")
+	for _, want := range []string{`<script>alert("x");`, "<b>structures</b>", "Breslow"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("hostile markdown: %q missing from the document", want)
+		}
+	}
+	if k := kinds(d.Body); !strings.Contains(k, "Table") || !strings.Contains(k, "List") || !strings.Contains(k, "Quote") {
+		t.Errorf("hostile markdown blocks %s lack a table, list or quote", k)
+	}
+
+	d, _ = build(t, loadFixture(t, "lis-legacy-plain"))
 	r := loadFixture(t, "lis-legacy-plain")
 	var pre []string
 	for _, b := range d.Body {
