@@ -8,9 +8,11 @@ import (
 	"image/jpeg"
 	"image/png"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/doc"
@@ -606,5 +608,70 @@ func TestImageOrientation(t *testing.T) {
 	r, g, bl, _ := photo.Img.At(150, 186).RGBA()
 	if r < 0xC000 || g < 0xC000 || bl < 0xC000 {
 		t.Errorf("gross photo (150,186) = %x %x %x, want the white ruler", r, g, bl)
+	}
+}
+
+// words splits s into runs of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+}
+
+// entity matches HTML entities (markdown prints the character) and fence
+// info strings (a code block's language is not content).
+var entity = regexp.MustCompile("&[A-Za-z]+;|&#[0-9]+;|(?m)^```[a-z]+$")
+
+// TestNothingLost: every word of every non-url section, every specimen and
+// every addendum reaches some string of the document (markdown syntax aside).
+func TestNothingLost(t *testing.T) {
+	for _, name := range fixtureNames(t) {
+		r := loadFixture(t, name)
+		d, _ := build(t, r)
+		have := map[string]bool{}
+		for _, s := range texts(d) {
+			for _, w := range words(s) {
+				have[w] = true
+			}
+		}
+		check := func(path, s string) {
+			s = entity.ReplaceAllString(s, " ")
+			for _, w := range words(s) {
+				if !have[w] {
+					t.Errorf("%s: %s: word %q missing from the document", name, path, w)
+				}
+			}
+		}
+		var walk func(path string, ss []report.Section)
+		walk = func(path string, ss []report.Section) {
+			for i, s := range ss {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				walk(p+".sections", s.Sections)
+				if s.Kind == report.SectionURL {
+					continue
+				}
+				check(p+".title", s.Title)
+				check(p+".body", s.Body)
+				check(p+".caption", s.Caption)
+				for _, it := range s.Items {
+					check(p+".items", it.Label+" "+it.Value)
+				}
+				check(p+".columns", strings.Join(s.Columns, " "))
+				for _, row := range s.Rows {
+					check(p+".rows", strings.Join(row, " "))
+				}
+			}
+		}
+		walk("sections", r.Sections)
+		for i, sp := range r.Specimens {
+			check(fmt.Sprintf("specimens[%d]", i), sp.Label+" "+sp.Description)
+		}
+		for i, a := range r.Addenda {
+			check(fmt.Sprintf("addenda[%d]", i), a.Author+" "+a.Body)
+		}
+		if r.Amendment != nil {
+			check("amendment.reason", r.Amendment.Reason)
+		}
+		if r.Exam != nil {
+			check("exam", r.Exam.Description+" "+r.Exam.BodySite+" "+r.Exam.StudyUID)
+		}
 	}
 }
