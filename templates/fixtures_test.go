@@ -9,7 +9,7 @@ import (
 )
 
 // loadFixture reads and decodes a good fixture from ../fixtures.
-func loadFixture(t *testing.T, name string) *report.Report {
+func loadFixture(t testing.TB, name string) *report.Report {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "fixtures", name+".json"))
 	if err != nil {
@@ -18,7 +18,7 @@ func loadFixture(t *testing.T, name string) *report.Report {
 	return decode(t, name, data)
 }
 
-func decode(t *testing.T, name string, data []byte) *report.Report {
+func decode(t testing.TB, name string, data []byte) *report.Report {
 	t.Helper()
 	r, err := report.Decode(data, report.DefaultLimits())
 	if err != nil {

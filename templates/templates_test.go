@@ -675,3 +675,18 @@ func TestNothingLost(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBuild measures Build per fixture (decoding excluded).
+func BenchmarkBuild(b *testing.B) {
+	for _, name := range []string{"surgical-breast", "autopsy", "key-images"} {
+		b.Run(name, func(b *testing.B) {
+			r := loadFixture(b, name)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Build(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
