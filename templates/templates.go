@@ -207,22 +207,24 @@ func info(r *report.Report) doc.Info {
 // details is the patient and report grid at the top of page 1.
 func details(r *report.Report, st statusInfo) doc.Fields {
 	var fs []doc.Field
-	add := func(label, value string) {
+	// phi marks values that identify the patient; a de-identified
+	// thumbnail leaves them out.
+	add := func(label, value string, phi bool) {
 		if value != "" {
-			fs = append(fs, doc.Field{Label: label, Value: doc.T(value)})
+			fs = append(fs, doc.Field{Label: label, Value: doc.T(value), PHI: phi})
 		}
 	}
 	p := r.Patient
-	add("Patient", p.Name)
-	add("MRN", p.MRN)
-	add("Birth date", p.BirthDate)
-	add("Sex", sexes[p.Sex])
-	add("Patient ID", p.ID)
-	add("Ordering provider", r.OrderingProvider)
-	add("Encounter", r.EncounterID)
-	add("Accession", r.Accession)
-	add("Issued", r.Issued.Format(TimeLayout))
-	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)))
+	add("Patient", p.Name, true)
+	add("MRN", p.MRN, true)
+	add("Birth date", p.BirthDate, true)
+	add("Sex", sexes[p.Sex], false)
+	add("Patient ID", p.ID, true)
+	add("Ordering provider", r.OrderingProvider, false)
+	add("Encounter", r.EncounterID, true)
+	add("Accession", r.Accession, true)
+	add("Issued", r.Issued.Format(TimeLayout), false)
+	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)), false)
 	if f := r.Facility; f != nil {
 		var lines []string
 		for _, s := range []string{f.Name, f.Address, f.Phone} {
@@ -230,7 +232,7 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 				lines = append(lines, s)
 			}
 		}
-		add("Facility", strings.Join(lines, "\n"))
+		add("Facility", strings.Join(lines, "\n"), false)
 	}
 	return doc.Fields{Items: fs}
 }

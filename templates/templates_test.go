@@ -690,3 +690,35 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+// TestDetailsMarkPatientIdentifiers checks that the page-1 details grid
+// marks exactly the patient-identifying values PHI, so that a de-identified
+// thumbnail leaves them out.
+func TestDetailsMarkPatientIdentifiers(t *testing.T) {
+	d, _ := build(t, loadFixture(t, "surgical-breast"))
+	want := map[string]bool{"Patient": true, "MRN": true, "Birth date": true, "Patient ID": true, "Encounter": true, "Accession": true, "Sex": false, "Issued": false, "Status": false}
+	seen := 0
+	for _, b := range d.Body {
+		fs, ok := b.(doc.Fields)
+		if !ok {
+			continue
+		}
+		for _, f := range fs.Items {
+			if phi, ok := want[f.Label]; ok {
+				seen++
+				if f.PHI != phi {
+					t.Errorf("details %q: PHI = %v, want %v", f.Label, f.PHI, phi)
+				}
+			}
+		}
+		break
+	}
+	if seen < 6 {
+		t.Errorf("details grid has %d of the expected fields", seen)
+	}
+	for _, f := range d.Header.Identity {
+		if f.Label == "Patient" && f.Value.Plain() == "" {
+			t.Error("header identity lacks the patient name")
+		}
+	}
+}
