@@ -13,8 +13,9 @@ const (
 	maxMarkers = 2 * MaxDepth
 	// maxIndent is how many columns of white space the container prefix of
 	// a line (the white space before, between and after its markers) may
-	// hold; further spaces and tabs there are dropped. Lists nested by
-	// indentation are thereby at most maxIndent/2 deep.
+	// hold; beyond it each run of white space there is cut to one
+	// character. Lists nested by indentation are thereby at most about
+	// maxIndent/2 + maxMarkers deep.
 	maxIndent = 64
 )
 
@@ -41,14 +42,18 @@ func defuse(src []byte) []byte {
 					w = 4
 				}
 				if cols+w > maxIndent {
-					// Drop the rest of this white space run.
-					j := i
+					// Keep one character of this white space run,
+					// so that it still separates, and drop the rest.
+					j := i + 1
 					for j < end && (src[j] == ' ' || src[j] == '\t') {
 						j++
 					}
-					out = append(out, src[done:i]...)
-					done = j
-					changed = true
+					if j > i+1 {
+						out = append(out, src[done:i+1]...)
+						done = j
+						changed = true
+					}
+					cols += w
 					i = j
 					continue
 				}

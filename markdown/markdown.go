@@ -47,10 +47,20 @@ var md = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Striket
 // in parentheses, an autolink prints its address once, and an image prints its
 // alternative text followed by "(image not shown: <source>)".
 func Convert(src string) []doc.Block {
-	b := defuse([]byte(src))
+	b := prepare(src)
 	root := md.Parser().Parse(text.NewReader(b))
 	c := converter{src: b}
 	return c.blocks(nil, root, 0)
+}
+
+// prepare returns the bytes goldmark parses: src defused, ending in a newline
+// (some of goldmark's block parsers assume every line has one).
+func prepare(src string) []byte {
+	b := defuse([]byte(src))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	return b
 }
 
 type converter struct {
