@@ -547,3 +547,27 @@ func appendName(b []byte, psName string) []byte {
 	}
 	return b
 }
+
+// FontBox returns the face's bounding box in font units from its head table:
+// xMin, yMin, xMax, yMax (y up). It is zero if the table cannot be read.
+func (f *Face) FontBox() [4]int {
+	t, err := f.tables()
+	if err != nil {
+		return [4]int{}
+	}
+	h := t.head
+	return [4]int{
+		int(int16(be.Uint16(h[36:]))), int(int16(be.Uint16(h[38:]))),
+		int(int16(be.Uint16(h[40:]))), int(int16(be.Uint16(h[42:]))),
+	}
+}
+
+// Underline returns the underline position (negative: below the baseline)
+// and thickness in font units from the face's post table, zero if absent.
+func (f *Face) Underline() (position, thickness int) {
+	t, err := f.tables()
+	if err != nil || len(t.post) < 12 {
+		return 0, 0
+	}
+	return int(int16(be.Uint16(t.post[8:]))), int(int16(be.Uint16(t.post[10:])))
+}
