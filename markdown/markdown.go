@@ -8,14 +8,15 @@
 // the words reach the page as written. Container nesting (block quotes and
 // lists) deeper than MaxDepth is flattened into the deepest level, and input
 // nesting that would make the parser itself slow is defused before parsing
-// (see Convert), so every input converts in time linear in its length and with
-// bounded recursion.
+// (see defuse), so conversion time grows linearly with the input's length
+// (BenchmarkPathological) and recursion is bounded.
 package markdown
 
 import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/foliohealth/folio/doc"
@@ -32,8 +33,9 @@ import (
 // container instead, so no text is lost.
 const MaxDepth = 8
 
-// md is the configured goldmark; a goldmark.Markdown is safe for concurrent
-// use, and a parse allocates its own state.
+// md is the configured goldmark. Its parser sets itself up once (sync.Once)
+// and keeps all per-parse state in a fresh parser.Context, so concurrent
+// parses are safe (TestConcurrent checks this under -race).
 var md = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
 
 // Convert parses src as markdown and returns its blocks. It never fails: any
@@ -84,7 +86,10 @@ func (c *converter) block(out []doc.Block, n ast.Node, depth int) []doc.Block {
 		if depth >= MaxDepth {
 			return c.flatten(out, n)
 		}
-		return append(out, doc.Quote{Blocks: c.blocks(nil, n, depth+1)})
+		if q := c.blocks(nil, n, depth+1); len(q) > 0 {
+			out = append(out, doc.Quote{Blocks: q})
+		}
+		return out
 	case *ast.List:
 		if depth >= MaxDepth {
 			return c.flatten(out, n)
@@ -171,8 +176,11 @@ func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
 	default:
 		// A block kind this package does not know (none with the
 		// configured extensions): keep its text as a paragraph.
-		if n.Type() == ast.TypeBlock && n.FirstChild() != nil && n.FirstChild().Type() == ast.TypeBlock {
-			return c.flatten(out, n)
+		if ch := n.FirstChild(); ch != nil && ch.Type() == ast.TypeBlock {
+			for ; ch != nil; ch = ch.NextSibling() {
+				out = c.flatten(out, ch)
+			}
+			return out
 		}
 		if t := c.inline(n); len(t) > 0 {
 			out = append(out, doc.Paragraph{Text: t})
@@ -453,7 +461,8 @@ func spaceTabs(s string) string {
 
 // unescape decodes backslash escapes and entity and numeric character
 // references in inline text, as CommonMark specifies, and replaces NUL and
-// tabs.
+// tabs. A reference to a control character gives a space or U+FFFD instead
+// (see visible), since spans hold no control characters but "\n".
 func unescape(v []byte) string {
 	if bytes.IndexAny(v, "\\&\t\x00") < 0 {
 		return string(v)
@@ -504,6 +513,9 @@ func reference(v []byte) (text []byte, n int) {
 		if !ok {
 			return nil, 0
 		}
+		if r, _ := utf8.DecodeRune(e.Characters); len(e.Characters) == 1 && unicode.IsControl(r) {
+			return visible(r), end + 1 // &Tab; and &NewLine;
+		}
 		return e.Characters, end + 1
 	}
 	digits, base, max := body[1:], 10, 7
@@ -521,5 +533,17 @@ func reference(v []byte) (text []byte, n int) {
 	if cp == 0 || !utf8.ValidRune(r) {
 		r = utf8.RuneError
 	}
-	return utf8.AppendRune(nil, r), end + 1
+	return visible(r), end + 1
+}
+
+// visible returns r encoded, unless it is a control character, which a span
+// may not hold: then white space becomes a space and others U+FFFD.
+func visible(r rune) []byte {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r' || r == '\f':
+		r = ' '
+	case unicode.IsControl(r):
+		r = utf8.RuneError
+	}
+	return utf8.AppendRune(nil, r)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/foliohealth/folio/doc"
@@ -260,5 +261,35 @@ func plain(b *strings.Builder, blocks []doc.Block) {
 			}
 		}
 		b.WriteString("\n")
+	}
+}
+
+// TestConcurrent converts every spec case from several goroutines at once
+// (run it with -race) and checks each gets the sequential result.
+func TestConcurrent(t *testing.T) {
+	var srcs, want []string
+	for _, path := range specFiles(t) {
+		for _, c := range readSpec(t, path) {
+			srcs = append(srcs, c.source())
+			want = append(want, dump(Convert(c.source())))
+		}
+	}
+	errs := make(chan string, 4*len(srcs))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, s := range srcs {
+				if got := dump(Convert(s)); got != want[i] {
+					errs <- fmt.Sprintf("case %q: concurrent result differs:\n%s", s, got)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
