@@ -140,10 +140,15 @@ type fontFile struct {
 	json, z []byte
 }
 
+// The cache of finished font files, shared by all documents: reports of
+// one kind tend to draw the same runes in the same faces. It is emptied
+// when it holds more than cacheSize entries or cacheBytes bytes.
 var (
-	cacheMu   sync.Mutex
-	cache     = map[string]*fontFile{}
-	cacheSize = 256 // entries; the map is emptied when full
+	cacheMu    sync.Mutex
+	cache      = map[string]*fontFile{}
+	cacheSize  = 256
+	cacheBytes = 16 << 20
+	cacheUsed  int
 )
 
 // setCacheSize sets the cache's capacity (0 turns it off) and returns the
@@ -154,6 +159,7 @@ func setCacheSize(n int) int {
 	old := cacheSize
 	cacheSize = n
 	clear(cache)
+	cacheUsed = 0
 	return old
 }
 
@@ -182,18 +188,21 @@ func (e *encoding) font(page int) (*fontFile, error) {
 		return nil, err
 	}
 	cacheMu.Lock()
-	if len(cache) >= cacheSize {
+	size := len(key) + len(ff.json) + len(ff.z)
+	if len(cache) >= cacheSize || cacheUsed+size > cacheBytes {
 		clear(cache)
+		cacheUsed = 0
 	}
 	if cacheSize > 0 {
 		cache[key] = ff
+		cacheUsed += size
 	}
 	cacheMu.Unlock()
 	return ff, nil
 }
 
 var zlibPool = sync.Pool{New: func() any {
-	w, _ := zlib.NewWriterLevel(nil, zlib.BestCompression)
+	w, _ := zlib.NewWriterLevel(nil, zlib.DefaultCompression)
 	return w
 }}
 

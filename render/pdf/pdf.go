@@ -171,11 +171,11 @@ type painter struct {
 
 	buf []byte // scratch for encoded text
 
-	font      string
-	fontSize  float64
+	font                            string
+	fontSize                        float64
 	textColor, drawColor, fillColor layout.Color
-	lineWidth float64
-	set       uint8 // which of the above are valid
+	lineWidth                       float64
+	set                             uint8 // which of the above are valid
 }
 
 const (
