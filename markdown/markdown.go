@@ -266,12 +266,12 @@ type inliner struct {
 	out                        doc.Text
 	cur                        strings.Builder
 	curStyle                   doc.Style
-	written                    int   // bytes of text emitted so far
-	marks                      []int // written at the entry of open links and images
+	plain                      []byte // all text emitted so far, unstyled
+	marks                      []int  // len(plain) at the entry of open links and images
 }
 
 func (in *inliner) reset(src []byte) {
-	*in = inliner{src: src, marks: in.marks[:0]}
+	*in = inliner{src: src, plain: in.plain[:0], marks: in.marks[:0]}
 }
 
 func (in *inliner) style() doc.Style {
@@ -303,7 +303,7 @@ func (in *inliner) emit(s string) {
 	}
 	in.curStyle = st
 	in.cur.WriteString(s)
-	in.written += len(s)
+	in.plain = append(in.plain, s...)
 }
 
 func (in *inliner) flush() {
@@ -405,7 +405,7 @@ func (in *inliner) enter(n ast.Node) bool {
 	case *east.Strikethrough:
 		in.strike++
 	case *ast.Link, *ast.Image:
-		in.marks = append(in.marks, in.written)
+		in.marks = append(in.marks, len(in.plain))
 	}
 	return true
 }
@@ -422,18 +422,19 @@ func (in *inliner) exit(n ast.Node) {
 	case *east.Strikethrough:
 		in.strike--
 	case *ast.Link:
-		empty := in.popMark()
+		label := in.plain[in.popMark():]
 		dest := spaceTabs(string(n.Destination))
 		switch {
-		case dest == "":
-		case empty:
+		case string(label) == dest:
+			// Printed already: [https://x.org](https://x.org).
+		case len(label) == 0:
 			in.emit(dest)
 		default:
 			in.emit(" (" + dest + ")")
 		}
 	case *ast.Image:
 		sep := " "
-		if in.popMark() {
+		if in.popMark() == len(in.plain) {
 			sep = ""
 		}
 		dest := spaceTabs(string(n.Destination))
@@ -445,13 +446,13 @@ func (in *inliner) exit(n ast.Node) {
 	}
 }
 
-// popMark closes the innermost link or image and reports whether it printed
-// no text of its own.
-func (in *inliner) popMark() bool {
+// popMark closes the innermost link or image and returns where its text
+// starts in plain.
+func (in *inliner) popMark() int {
 	k := len(in.marks) - 1
 	m := in.marks[k]
 	in.marks = in.marks[:k]
-	return in.written == m
+	return m
 }
 
 // spaceTabs replaces tabs, which a span may not hold, by spaces.
