@@ -1,13 +1,166 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/queue"
 )
 
-// runSubmit implements "folio submit". (placeholder until its issue lands)
+// submitLine is one line of "folio submit" output (cli.md).
+type submitLine struct {
+	Input    string            `json:"input,omitempty"`
+	JobID    string            `json:"jobId"`
+	Status   string            `json:"status"`
+	Binaries []queue.BinaryRef `json:"binaries"`
+	Warnings []string          `json:"warnings"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// runSubmit implements "folio submit": one render job per report file,
+// optionally waiting for each to end.
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "folio submit: not built yet")
-	return exitFailed
+	fs := flag.NewFlagSet("folio submit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s)")
+	outputs := fs.String("outputs", "pdf", "comma-separated outputs: pdf, thumbnail")
+	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio submit:", err)
+		return exitUsage
+	}
+	var outs []string
+	for _, o := range strings.Split(*outputs, ",") {
+		o = strings.TrimSpace(o)
+		if o != folio.OutputPDF && o != folio.OutputThumbnail {
+			fmt.Fprintf(stderr, "folio submit: --outputs: unknown output %q (want pdf, thumbnail)\n", o)
+			return exitUsage
+		}
+		outs = append(outs, o)
+	}
+	if len(paths) == 0 || *timeout <= 0 {
+		fmt.Fprintln(stderr, "folio submit: give at least one FILE or DIR (and a positive --timeout)")
+		fs.Usage()
+		return exitUsage
+	}
+	files, err := expandInputs(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio submit:", err)
+		return exitUsage
+	}
+
+	enc := json.NewEncoder(stdout)
+	print := func(l submitLine) {
+		if l.Binaries == nil {
+			l.Binaries = []queue.BinaryRef{}
+		}
+		if l.Warnings == nil {
+			l.Warnings = []string{}
+		}
+		enc.Encode(l)
+	}
+	nc, err := queue.Connect(*url, nats.MaxReconnects(10))
+	if err != nil {
+		fmt.Fprintln(stderr, "folio submit:", err)
+		return exitFailed
+	}
+	defer nc.Close()
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	q, err := queue.Open(octx, nc, queue.Config{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(stderr, "folio submit:", err)
+		return exitFailed
+	}
+	var waiter *queue.Waiter
+	if *wait {
+		if waiter, err = q.NewWaiter(); err != nil {
+			fmt.Fprintln(stderr, "folio submit:", err)
+			return exitFailed
+		}
+		defer waiter.Close()
+	}
+
+	code := exitOK
+	var subs []*queue.Submitted
+	inputOf := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			var buf bytes.Buffer
+			if err = json.Compact(&buf, data); err != nil {
+				err = fmt.Errorf("not valid JSON: %v", err)
+			}
+			data = buf.Bytes()
+		}
+		if err != nil {
+			print(submitLine{Input: f, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
+			code = exitFailed
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sub, err := q.Submit(sctx, &queue.Job{Report: data, Outputs: outs})
+		cancel()
+		if err != nil {
+			print(submitLine{Input: f, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
+			code = exitFailed
+			continue
+		}
+		inputOf[sub.JobID] = f
+		if *wait {
+			subs = append(subs, sub)
+			continue
+		}
+		line := submitLine{Input: f, JobID: sub.JobID, Status: queue.StatusQueued}
+		if sub.Duplicate {
+			if st, err := q.Status(ctx, sub.JobID); err == nil {
+				line = statusLine(f, st)
+			}
+		}
+		print(line)
+	}
+	if !*wait {
+		return code
+	}
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	left := waiter.Wait(wctx, subs, func(st *queue.JobStatus) {
+		print(statusLine(inputOf[st.JobID], st))
+		if st.Status != queue.StatusDone {
+			code = exitFailed
+		}
+	})
+	for _, sub := range left {
+		line := submitLine{Input: inputOf[sub.JobID], JobID: sub.JobID, Status: queue.StatusQueued}
+		if st, err := q.Status(context.Background(), sub.JobID); err == nil {
+			line.Status = st.Status
+		}
+		line.Error = fmt.Sprintf("did not end within %v", *timeout)
+		if ctx.Err() != nil {
+			line.Error = "interrupted while waiting"
+		}
+		print(line)
+		code = exitFailed
+	}
+	return code
+}
+
+func statusLine(input string, st *queue.JobStatus) submitLine {
+	return submitLine{Input: input, JobID: st.JobID, Status: st.Status, Binaries: st.Binaries, Warnings: st.Warnings, Error: st.Error}
 }

@@ -2,12 +2,52 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/foliohealth/folio/queue"
 )
 
-// runWorker implements "folio worker". (placeholder until its issue lands)
+// runWorker implements "folio worker": render workers against an external
+// NATS server or cluster, with health and metrics on --addr if given.
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "folio worker: not built yet")
-	return exitFailed
+	fs := flag.NewFlagSet("folio worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
+	addr := fs.String("addr", "", "HTTP address for /healthz, /readyz and /metrics (off when empty)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio worker:", err)
+		return exitUsage
+	}
+	if len(pos) > 0 || *pf.workers < 1 || *pf.natsURL == "" {
+		fmt.Fprintln(stderr, "folio worker: no arguments expected, --nats-url must be set and --workers at least 1")
+		fs.Usage()
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	p, err := openPipeline(ctx, *pf.natsURL, *pf.replicas, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio worker:", err)
+		return exitFailed
+	}
+	defer p.close(log)
+	if *addr != "" {
+		stop, err := p.serveHTTP(*addr, nil, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "folio worker:", err)
+			return exitFailed
+		}
+		defer stop()
+	}
+	log.Info("folio worker ready", "nats", *pf.natsURL, "workers", *pf.workers)
+	p.q.Work(ctx, &queue.Engine{}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
+	log.Info("workers stopped")
+	return exitOK
 }
