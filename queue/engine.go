@@ -1,5 +1,3 @@
-//go:build folio_render
-
 package queue
 
 import (

@@ -202,6 +202,7 @@ func (s *JobStatus) Final() bool { return s.Status == StatusDone || s.Status == 
 // Failure reasons, the "reason" label of the jobs metric and JobStatus.Reason.
 const (
 	ReasonInvalid   = "invalid"   // the job or its report breaks the contract
+	ReasonRender    = "render"    // the render engine refused a valid report (permanent)
 	ReasonExhausted = "exhausted" // transient failures used up MaxDeliver
 )
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,10 +18,9 @@ import (
 	"github.com/foliohealth/folio"
 )
 
-// roundTripRenderer is the renderer the round-trip test uses.
-// TODO(lead): switch to &Engine{} (engine.go, build tag folio_render) once
-// package render compiles; see engine_test.go.
-var roundTripRenderer = func() Renderer { return newTestRenderer() }
+// roundTripRenderer is the renderer the round-trip test uses: the real
+// render engine.
+var roundTripRenderer = func() Renderer { return &Engine{} }
 
 func TestRoundTrip(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
@@ -45,6 +46,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s: %d binaries, want pdf and thumbnail: %+v", names[i], len(st.Binaries), st.Binaries)
 		}
 		checkBinaries(t, q, st)
+		checkPDF(t, q, st)
 	}
 
 	// The read side finds every record through its patient.
@@ -349,4 +351,30 @@ func TestEmbeddedRestart(t *testing.T) {
 	}
 	sort.Strings(names)
 	t.Logf("all %d jobs done after restart", len(names))
+}
+
+// checkPDF reads back a done job's PDF Binary and has qpdf check it.
+func checkPDF(t *testing.T, q *Queue, st *JobStatus) {
+	t.Helper()
+	for _, ref := range st.Binaries {
+		if ref.ContentType != "application/pdf" {
+			continue
+		}
+		_, rc, err := q.Store().OpenBinary(context.Background(), ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), ref.ID+".pdf")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("qpdf", "--check", path).CombinedOutput(); err != nil {
+			t.Errorf("%s: qpdf --check: %v\n%s", ref.ID, err, out)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/report"
 )
 
 // Renderer renders the outputs of one job. Implementations are safe for
@@ -228,7 +229,11 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 	}
 	if err != nil {
 		if IsPermanent(err) {
-			w.fail(ctx, msg, st, ReasonInvalid, err, log)
+			reason := ReasonRender
+			if errors.As(err, new(report.Errors)) {
+				reason = ReasonInvalid
+			}
+			w.fail(ctx, msg, st, reason, err, log)
 		} else {
 			w.retry(msg, st, fmt.Errorf("render: %w", err), log)
 		}
