@@ -28,6 +28,7 @@ func testConfig() Config {
 		AckWait:    3 * time.Second,
 		MaxDeliver: 3,
 		Backoff:    []time.Duration{50 * time.Millisecond},
+		JobTimeout: 10 * time.Second, // an attempt stuck across a server restart is retried
 	}
 }
 

@@ -45,8 +45,43 @@ func patientKey(patientID, recordID string) string {
 	return "patient." + enc(patientID) + "." + enc(recordID)
 }
 
-func reportKey(reportID string, version int) string {
-	return "report." + enc(reportID) + "." + strconv.Itoa(version)
+// versionsKey holds the sorted versions of a report that have records.
+func versionsKey(reportID string) string { return "versions." + enc(reportID) }
+
+// addVersion adds a version to a report's versions key (compare-and-set)
+// and returns the versions.
+func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([]int, error) {
+	key := versionsKey(reportID)
+	for {
+		var versions []int
+		var rev uint64
+		e, err := s.index.Get(ctx, key)
+		if err == nil {
+			if err := json.Unmarshal(e.Value(), &versions); err != nil {
+				return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+			}
+			rev = e.Revision()
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+		}
+		if slices.Contains(versions, version) {
+			return versions, nil
+		}
+		versions = append(versions, version)
+		slices.Sort(versions)
+		data, _ := json.Marshal(versions)
+		if rev == 0 {
+			_, err = s.index.Create(ctx, key, data)
+		} else {
+			_, err = s.index.Update(ctx, key, data, rev)
+		}
+		if err == nil {
+			return versions, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+		}
+	}
 }
 
 // Record returns the record with the given id, or folio.ErrNotFound.
@@ -244,10 +279,11 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	if _, err := s.index.Put(ctx, patientKey(rec.PatientID, rec.ID), []byte(rec.ID)); err != nil {
 		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
 	}
-	if _, err := s.index.Put(ctx, reportKey(rec.ReportID, rec.Version), []byte(rec.ID)); err != nil {
-		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
+	if err != nil {
+		return err
 	}
-	return s.relink(ctx, rec.ReportID)
+	return s.relink(ctx, rec.ReportID, versions)
 }
 
 var errConflict = errors.New("queue: concurrent update")
@@ -272,27 +308,29 @@ func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) er
 	return nil
 }
 
-// relink sets Supersedes/SupersededBy on every version of a report from the
-// report index. Concurrent writers of different versions each relink after
-// indexing, so the last of them sees every version; a lost compare-and-set
-// starts over from a fresh listing.
-func (s *Store) relink(ctx context.Context, reportID string) error {
+// relink sets Supersedes/SupersededBy on every version of a report.
+// Concurrent writers of different versions each add their version to the
+// versions key (compare-and-set) before relinking, so the last of them sees
+// every version; a lost compare-and-set on a record starts over from a
+// fresh versions list.
+func (s *Store) relink(ctx context.Context, reportID string, versions []int) error {
 retry:
 	for attempt := 0; ; attempt++ {
 		if attempt > 50 {
 			return fmt.Errorf("queue: linking versions of report %s: too many concurrent updates", reportID)
 		}
-		keys, err := s.listKeys(ctx, "report."+enc(reportID)+".*")
-		if err != nil {
-			return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
-		}
-		var versions []int
-		for _, k := range keys {
-			if v, err := strconv.Atoi(k[strings.LastIndexByte(k, '.')+1:]); err == nil {
-				versions = append(versions, v)
+		if attempt > 0 {
+			e, err := s.index.Get(ctx, versionsKey(reportID))
+			if err != nil {
+				return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+			}
+			if err := json.Unmarshal(e.Value(), &versions); err != nil {
+				return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
 			}
 		}
-		slices.Sort(versions)
+		if len(versions) < 2 {
+			return nil
+		}
 		for i, v := range versions {
 			id := folio.RecordID(reportID, v)
 			rec, rev, err := s.record(ctx, id)
