@@ -38,7 +38,7 @@ type meta struct {
 }
 
 type reference struct {
-	Reference string `json:"reference"`
+	Reference string `json:"reference,omitempty"`
 	Display   string `json:"display,omitempty"`
 }
 
