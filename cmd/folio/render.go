@@ -44,8 +44,10 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	size := fs.Int("size", 256, "thumbnail: longest side in pixels (32 to 2048)")
 	format := fs.String("format", "png", "thumbnail: png or jpeg")
 	asJSON := fs.Bool("json", false, "print one JSON line per input on stdout")
+	page := fs.Int("page", 1, "thumbnail: page number")
+	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--json] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	paths, err := parseArgs(fs, args)
@@ -63,6 +65,10 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *thumb {
 		if *size < 32 || *size > 2048 {
 			fmt.Fprintf(stderr, "folio render: --size %d: must be 32 to 2048\n", *size)
+			return exitUsage
+		}
+		if *page < 1 {
+			fmt.Fprintf(stderr, "folio render: --page %d: must be 1 or more\n", *page)
 			return exitUsage
 		}
 		if *format != "png" && *format != "jpeg" {
@@ -98,7 +104,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitFailed
 		}
 	}
-	opts := render.ThumbOptions{Size: *size, Format: *format, Page: 1}
+	opts := render.ThumbOptions{Size: *size, Format: *format, Page: *page, Deidentify: *deid}
 	results := make([]renderLine, len(inputs))
 	prog := newProgress(stderr, len(inputs))
 	jobs := make(chan int)
