@@ -116,7 +116,7 @@ func checkBlocks(t *testing.T, blocks []doc.Block, depth int, valid bool) {
 
 // Text that CommonMark itself consumes: character references (decoded to
 // other characters) and list item numbers (renumbered from the first).
-var consumed = regexp.MustCompile(`&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z0-9]+);|[0-9]{1,9}[.)]`)
+var consumed = regexp.MustCompile(`&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z0-9]+);|\b[0-9]{1,9}[.)]`)
 
 // checkWords checks that every word (run of letters and digits) of src
 // appears in the plain text of blocks, except words only found in what
