@@ -28,7 +28,8 @@ func testConfig() Config {
 		AckWait:    3 * time.Second,
 		MaxDeliver: 3,
 		Backoff:    []time.Duration{50 * time.Millisecond},
-		JobTimeout: 10 * time.Second, // an attempt stuck across a server restart is retried
+		JobTimeout:  10 * time.Second, // an attempt stuck across a server restart is retried
+		CallTimeout: 2 * time.Second,  // a call lost across a server restart fails fast
 	}
 }
 

@@ -114,6 +114,11 @@ type Config struct {
 	// JobTimeout bounds one attempt at a job, render and storage together
 	// (2 minutes); an attempt that runs out is retried.
 	JobTimeout time.Duration
+	// CallTimeout bounds every single JetStream, KV and Object Store call
+	// (10 s): a request or publish acknowledgement lost across a server
+	// restart or failover fails as a transient error (the job is handed back
+	// and retried) instead of holding a worker slot until JobTimeout.
+	CallTimeout time.Duration
 	// MaxBinaryBytes bounds the Object Store bucket (-1, unlimited).
 	MaxBinaryBytes int64
 	// MemoryStorage keeps everything in memory instead of files (tests and
@@ -143,10 +148,18 @@ func (c Config) withDefaults() Config {
 	if c.JobTimeout <= 0 {
 		c.JobTimeout = 2 * time.Minute
 	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
 	if c.MaxBinaryBytes == 0 {
 		c.MaxBinaryBytes = -1
 	}
 	return c
+}
+
+// call returns ctx bounded by CallTimeout, for one JetStream call.
+func (c Config) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.CallTimeout)
 }
 
 // backoff returns the delay before the retry that follows delivery n.
@@ -276,7 +289,9 @@ type Queue struct {
 // ctx is done.
 func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	js, err := jetstream.New(nc)
+	// Asynchronous publishes whose acknowledgement is lost (a server
+	// restarting) fail after CallTimeout instead of staying pending.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.CallTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -378,7 +393,7 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("object store %s: %w", BucketBinaries, err)
 	}
-	q.store = &Store{records: records, index: index, objects: objects}
+	q.store = &Store{records: records, index: index, objects: objects, js: q.js, timeout: cfg.CallTimeout}
 	return nil
 }
 
@@ -393,6 +408,8 @@ func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {
 	if !validJobID(jobID) {
 		return nil, folio.ErrNotFound
 	}
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
 	e, err := q.status.Get(ctx, jobID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, folio.ErrNotFound
@@ -410,6 +427,8 @@ func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {
 // Depth returns the number of jobs waiting and the number delivered but not
 // yet acknowledged.
 func (q *Queue) Depth(ctx context.Context) (pending, inFlight uint64, err error) {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
 	info, err := q.consumer.Info(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("queue: consumer info: %w", err)
@@ -417,8 +436,8 @@ func (q *Queue) Depth(ctx context.Context) (pending, inFlight uint64, err error)
 	return info.NumPending, uint64(info.NumAckPending), nil
 }
 
-// putStatus writes a job status.
-func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
+// statusData stamps and encodes a job status.
+func statusData(st *JobStatus) []byte {
 	st.Updated = time.Now().UTC()
 	if st.Binaries == nil {
 		st.Binaries = []BinaryRef{}
@@ -426,11 +445,15 @@ func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
 	if st.Warnings == nil {
 		st.Warnings = []string{}
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if _, err := q.status.Put(ctx, st.JobID, data); err != nil {
+	data, _ := json.Marshal(st) // plain data: cannot fail
+	return data
+}
+
+// putStatus writes a job status and waits for it to be stored.
+func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	if _, err := q.status.Put(ctx, st.JobID, statusData(st)); err != nil {
 		return fmt.Errorf("queue: job %s status: %w", st.JobID, err)
 	}
 	return nil
@@ -439,16 +462,57 @@ func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
 // publishEvent publishes a final job status as a done or failed event and
 // waits for the events stream to store it.
 func (q *Queue) publishEvent(ctx context.Context, st *JobStatus) error {
-	subject := SubjectJobDone
-	if st.Status == StatusFailed {
-		subject = SubjectJobFailed
-	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if _, err := q.js.Publish(ctx, subject, data); err != nil {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	data, _ := json.Marshal(st)
+	if _, err := q.js.Publish(ctx, eventSubject(st), data); err != nil {
 		return fmt.Errorf("queue: job %s event: %w", st.JobID, err)
+	}
+	return nil
+}
+
+func eventSubject(st *JobStatus) string {
+	if st.Status == StatusFailed {
+		return SubjectJobFailed
+	}
+	return SubjectJobDone
+}
+
+// finalize writes a final job status and publishes its event together (two
+// asynchronous publishes, one wait) and returns when both are stored.
+func (q *Queue) finalize(ctx context.Context, st *JobStatus, extra ...*nats.Msg) error {
+	data := statusData(st)
+	msgs := append([]*nats.Msg{
+		{Subject: "$KV." + BucketJobs + "." + st.JobID, Data: data},
+		{Subject: eventSubject(st), Data: data},
+	}, extra...)
+	if err := q.publishAll(ctx, msgs); err != nil {
+		return fmt.Errorf("queue: job %s status: %w", st.JobID, err)
+	}
+	return nil
+}
+
+// publishAll publishes msgs asynchronously and waits, at most CallTimeout,
+// until every one is acknowledged as stored.
+func (q *Queue) publishAll(ctx context.Context, msgs []*nats.Msg) error {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	acks := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := q.js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for publish acknowledgement: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -30,10 +30,25 @@ import (
 // "sha256" (hex), "sha1" (base64, FHIR Attachment.hash), "job-id",
 // "report-version" and "patient" repeat its fields for people using the
 // nats CLI.
+//
+// Every call to the server is bounded by the Queue's Config.CallTimeout, except
+// reading a Binary's bytes (OpenBinary), which streams for as long as the
+// caller's context allows.
 type Store struct {
 	records jetstream.KeyValue
 	index   jetstream.KeyValue
 	objects jetstream.ObjectStore
+	js      jetstream.JetStream
+	timeout time.Duration // per call
+}
+
+// call bounds ctx for one call to the server.
+func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.timeout
+	if d <= 0 {
+		d = 10 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 var _ folio.Store = (*Store)(nil)
@@ -52,10 +67,23 @@ func versionsKey(reportID string) string { return "versions." + enc(reportID) }
 // and returns the versions.
 func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([]int, error) {
 	key := versionsKey(reportID)
+	// The first version of a report (the common case) needs one call.
+	data, _ := json.Marshal([]int{version})
+	cctx, cancel := s.call(ctx)
+	_, err := s.index.Create(cctx, key, data)
+	cancel()
+	if err == nil {
+		return []int{version}, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+	}
 	for {
 		var versions []int
 		var rev uint64
-		e, err := s.index.Get(ctx, key)
+		cctx, cancel := s.call(ctx)
+		e, err := s.index.Get(cctx, key)
+		cancel()
 		if err == nil {
 			if err := json.Unmarshal(e.Value(), &versions); err != nil {
 				return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
@@ -70,11 +98,13 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 		versions = append(versions, version)
 		slices.Sort(versions)
 		data, _ := json.Marshal(versions)
+		cctx, cancel = s.call(ctx)
 		if rev == 0 {
-			_, err = s.index.Create(ctx, key, data)
+			_, err = s.index.Create(cctx, key, data)
 		} else {
-			_, err = s.index.Update(ctx, key, data, rev)
+			_, err = s.index.Update(cctx, key, data, rev)
 		}
+		cancel()
 		if err == nil {
 			return versions, nil
 		}
@@ -94,6 +124,8 @@ func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, e
 	if !validJobID(id) {
 		return nil, 0, folio.ErrNotFound
 	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	e, err := s.records.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, 0, folio.ErrNotFound
@@ -140,6 +172,8 @@ func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*foli
 }
 
 func (s *Store) listKeys(ctx context.Context, filter string) ([]string, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	l, err := s.index.ListKeysFiltered(ctx, filter)
 	if err != nil {
 		return nil, err
@@ -147,6 +181,9 @@ func (s *Store) listKeys(ctx context.Context, filter string) ([]string, error) {
 	var keys []string
 	for k := range l.Keys() {
 		keys = append(keys, k)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err() // the listing may have been cut short
 	}
 	return keys, nil
 }
@@ -156,6 +193,8 @@ func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error
 	if !validJobID(id) {
 		return nil, folio.ErrNotFound
 	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	info, err := s.objects.GetInfo(ctx, id)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, folio.ErrNotFound
@@ -205,18 +244,20 @@ func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.Re
 }
 
 // PutBinary stores the bytes of a rendition under b.ID, filling in b's size,
-// digests and creation time. If the id already holds the same bytes, nothing
-// is written and the stored Binary (with its original creation time and job)
-// is returned: re-rendering a report is idempotent.
+// digests and creation time. A Binary id's bytes never change: if the id
+// already holds bytes, nothing is written and the stored Binary (with its
+// original digests, creation time and job) is returned, so re-rendering a
+// report is idempotent. A caller that needs to know whether the stored bytes
+// differ from data compares the returned SHA256 with data's.
 func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*folio.Binary, error) {
 	sum256 := sha256.Sum256(data)
 	sum1 := sha1.Sum(data)
 	b.Size = int64(len(data))
 	b.SHA256 = hex.EncodeToString(sum256[:])
 	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
-	if old, err := s.BinaryInfo(ctx, b.ID); err == nil && old.SHA256 == b.SHA256 {
+	if old, err := s.BinaryInfo(ctx, b.ID); err == nil {
 		return old, nil
-	} else if err != nil && !errors.Is(err, folio.ErrNotFound) {
+	} else if !errors.Is(err, folio.ErrNotFound) {
 		return nil, err
 	}
 	if b.Created.IsZero() {
@@ -226,7 +267,9 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.objects.Put(ctx, jetstream.ObjectMeta{
+	pctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err = s.objects.Put(pctx, jetstream.ObjectMeta{
 		Name:        b.ID,
 		Description: b.Output + " of " + b.RecordID,
 		Metadata: map[string]string{
@@ -251,10 +294,17 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 // version supersedes the nearest older one. Older records and their
 // Binaries stay.
 func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
-	for {
-		old, rev, err := s.record(ctx, rec.ID)
-		if err != nil && !errors.Is(err, folio.ErrNotFound) {
-			return err
+	for first := true; ; first = false {
+		// A new record (the common case) is created blind in one call; an
+		// existing one is read and merged (compare-and-set).
+		var old *folio.Record
+		var rev uint64
+		if !first {
+			var err error
+			old, rev, err = s.record(ctx, rec.ID)
+			if err != nil && !errors.Is(err, folio.ErrNotFound) {
+				return err
+			}
 		}
 		next := *rec
 		next.Binaries = slices.Clone(rec.Binaries)
@@ -268,7 +318,7 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 		}
 		slices.SortFunc(next.Binaries, func(a, b folio.Binary) int { return strings.Compare(a.ID, b.ID) })
 		next.Updated = time.Now().UTC()
-		err = s.casRecord(ctx, &next, rev)
+		err := s.casRecord(ctx, &next, rev)
 		if err == nil {
 			break
 		}
@@ -276,12 +326,24 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 			return err
 		}
 	}
-	if _, err := s.index.Put(ctx, patientKey(rec.PatientID, rec.ID), []byte(rec.ID)); err != nil {
+	// The patient index entry is published without waiting, and its
+	// acknowledgement collected after the versions key is updated.
+	ictx, cancel := s.call(ctx)
+	defer cancel()
+	idx, err := s.js.PublishAsync("$KV."+BucketIndex+"."+patientKey(rec.PatientID, rec.ID), []byte(rec.ID))
+	if err != nil {
 		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
 	}
 	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
 	if err != nil {
 		return err
+	}
+	select {
+	case <-idx.Ok():
+	case err := <-idx.Err():
+		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+	case <-ictx.Done():
+		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, ictx.Err())
 	}
 	return s.relink(ctx, rec.ReportID, versions)
 }
@@ -294,6 +356,8 @@ func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) er
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
 	if rev == 0 {
 		_, err = s.records.Create(ctx, rec.ID, data)
 	} else {
@@ -320,7 +384,9 @@ retry:
 			return fmt.Errorf("queue: linking versions of report %s: too many concurrent updates", reportID)
 		}
 		if attempt > 0 {
-			e, err := s.index.Get(ctx, versionsKey(reportID))
+			cctx, cancel := s.call(ctx)
+			e, err := s.index.Get(cctx, versionsKey(reportID))
+			cancel()
 			if err != nil {
 				return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
 			}

@@ -35,7 +35,9 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: job %s: %w", job.ID, err)
 	}
-	ack, err := q.js.Publish(ctx, SubjectJobs, data, jetstream.WithMsgID(job.ID))
+	pctx, cancel := q.cfg.call(ctx)
+	ack, err := q.js.Publish(pctx, SubjectJobs, data, jetstream.WithMsgID(job.ID))
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("queue: publishing job %s: %w", job.ID, err)
 	}
@@ -44,26 +46,33 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 		return sub, nil
 	}
 	// Record "queued" unless a worker already wrote this delivery's status
-	// (compare-and-set against whatever is there).
-	for {
-		e, err := q.status.Get(ctx, job.ID)
+	// (compare-and-set against whatever is there). A new job id (the common
+	// case) takes one call.
+	st := JobStatus{JobID: job.ID, Status: StatusQueued, Seq: ack.Sequence}
+	val := statusData(&st)
+	for first := true; ; first = false {
 		var rev uint64
-		if err == nil {
-			var old JobStatus
-			if json.Unmarshal(e.Value(), &old) == nil && old.Seq >= ack.Sequence {
-				return sub, nil
+		if !first {
+			cctx, cancel := q.cfg.call(ctx)
+			e, err := q.status.Get(cctx, job.ID)
+			cancel()
+			if err == nil {
+				var old JobStatus
+				if json.Unmarshal(e.Value(), &old) == nil && old.Seq >= ack.Sequence {
+					return sub, nil
+				}
+				rev = e.Revision()
+			} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+				return sub, fmt.Errorf("queue: job %s status: %w", job.ID, err)
 			}
-			rev = e.Revision()
-		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return sub, fmt.Errorf("queue: job %s status: %w", job.ID, err)
 		}
-		st := JobStatus{JobID: job.ID, Status: StatusQueued, Seq: ack.Sequence, Binaries: []BinaryRef{}, Warnings: []string{}, Updated: time.Now().UTC()}
-		val, _ := json.Marshal(&st)
+		cctx, cancel := q.cfg.call(ctx)
 		if rev == 0 {
-			_, err = q.status.Create(ctx, job.ID, val)
+			_, err = q.status.Create(cctx, job.ID, val)
 		} else {
-			_, err = q.status.Update(ctx, job.ID, val, rev)
+			_, err = q.status.Update(cctx, job.ID, val, rev)
 		}
+		cancel()
 		if err == nil {
 			return sub, nil
 		}

@@ -2,10 +2,13 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -70,7 +73,9 @@ func IsPermanent(err error) bool {
 
 // WorkerOptions configures Work.
 type WorkerOptions struct {
-	// Slots is the number of jobs rendered at once (1).
+	// Slots is the number of jobs rendered at once (1). Storing a rendered
+	// job's results does not hold its slot: up to 2*Slots jobs may be
+	// storing while the slots render the next ones.
 	Slots int
 	// Logger receives one line per job outcome (slog.Default()).
 	Logger *slog.Logger
@@ -82,6 +87,14 @@ type WorkerOptions struct {
 	// PollWait bounds one pull request (2 s); on shutdown a slot returns
 	// within it.
 	PollWait time.Duration
+	// RunningAfter is how long a render runs before the job's status is set
+	// to running (1 s); quicker jobs go from queued straight to done,
+	// which saves a write per job.
+	RunningAfter time.Duration
+	// SweepEvery is how often the stream is checked for jobs the server
+	// gave up on (MaxDeliver reached) while no worker heard its advisory
+	// (Config.AckWait); the first check runs at start-up.
+	SweepEvery time.Duration
 }
 
 // Work runs worker slots that pull jobs, render them with r and store the
@@ -101,7 +114,13 @@ func (q *Queue) Work(ctx context.Context, r Renderer, opt WorkerOptions) error {
 	if opt.PollWait <= 0 {
 		opt.PollWait = 2 * time.Second
 	}
-	w := &worker{q: q, r: r, opt: opt, log: opt.Logger}
+	if opt.RunningAfter <= 0 {
+		opt.RunningAfter = time.Second
+	}
+	if opt.SweepEvery <= 0 {
+		opt.SweepEvery = q.cfg.AckWait
+	}
+	w := &worker{q: q, r: r, opt: opt, log: opt.Logger, storing: make(chan struct{}, 2*opt.Slots)}
 	sub, err := q.nc.QueueSubscribe(subjectMaxDeliver, "folio-workers", w.exhausted)
 	if err != nil {
 		return fmt.Errorf("queue: subscribing to max-deliveries advisories: %w", err)
@@ -117,25 +136,33 @@ func (q *Queue) Work(ctx context.Context, r Renderer, opt WorkerOptions) error {
 	defer stop()
 
 	var wg sync.WaitGroup
+	wg.Go(func() { w.sweeper(ctx) })
 	for range opt.Slots {
 		wg.Go(func() { w.slot(ctx, hard) })
 	}
 	wg.Wait()
+	w.stores.Wait()
 	return nil
 }
 
 type worker struct {
-	q   *Queue
-	r   Renderer
-	opt WorkerOptions
-	log *slog.Logger
+	q       *Queue
+	r       Renderer
+	opt     WorkerOptions
+	log     *slog.Logger
+	storing chan struct{}  // semaphore of the jobs being stored
+	stores  sync.WaitGroup // the goroutines storing jobs
 }
 
 // slot pulls and processes one job at a time until ctx is done.
 func (w *worker) slot(ctx, hard context.Context) {
 	var lastErr time.Time
 	for ctx.Err() == nil {
-		msg, err := w.q.consumer.Next(jetstream.FetchMaxWait(w.opt.PollWait))
+		// The fetch context bounds the pull on the client side too: a pull
+		// request lost across a server restart gets no expiry answer.
+		fctx, cancel := context.WithTimeout(context.Background(), w.opt.PollWait)
+		msg, err := w.q.consumer.Next(jetstream.FetchContext(fctx))
+		cancel()
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 				continue
@@ -158,7 +185,29 @@ func (w *worker) slot(ctx, hard context.Context) {
 	}
 }
 
-// process handles one delivery of a job.
+// attempt is one delivery of a job being handled.
+type attempt struct {
+	msg    jetstream.Msg
+	meta   *jetstream.MsgMetadata
+	ctx    context.Context // bounded by JobTimeout
+	cancel context.CancelFunc
+	hbDone chan struct{}
+	st     *JobStatus
+	log    *slog.Logger
+	start  time.Time
+}
+
+// end stops the attempt's heartbeat and releases its context.
+func (a *attempt) end() {
+	close(a.hbDone)
+	a.cancel()
+}
+
+// last reports whether this is the job's last allowed delivery.
+func (w *worker) last(a *attempt) bool { return a.st.Deliveries >= w.q.cfg.MaxDeliver }
+
+// process renders one delivery of a job and hands the result to a storing
+// goroutine, so that the slot can pull the next job while it is stored.
 func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 	cfg := w.q.cfg
 	meta, err := msg.Metadata()
@@ -171,60 +220,68 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 	if deliveries > 1 && w.opt.Metrics != nil {
 		w.opt.Metrics.Redeliveries.Inc()
 	}
-	ctx, cancel := context.WithTimeout(hard, cfg.JobTimeout)
-	defer cancel()
-
-	// Keep the job ours while it runs.
-	hbDone := make(chan struct{})
-	defer close(hbDone)
-	go func() {
+	a := &attempt{msg: msg, meta: meta, hbDone: make(chan struct{}), start: time.Now()}
+	a.ctx, a.cancel = context.WithTimeout(hard, cfg.JobTimeout)
+	// Keep the job ours while it renders and is stored.
+	go func(done <-chan struct{}) {
 		t := time.NewTicker(cfg.AckWait / 3)
 		defer t.Stop()
 		for {
 			select {
-			case <-hbDone:
+			case <-done:
 				return
 			case <-t.C:
 				msg.InProgress()
 			}
 		}
-	}()
+	}(a.hbDone)
 
 	job, jobErr := decodeJob(msg)
-	st := &JobStatus{JobID: job.ID, Seq: meta.Sequence.Stream, Deliveries: deliveries}
-	log := w.log.With("job", job.ID, "delivery", deliveries)
+	a.st = &JobStatus{JobID: job.ID, Seq: meta.Sequence.Stream, Deliveries: deliveries}
+	a.log = w.log.With("job", job.ID, "delivery", deliveries)
 	if jobErr != nil {
-		w.fail(ctx, msg, st, ReasonInvalid, jobErr, log)
+		w.fail(a, ReasonInvalid, jobErr)
+		a.end()
 		return
 	}
 	if deliveries > 1 {
 		// A worker that stored everything but died before its ack.
-		if old, err := w.q.Status(ctx, job.ID); err == nil && old.Status == StatusDone && old.Seq == st.Seq {
-			if err := msg.DoubleAck(ctx); err != nil {
-				log.Warn("ack", "err", err)
-			}
+		if old, err := w.q.Status(a.ctx, job.ID); err == nil && old.Status == StatusDone && old.Seq == a.st.Seq {
+			msg.Ack()
+			a.end()
 			return
 		}
 	}
-	st.Status = StatusRunning
-	if err := w.q.putStatus(ctx, st); err != nil {
-		w.retry(msg, st, err, log)
-		return
-	}
 
-	start := time.Now()
-	res, err := w.r.Render(ctx, job)
+	// A long render shows as running; a quick one goes straight to done.
+	var runMu sync.Mutex
+	rendered := false
+	runTimer := time.AfterFunc(w.opt.RunningAfter, func() {
+		runMu.Lock()
+		defer runMu.Unlock()
+		if !rendered {
+			st := *a.st
+			st.Status = StatusRunning
+			if err := w.q.putStatus(a.ctx, &st); err != nil {
+				a.log.Warn("recording running", "err", err)
+			}
+		}
+	})
+	res, err := w.r.Render(a.ctx, job)
+	runTimer.Stop()
+	runMu.Lock() // a running write in progress lands before what follows
+	rendered = true
+	runMu.Unlock()
 	if w.opt.Metrics != nil {
-		w.opt.Metrics.RenderSeconds.Observe(time.Since(start).Seconds())
+		w.opt.Metrics.RenderSeconds.Observe(time.Since(a.start).Seconds())
 	}
 	if err != nil && hard.Err() != nil {
 		// Shutdown grace ran out: hand the job back for another worker.
-		st.Status, st.Error = StatusQueued, "handed back at worker shutdown"
-		bg, cancelBG := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancelBG()
-		w.q.putStatus(bg, st)
+		a.st.Status, a.st.Error = StatusQueued, "handed back at worker shutdown"
+		w.q.putStatus(context.Background(), a.st)
 		msg.Nak()
-		log.Info("job handed back at shutdown")
+		a.log.Info("job handed back at shutdown")
+		a.end()
 		return
 	}
 	if err != nil {
@@ -233,28 +290,41 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 			if errors.As(err, new(report.Errors)) {
 				reason = ReasonInvalid
 			}
-			w.fail(ctx, msg, st, reason, err, log)
+			w.fail(a, reason, err)
 		} else {
-			w.retry(msg, st, fmt.Errorf("render: %w", err), log)
+			w.retry(a, fmt.Errorf("render: %w", err))
 		}
+		a.end()
 		return
 	}
-	if err := w.store(ctx, job, st, res); err != nil {
-		w.retry(msg, st, err, log)
+	w.storing <- struct{}{}
+	w.stores.Go(func() {
+		defer func() { <-w.storing }()
+		defer a.end()
+		w.finish(a, job, res)
+	})
+}
+
+// finish stores a rendered job and acknowledges it.
+func (w *worker) finish(a *attempt, job *Job, res *Rendered) {
+	if err := w.store(a.ctx, job, a.st, res); err != nil {
+		w.retry(a, err)
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
-		// Stored and recorded done: a redelivery is acknowledged unrendered.
-		log.Warn("ack", "err", err)
+	// Everything is stored: a lost ack only means a redelivery, which finds
+	// the done status of this message and is acknowledged unrendered.
+	if err := a.msg.Ack(); err != nil {
+		a.log.Warn("ack", "err", err)
 	}
 	if w.opt.Metrics != nil {
 		w.opt.Metrics.Jobs.WithLabelValues(StatusDone, "").Inc()
-		w.opt.Metrics.JobLatency.Observe(time.Since(meta.Timestamp).Seconds())
+		w.opt.Metrics.JobLatency.Observe(time.Since(a.meta.Timestamp).Seconds())
 	}
-	log.Info("job done", "binaries", len(st.Binaries), "warnings", len(st.Warnings), "render", time.Since(start).Round(time.Millisecond))
+	a.log.Info("job done", "binaries", len(a.st.Binaries), "warnings", len(a.st.Warnings), "took", time.Since(a.start).Round(time.Millisecond))
 }
 
-// store writes the renditions, the record, the done status and the event.
+// store writes the renditions and the record, then the done status and
+// event. Each write is bounded by Config.CallTimeout.
 func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Rendered) error {
 	rec := res.Record
 	if rec.ReportID == "" || rec.Version < 1 || rec.PatientID == "" {
@@ -262,23 +332,47 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	}
 	rec.ID = folio.RecordID(rec.ReportID, rec.Version)
 	rec.Binaries = nil
+	// The renditions are stored concurrently.
+	stored := make([]*folio.Binary, len(res.Renditions))
+	errs := make([]error, len(res.Renditions))
+	var wg sync.WaitGroup
+	for i, rd := range res.Renditions {
+		put := func() {
+			stored[i], errs[i] = w.q.store.PutBinary(ctx, folio.Binary{
+				ID:          folio.BinaryID(rec.ReportID, rec.Version, rd.Output),
+				ContentType: rd.ContentType,
+				Output:      rd.Output,
+				Pages:       rd.Pages,
+				Width:       rd.Width,
+				Height:      rd.Height,
+				JobID:       job.ID,
+				ReportID:    rec.ReportID,
+				Version:     rec.Version,
+				PatientID:   rec.PatientID,
+				RecordID:    rec.ID,
+			}, rd.Data)
+		}
+		if i == len(res.Renditions)-1 {
+			put()
+		} else {
+			wg.Go(put)
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	warnings := slices.Clone(res.Warnings)
 	st.Binaries = st.Binaries[:0]
-	for _, rd := range res.Renditions {
-		b, err := w.q.store.PutBinary(ctx, folio.Binary{
-			ID:          folio.BinaryID(rec.ReportID, rec.Version, rd.Output),
-			ContentType: rd.ContentType,
-			Output:      rd.Output,
-			Pages:       rd.Pages,
-			Width:       rd.Width,
-			Height:      rd.Height,
-			JobID:       job.ID,
-			ReportID:    rec.ReportID,
-			Version:     rec.Version,
-			PatientID:   rec.PatientID,
-			RecordID:    rec.ID,
-		}, rd.Data)
-		if err != nil {
-			return err
+	for i, b := range stored {
+		rd := res.Renditions[i]
+		if sum := sha256.Sum256(rd.Data); hex.EncodeToString(sum[:]) != b.SHA256 {
+			// A Binary id's bytes never change (PutBinary keeps them).
+			what := "different bytes"
+			if rd.Output == folio.OutputThumbnail {
+				what = "other options"
+			}
+			warnings = append(warnings, fmt.Sprintf("%s already stored with %s; kept the stored one (Binary %s)", rd.Output, what, b.ID))
 		}
 		rec.Binaries = append(rec.Binaries, *b)
 		st.Binaries = append(st.Binaries, BinaryRef{ID: b.ID, ContentType: b.ContentType})
@@ -288,69 +382,71 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	}
 	st.Status = StatusDone
 	st.RecordID = rec.ID
-	st.Warnings = res.Warnings
+	st.Warnings = warnings
 	st.Error = ""
-	if err := w.q.putStatus(ctx, st); err != nil {
-		return err
-	}
-	return w.q.publishEvent(ctx, st)
+	return w.q.finalize(ctx, st)
 }
 
-// fail ends a job as failed and terminates its message.
-func (w *worker) fail(ctx context.Context, msg jetstream.Msg, st *JobStatus, reason string, cause error, log *slog.Logger) {
+// fail ends a job as failed: it records the failure and its event and
+// terminates the message. If the failure cannot be recorded the job is
+// handed back; on its last delivery it is left to run out its ack wait,
+// after which the server gives up on it and the max-deliveries advisory
+// (or the sweep) records the failure.
+func (w *worker) fail(a *attempt, reason string, cause error) {
+	st := a.st
 	st.Status, st.Reason, st.Error = StatusFailed, reason, cause.Error()
 	st.Binaries, st.Warnings = nil, nil
-	if err := w.q.putStatus(ctx, st); err != nil {
-		log.Warn("recording failure", "err", err)
-		msg.NakWithDelay(w.q.cfg.backoff(st.Deliveries))
+	// The attempt's own context may be what ran out: record with a fresh one.
+	if err := w.q.finalize(context.Background(), st); err != nil {
+		if w.last(a) {
+			a.log.Warn("recording failure; left to the max-deliveries sweep", "err", err)
+		} else {
+			a.log.Warn("recording failure; handed back", "err", err)
+			a.msg.NakWithDelay(w.q.cfg.backoff(st.Deliveries))
+		}
 		return
-	}
-	if err := w.q.publishEvent(ctx, st); err != nil {
-		log.Warn("publishing failure", "err", err)
 	}
 	why := st.Error
 	if len(why) > 512 {
 		why = why[:512] + "..."
 	}
-	if err := msg.TermWithReason(why); err != nil {
-		log.Warn("terminating", "err", err)
+	if err := a.msg.TermWithReason(why); err != nil {
+		a.log.Warn("terminating", "err", err)
 	}
 	if w.opt.Metrics != nil {
 		w.opt.Metrics.Jobs.WithLabelValues(StatusFailed, reason).Inc()
 	}
-	log.Warn("job failed", "reason", reason, "err", cause)
+	a.log.Warn("job failed", "reason", reason, "err", cause)
 }
 
 // retry hands a job back after a transient failure, or ends it failed if
 // this was its last delivery.
-func (w *worker) retry(msg jetstream.Msg, st *JobStatus, cause error, log *slog.Logger) {
+func (w *worker) retry(a *attempt, cause error) {
 	cfg := w.q.cfg
-	// The job's own context may be what ran out: record with a fresh one.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if st.Deliveries >= cfg.MaxDeliver {
-		w.fail(ctx, msg, st, ReasonExhausted, fmt.Errorf("gave up after %d deliveries: %w", st.Deliveries, cause), log)
+	st := a.st
+	if w.last(a) {
+		w.fail(a, ReasonExhausted, fmt.Errorf("gave up after %d deliveries: %w", st.Deliveries, cause))
 		return
 	}
 	delay := cfg.backoff(st.Deliveries)
 	st.Status = StatusQueued
 	st.Error = fmt.Sprintf("attempt %d of %d: %v; retrying in %v", st.Deliveries, cfg.MaxDeliver, cause, delay)
 	st.Binaries, st.Warnings = nil, nil
-	if err := w.q.putStatus(ctx, st); err != nil {
-		log.Warn("recording retry", "err", err)
+	if err := w.q.putStatus(context.Background(), st); err != nil {
+		a.log.Warn("recording retry", "err", err)
 	}
-	if err := msg.NakWithDelay(delay); err != nil {
-		log.Warn("handing back", "err", err)
+	if err := a.msg.NakWithDelay(delay); err != nil {
+		a.log.Warn("handing back", "err", err)
 	}
 	if w.opt.Metrics != nil {
 		w.opt.Metrics.Retries.Inc()
 	}
-	log.Warn("job will be retried", "err", cause, "in", delay)
+	a.log.Warn("job will be retried", "err", cause, "in", delay)
 }
 
 // exhausted handles the server's advisory that a job used up MaxDeliver
-// without being acknowledged or terminated (its last worker died): it
-// records the job failed and removes it from the stream.
+// without being acknowledged or terminated (its last worker died, or could
+// not record its failure).
 func (w *worker) exhausted(m *nats.Msg) {
 	var adv struct {
 		StreamSeq  uint64 `json:"stream_seq"`
@@ -359,31 +455,98 @@ func (w *worker) exhausted(m *nats.Msg) {
 	if json.Unmarshal(m.Data, &adv) != nil || adv.StreamSeq == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	w.giveUp(context.Background(), adv.StreamSeq, adv.Deliveries)
+}
+
+// sweeper runs sweep at start-up and every SweepEvery until ctx is done.
+func (w *worker) sweeper(ctx context.Context) {
+	t := time.NewTicker(w.opt.SweepEvery)
+	defer t.Stop()
+	for {
+		if err := w.sweep(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("sweeping exhausted jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep ends the jobs the server gave up on while no worker heard the
+// max-deliveries advisory. On a work-queue stream every message at or below
+// the consumer's ack floor has been acknowledged (and so removed) or
+// terminated, unless it ran out of deliveries: any such message left in the
+// stream is an exhausted job.
+func (w *worker) sweep(ctx context.Context) error {
+	cctx, cancel := w.q.cfg.call(ctx)
 	defer cancel()
-	raw, err := w.q.jobs.GetMsg(ctx, adv.StreamSeq)
+	ci, err := w.q.consumer.Info(cctx)
+	if err != nil {
+		return err
+	}
+	si, err := w.q.jobs.Info(cctx)
+	if err != nil {
+		return err
+	}
+	floor := ci.AckFloor.Stream
+	for seq := si.State.FirstSeq; si.State.Msgs > 0 && seq > 0 && seq <= floor; {
+		raw, err := w.q.jobs.GetMsg(cctx, seq, jetstream.WithGetMsgSubject(SubjectJobs))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if raw.Sequence > floor {
+			return nil
+		}
+		w.giveUp(ctx, raw.Sequence, w.q.cfg.MaxDeliver)
+		seq = raw.Sequence + 1
+	}
+	return nil
+}
+
+// giveUp records the job at stream sequence seq failed (unless it was
+// already recorded done) and removes it from the stream.
+func (w *worker) giveUp(ctx context.Context, seq uint64, deliveries int) {
+	cctx, cancel := w.q.cfg.call(ctx)
+	raw, err := w.q.jobs.GetMsg(cctx, seq)
+	cancel()
 	if err != nil {
 		return // gone already
 	}
 	job, _ := decodeJob(&rawMsg{raw})
-	st := &JobStatus{
-		JobID: job.ID, Status: StatusFailed, Reason: ReasonExhausted, Seq: adv.StreamSeq, Deliveries: adv.Deliveries,
-		Error: fmt.Sprintf("gave up after %d deliveries: the last one was not finished within the ack wait (%v)", adv.Deliveries, w.q.cfg.AckWait),
+	log := w.log.With("job", job.ID, "seq", seq)
+	old, err := w.q.Status(ctx, job.ID)
+	switch {
+	case err == nil && old.Seq > seq:
+		// A later submission of the same job id owns the status.
+	case err == nil && old.Seq == seq && old.Final():
+		// Recorded already (done, but its ack was lost).
+	default:
+		st := &JobStatus{
+			JobID: job.ID, Status: StatusFailed, Reason: ReasonExhausted, Seq: seq, Deliveries: deliveries,
+			Error: fmt.Sprintf("gave up after %d deliveries: the last one was not finished within the ack wait (%v)", deliveries, w.q.cfg.AckWait),
+		}
+		if err == nil && old.Seq == seq && old.Error != "" {
+			st.Error += "; before that: " + old.Error
+		}
+		if err := w.q.finalize(ctx, st); err != nil {
+			log.Warn("recording exhausted job", "err", err)
+			return // the next sweep tries again
+		}
+		if w.opt.Metrics != nil {
+			w.opt.Metrics.Jobs.WithLabelValues(StatusFailed, ReasonExhausted).Inc()
+		}
+		log.Warn("job failed", "reason", ReasonExhausted, "deliveries", deliveries)
 	}
-	if err := w.q.putStatus(ctx, st); err != nil {
-		w.log.Warn("recording exhausted job", "job", job.ID, "err", err)
-		return
+	cctx, cancel = w.q.cfg.call(ctx)
+	defer cancel()
+	if err := w.q.jobs.DeleteMsg(cctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		log.Warn("removing exhausted job", "err", err)
 	}
-	if err := w.q.publishEvent(ctx, st); err != nil {
-		w.log.Warn("publishing exhausted job", "job", job.ID, "err", err)
-	}
-	if err := w.q.jobs.DeleteMsg(ctx, adv.StreamSeq); err != nil {
-		w.log.Warn("removing exhausted job", "job", job.ID, "err", err)
-	}
-	if w.opt.Metrics != nil {
-		w.opt.Metrics.Jobs.WithLabelValues(StatusFailed, ReasonExhausted).Inc()
-	}
-	w.log.Warn("job failed", "job", job.ID, "reason", ReasonExhausted, "deliveries", adv.Deliveries)
 }
 
 // jobMsg is what decodeJob needs of a message.
