@@ -203,15 +203,14 @@ func startServe(t *testing.T) *server {
 	t.Cleanup(func() {
 		select {
 		case <-s.exited:
-			return
 		default:
-		}
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(30 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
+			s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.exited:
+			case <-time.After(30 * time.Second):
+				s.cmd.Process.Kill()
+				<-s.exited
+			}
 		}
 		if t.Failed() {
 			t.Logf("folio serve log:\n%s", s.log.String())
