@@ -25,9 +25,9 @@ import (
 // testConfig is a pipeline config with short waits, for tests.
 func testConfig() Config {
 	return Config{
-		AckWait:    3 * time.Second,
-		MaxDeliver: 3,
-		Backoff:    []time.Duration{50 * time.Millisecond},
+		AckWait:     3 * time.Second,
+		MaxDeliver:  3,
+		Backoff:     []time.Duration{50 * time.Millisecond},
 		JobTimeout:  10 * time.Second, // an attempt stuck across a server restart is retried
 		CallTimeout: 2 * time.Second,  // a call lost across a server restart fails fast
 	}

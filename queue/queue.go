@@ -23,24 +23,45 @@
 // find identical bytes already stored and leave them as they are.
 //
 // Each worker slot pulls one job at a time (no client-side buffering), so a
-// job waits in the stream, not in a worker's buffer. While a job renders the
-// worker sends InProgress every AckWait/3, so AckWait (30 s) bounds only how
-// long a job held by a dead worker waits before it is redelivered. A job is
-// acknowledged only after its Binaries, its record and its final status are
-// stored. An invalid job or report is terminated at once (status failed with
-// the reason, never retried). Any other failure is a transient one: the job
-// is handed back with a delay from Config.Backoff (1 s, 5 s, 15 s, 30 s) and
-// tried again, at most Config.MaxDeliver (5) times in all; the worker that
-// sees the last attempt fail terminates it and records it as failed. If the
-// last delivery goes to a worker that dies, the server's MAX_DELIVERIES
-// advisory is picked up by a running worker, which records the job as failed
-// and removes it from the stream, so no job stays silently stuck. (The
-// advisory is core NATS: if no worker runs at that moment, the job keeps its
-// last status and stays in the stream.)
+// job waits in the stream, not in a worker's buffer. A rendered job is
+// stored by a separate goroutine while its slot pulls and renders the next
+// one. While a job is in hand the worker sends InProgress every AckWait/3,
+// so AckWait (30 s) bounds only how long a job held by a dead worker waits
+// before it is redelivered. A job is acknowledged only after its Binaries
+// and its record are stored (publish acknowledgements received) and its
+// final status and event are stored after them. Its status goes from queued
+// to done or failed; a render that takes longer than
+// WorkerOptions.RunningAfter (1 s) shows as running meanwhile.
+//
+// Every call to the server (publish, KV and Object Store operations,
+// stream and consumer requests, pulls) is bounded by Config.CallTimeout
+// (10 s): a request or acknowledgement lost while a server restarts or a
+// cluster fails over fails as a transient error instead of holding a
+// worker slot. An invalid job or report is terminated at once (status
+// failed with the reason, never retried). Any other failure is a transient
+// one: the job is handed back with a delay from Config.Backoff (1 s, 5 s,
+// 15 s, 30 s) and tried again, at most Config.MaxDeliver (5) times in all;
+// the worker that sees the last attempt fail records the job failed and
+// terminates it (if it cannot even record that, it leaves the message to
+// the server, which gives up on it after the ack wait, as below).
+//
+// If the last delivery goes to a worker that dies, the server gives up on
+// the job at the next pull and publishes a MAX_DELIVERIES advisory; a
+// running worker picks it up, records the job failed (unless it was
+// recorded done) and removes it from the stream. The advisory is core NATS,
+// so a worker also sweeps the stream at start-up and every
+// WorkerOptions.SweepEvery: when no job is in hand, any delivered job still
+// in the stream is one the server gave up on, and it is ended the same way.
+// No job stays silently stuck.
+//
+// A Binary id's bytes never change: a job that renders different bytes for
+// an id already stored (a thumbnail of another size, say) keeps the stored
+// Binary and says so in a warning of its result.
 //
 // # Durability
 //
-// The embedded server keeps nats-server's default file-store sync policy:
+// The embedded server keeps nats-server's default file-store sync policy
+// unless ServerConfig.SyncAlways is set (folio serve --sync-always):
 // writes reach the operating system before they are acknowledged (they
 // survive a folio or nats-server crash) and are fsynced every 2 minutes. A
 // machine crash or power loss can lose the last writes; set

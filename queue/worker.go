@@ -93,7 +93,8 @@ type WorkerOptions struct {
 	RunningAfter time.Duration
 	// SweepEvery is how often the stream is checked for jobs the server
 	// gave up on (MaxDeliver reached) while no worker heard its advisory
-	// (Config.AckWait); the first check runs at start-up.
+	// (Config.AckWait); the first check runs at start-up. The check acts
+	// only when no job is in hand anywhere (see sweep).
 	SweepEvery time.Duration
 }
 
@@ -126,6 +127,9 @@ func (q *Queue) Work(ctx context.Context, r Renderer, opt WorkerOptions) error {
 		return fmt.Errorf("queue: subscribing to max-deliveries advisories: %w", err)
 	}
 	defer sub.Unsubscribe()
+	if err := q.nc.Flush(); err != nil { // subscribed before the first pull
+		return fmt.Errorf("queue: subscribing to max-deliveries advisories: %w", err)
+	}
 
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
@@ -475,10 +479,13 @@ func (w *worker) sweeper(ctx context.Context) {
 }
 
 // sweep ends the jobs the server gave up on while no worker heard the
-// max-deliveries advisory. On a work-queue stream every message at or below
-// the consumer's ack floor has been acknowledged (and so removed) or
-// terminated, unless it ran out of deliveries: any such message left in the
-// stream is an exhausted job.
+// max-deliveries advisory (the server sends it when it would deliver the job
+// again, that is at some worker's pull, and a worker that pulled may die
+// before it hears it). On the work-queue stream, a job that has been
+// delivered (at or below the consumer's delivered sequence) and is still
+// there is either in hand (ack pending) or exhausted; the server does not
+// say which job is which, so sweep acts only when nothing is in hand: at
+// start-up and whenever the queue is quiet.
 func (w *worker) sweep(ctx context.Context) error {
 	cctx, cancel := w.q.cfg.call(ctx)
 	defer cancel()
@@ -486,12 +493,15 @@ func (w *worker) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ci.NumAckPending > 0 {
+		return nil
+	}
 	si, err := w.q.jobs.Info(cctx)
 	if err != nil {
 		return err
 	}
-	floor := ci.AckFloor.Stream
-	for seq := si.State.FirstSeq; si.State.Msgs > 0 && seq > 0 && seq <= floor; {
+	last := ci.Delivered.Stream
+	for seq := si.State.FirstSeq; si.State.Msgs > 0 && seq > 0 && seq <= last; {
 		raw, err := w.q.jobs.GetMsg(cctx, seq, jetstream.WithGetMsgSubject(SubjectJobs))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil
@@ -499,7 +509,7 @@ func (w *worker) sweep(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if raw.Sequence > floor {
+		if raw.Sequence > last {
 			return nil
 		}
 		w.giveUp(ctx, raw.Sequence, w.q.cfg.MaxDeliver)

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	data := fs.String("data", "./folio-data", "data directory (embedded NATS store, signing key)")
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
 	listen := fs.String("nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
+	syncAlways := fs.Bool("sync-always", false, "embedded NATS server: fsync the JetStream store before acknowledging each write,\nso that acknowledged jobs and Binaries survive a machine crash or power loss\n(slower). Default: nats-server's policy, which survives a process crash\nand fsyncs every 2 minutes. Ignored with --nats-url (configure that server)")
 	pf := addPipelineFlags(fs, "")
 	jwks := fs.String("jwks-url", "", "verify bearer tokens against this JWKS (production)")
 	issuer := fs.String("issuer", "", "required token issuer")
@@ -66,14 +67,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	url := *pf.natsURL
 	if url == "" {
-		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, Logger: log})
+		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: log})
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"))
+		log.Info("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways)
 	}
 	p, err := openPipeline(ctx, url, *pf.replicas, log)
 	if err != nil {
