@@ -1,0 +1,174 @@
+package hostile
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"github.com/foliohealth/folio/queue"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/foliohealth/folio/render"
+	"github.com/foliohealth/folio/report"
+)
+
+// baseReport returns a valid anatomic-pathology report with the given
+// sections, as a map ready to be changed and marshalled.
+func baseReport(sections ...map[string]any) map[string]any {
+	if len(sections) == 0 {
+		sections = []map[string]any{{"kind": "text", "title": "Diagnosis", "body": "Benign."}}
+	}
+	var ss []any
+	for _, s := range sections {
+		ss = append(ss, s)
+	}
+	return map[string]any{
+		"schema":     "folio.report/v1",
+		"id":         "H-1",
+		"version":    1,
+		"kind":       "anatomic-pathology",
+		"title":      "Surgical Pathology Report",
+		"status":     "final",
+		"issued":     "2026-11-20T14:03:00-05:00",
+		"patient":    map[string]any{"id": "pt-h1", "name": "Doe, Jane", "mrn": "000123", "birthDate": "1961-04-09", "sex": "female"},
+		"accession":  "S26-000001",
+		"performers": []any{map[string]any{"name": "J. Okafor, MD", "role": "Pathologist", "signedAt": "2026-11-20T14:01:00-05:00"}},
+		"sections":   ss,
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// countingListener counts every connection accepted.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// rendered is the outcome of rendering one report through the whole engine.
+type rendered struct {
+	laid  *render.Laid
+	pdf   []byte
+	thumb *render.Image
+}
+
+// renderAll decodes, lays out and paints a report as the worker does.
+func renderAll(data []byte) (*rendered, error) {
+	r, err := report.Decode(data, report.DefaultLimits())
+	if err != nil {
+		return nil, err
+	}
+	laid, err := render.Layout(r)
+	if err != nil {
+		return nil, err
+	}
+	pdf, err := laid.PDF()
+	if err != nil {
+		return nil, err
+	}
+	th, err := laid.Thumbnail(render.ThumbOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &rendered{laid, pdf, th}, nil
+}
+
+// pdfText returns pdftotext's text of a PDF; qpdf --check must pass too.
+func pdfText(t testing.TB, pdf []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "*.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(pdf)
+	f.Close()
+	if out, err := exec.Command("qpdf", "--check", f.Name()).CombinedOutput(); err != nil {
+		t.Errorf("qpdf --check: %v\n%s", err, out)
+	}
+	out, err := exec.Command("pdftotext", "-q", "-enc", "UTF-8", f.Name(), "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	return string(out)
+}
+
+// measure runs f and returns how long it took, the bytes it allocated and
+// the process's peak RSS while it ran (VmHWM after resetting it, where
+// /proc/self/clear_refs allows; else the peak since start).
+func measure(f func()) (took time.Duration, alloc uint64, peakRSS int64) {
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	start := time.Now()
+	f()
+	took = time.Since(start)
+	runtime.ReadMemStats(&b)
+	return took, b.TotalAlloc - a.TotalAlloc, procStatus("VmHWM")
+}
+
+// procStatus returns a /proc/self/status size field in bytes.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func mib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
+
+// quiet is a logger that drops everything.
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// copyAll copies r to w.
+func copyAll(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }
+
+// waitFinal polls a job's status until it has ended (or fails the test
+// after a minute).
+func waitFinal(t testing.TB, q *queue.Queue, id string) *queue.JobStatus {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := q.Status(context.Background(), id)
+		if err == nil && st.Final() {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s did not end in a minute (last status %v, err %v)", id, st, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
