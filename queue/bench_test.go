@@ -72,7 +72,7 @@ func BenchmarkPipeline(b *testing.B) {
 func benchPipeline(b *testing.B, rate float64) {
 	s := startServer(b, b.TempDir(), "")
 	_, q := openQueue(b, s.ClientURL(), Config{})
-	runWorkers(b, q, &Engine{}, runtime.NumCPU())
+	runWorkers(b, q, &Engine{}, benchSlots())
 	reports := benchReports(b, "surgical-breast", b.N)
 	w, err := q.NewWaiter()
 	if err != nil {
@@ -141,4 +141,45 @@ func benchPipeline(b *testing.B, rate float64) {
 		b.ReportMetric(pct(0.5), "p50-ms")
 		b.ReportMetric(pct(0.99), "p99-ms")
 	}
+	if rate == 0 {
+		// The in-process reference, measured right after on the same
+		// (shared) cores, so that the ratio is not skewed by load that
+		// comes and goes between separate benchmarks.
+		inproc := inProcessRate(b, reports)
+		b.ReportMetric(inproc, "inproc-jobs/s")
+		b.ReportMetric(100*float64(len(subs))/elapsed.Seconds()/inproc, "%-of-inproc")
+	}
+}
+
+// inProcessRate renders reports with the engine on runtime.NumCPU()
+// goroutines and returns the jobs per second.
+func inProcessRate(b *testing.B, reports [][]byte) float64 {
+	e := &Engine{}
+	var wg sync.WaitGroup
+	next := make(chan []byte)
+	start := time.Now()
+	for range runtime.NumCPU() {
+		wg.Go(func() {
+			for r := range next {
+				if _, err := e.Render(context.Background(), &Job{ID: "x", Outputs: []string{"pdf"}, Report: r}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for _, r := range reports {
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	return float64(len(reports)) / time.Since(start).Seconds()
+}
+
+var benchSlotsFlag = flag.Int("queue.slots", 0, "BenchmarkPipeline: worker slots (0: runtime.NumCPU())")
+
+func benchSlots() int {
+	if *benchSlotsFlag > 0 {
+		return *benchSlotsFlag
+	}
+	return runtime.NumCPU()
 }

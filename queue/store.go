@@ -16,7 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/foliohealth/folio"
 )
@@ -255,11 +257,6 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	b.Size = int64(len(data))
 	b.SHA256 = hex.EncodeToString(sum256[:])
 	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
-	if old, err := s.BinaryInfo(ctx, b.ID); err == nil {
-		return old, nil
-	} else if !errors.Is(err, folio.ErrNotFound) {
-		return nil, err
-	}
 	if b.Created.IsZero() {
 		b.Created = time.Now().UTC().Truncate(time.Millisecond)
 	}
@@ -267,25 +264,108 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := s.call(ctx)
-	defer cancel()
-	_, err = s.objects.Put(pctx, jetstream.ObjectMeta{
-		Name:        b.ID,
-		Description: b.Output + " of " + b.RecordID,
-		Metadata: map[string]string{
-			"binary":         string(meta),
-			"content-type":   b.ContentType,
-			"sha256":         b.SHA256,
-			"sha1":           b.SHA1,
-			"job-id":         b.JobID,
-			"report-version": strconv.Itoa(b.Version),
-			"patient":        b.PatientID,
-		},
-	}, bytes.NewReader(data))
+	md := map[string]string{
+		"binary":         string(meta),
+		"content-type":   b.ContentType,
+		"sha256":         b.SHA256,
+		"sha1":           b.SHA1,
+		"job-id":         b.JobID,
+		"report-version": strconv.Itoa(b.Version),
+		"patient":        b.PatientID,
+	}
+	created, err := s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:])
 	if err != nil {
 		return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
 	}
+	if !created {
+		// Another job stored this id first (or a deleted object keeps
+		// its name): what is there stays.
+		old, err := s.BinaryInfo(ctx, b.ID)
+		if err == nil {
+			return old, nil
+		}
+		if !errors.Is(err, folio.ErrNotFound) {
+			return nil, err
+		}
+		// Only the deletion marker of an object removed by hand is there.
+		pctx, cancel := s.call(ctx)
+		defer cancel()
+		if _, err := s.objects.Put(pctx, jetstream.ObjectMeta{Name: b.ID, Description: b.Output + " of " + b.RecordID, Metadata: md}, bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+		}
+	}
 	return &b, nil
+}
+
+// objectChunkSize is the Object Store's chunk size (nats.go's default).
+const objectChunkSize = 128 * 1024
+
+// createObject stores data as a new object of the Binaries bucket, in the
+// Object Store's own format (chunks on $O.<bucket>.C.<nuid>, then the
+// object's info on $O.<bucket>.M.<name>), published only if the name has
+// no info yet (expected last subject sequence 0). It returns false, having
+// removed its chunks, if the name is taken. Unlike ObjectStore.Put this
+// never replaces an object, even when two workers race, and it costs two
+// round trips instead of three to four.
+func (s *Store) createObject(ctx context.Context, name, desc string, md map[string]string, data, sum256 []byte) (bool, error) {
+	id := nuid.Next()
+	chunkSubj := "$O." + BucketBinaries + ".C." + id
+	var msgs []*nats.Msg
+	for off := 0; off < len(data) || off == 0; off += objectChunkSize {
+		end := min(off+objectChunkSize, len(data))
+		msgs = append(msgs, &nats.Msg{Subject: chunkSubj, Data: data[off:end]})
+		if end == len(data) {
+			break
+		}
+	}
+	chunks := len(msgs)
+	if len(data) == 0 {
+		msgs, chunks = nil, 0
+	}
+	if err := publishAll(ctx, s.js, s.timeout, msgs); err != nil {
+		s.purge(ctx, chunkSubj)
+		return false, err
+	}
+	info := jetstream.ObjectInfo{
+		ObjectMeta: jetstream.ObjectMeta{
+			Name: name, Description: desc, Metadata: md,
+			Opts: &jetstream.ObjectMetaOptions{ChunkSize: objectChunkSize},
+		},
+		Bucket: BucketBinaries,
+		NUID:   id,
+		Size:   uint64(len(data)),
+		Chunks: uint32(chunks),
+		Digest: "SHA-256=" + base64.URLEncoding.EncodeToString(sum256),
+	}
+	infoData, err := json.Marshal(&info)
+	if err != nil {
+		return false, err
+	}
+	m := &nats.Msg{
+		Subject: "$O." + BucketBinaries + ".M." + base64.URLEncoding.EncodeToString([]byte(name)),
+		Data:    infoData,
+		Header:  nats.Header{},
+	}
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	err = publishAll(ctx, s.js, s.timeout, []*nats.Msg{m})
+	if isWrongSequence(err) {
+		s.purge(ctx, chunkSubj)
+		return false, nil
+	}
+	if err != nil {
+		s.purge(ctx, chunkSubj)
+		return false, err
+	}
+	return true, nil
+}
+
+// purge removes the chunks of an object that was not created.
+func (s *Store) purge(ctx context.Context, subject string) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	if st, err := s.js.Stream(ctx, "OBJ_"+BucketBinaries); err == nil {
+		st.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	}
 }
 
 // PutRecord stores a record, merging its Binaries with those already stored
