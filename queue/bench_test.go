@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,6 +90,7 @@ func benchPipeline(b *testing.B, rate float64) {
 	subCh := make(chan *Submitted, b.N)
 	b.ResetTimer()
 	start := time.Now()
+	cpu0 := cpuTime()
 	go func() {
 		defer close(waitDone)
 		var all []*Submitted
@@ -131,6 +133,7 @@ func benchPipeline(b *testing.B, rate float64) {
 	close(subCh)
 	<-waitDone
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	slices.Sort(latencies)
 	if len(latencies) > 0 {
@@ -141,14 +144,32 @@ func benchPipeline(b *testing.B, rate float64) {
 		b.ReportMetric(pct(0.5), "p50-ms")
 		b.ReportMetric(pct(0.99), "p99-ms")
 	}
+	// CPU time of the whole process (workers, submitter and the embedded
+	// server) per job: on a machine shared with other work, wall-clock
+	// rates swing with the neighbours' load, CPU per job much less.
+	cpuPerJob := cpu.Seconds() * 1000 / float64(len(subs))
+	b.ReportMetric(cpuPerJob, "cpu-ms/job")
 	if rate == 0 {
 		// The in-process reference, measured right after on the same
-		// (shared) cores, so that the ratio is not skewed by load that
-		// comes and goes between separate benchmarks.
+		// cores: the ratio of the rates, and the ratio of CPU per job
+		// (the throughput ratio once the cores are the limit).
+		c0 := cpuTime()
 		inproc := inProcessRate(b, reports)
+		inprocCPU := (cpuTime() - c0).Seconds() * 1000 / float64(len(reports))
 		b.ReportMetric(inproc, "inproc-jobs/s")
 		b.ReportMetric(100*float64(len(subs))/elapsed.Seconds()/inproc, "%-of-inproc")
+		b.ReportMetric(inprocCPU, "inproc-cpu-ms/job")
+		b.ReportMetric(100*inprocCPU/cpuPerJob, "%-of-inproc-cpu")
 	}
+}
+
+// cpuTime returns the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // inProcessRate renders reports with the engine on runtime.NumCPU()
