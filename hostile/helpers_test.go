@@ -172,3 +172,7 @@ func waitFinal(t testing.TB, q *queue.Queue, id string) *queue.JobStatus {
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
 }
+
+// osMkdirTemp makes a directory that lives as long as the test binary (the
+// fuzz environment is shared by every fuzz worker's inputs).
+func osMkdirTemp() (string, error) { return os.MkdirTemp("", "folio-hostile-") }
