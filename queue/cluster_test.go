@@ -126,6 +126,10 @@ func TestMain(m *testing.M) {
 		crashWorker(url)
 		return
 	}
+	if dir := os.Getenv(envServerDir); dir != "" {
+		serverProcess(dir, os.Getenv(envServerListen))
+		return
+	}
 	os.Exit(m.Run())
 }
 
