@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,7 +47,11 @@ func logResult(t *testing.T, name string, r *Result) {
 	t.Helper()
 	t.Logf("%s: %d jobs: done %d, failed %d, missing %d, submit errors %d, in %v: %.1f jobs/s",
 		name, r.Jobs, r.Done, r.Failed, r.Missing, r.SubmitErrors, r.Elapsed.Round(time.Millisecond), r.JobsPerSec)
-	t.Logf("%s: submit-to-done %v", name, r.SubmitToDone)
+	busy := 0.0
+	if r.Elapsed > 0 {
+		busy = r.CPU.Seconds() / r.Elapsed.Seconds()
+	}
+	t.Logf("%s: submit-to-done %v; CPU %v (%.2f cores busy), %v per job", name, r.SubmitToDone, r.CPU.Round(time.Millisecond), busy, r.CPUPerJob.Round(time.Microsecond))
 	if r.Reads > 0 {
 		t.Logf("%s: reads %d (errors %d), %.1f reads/s, %v", name, r.Reads, r.ReadErrors, r.ReadsPerSec, r.Read)
 	}
@@ -94,11 +99,11 @@ func TestLoad(t *testing.T) {
 	ctx := context.Background()
 	slots := runtime.NumCPU()
 
-	inproc, err := RenderThroughput(report, max(100, min(jobs/4, 1000)), slots)
+	inproc, cpu, err := RenderThroughput(report, max(200, min(jobs/2, 2000)), slots)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("in-process render (decode+layout+PDF) on %d cores: %.1f renders/s", runtime.NumCPU(), inproc)
+	t.Logf("in-process render (decode+layout+PDF) on %d cores: %.1f renders/s, %v CPU per render", runtime.NumCPU(), inproc, cpu.Round(time.Microsecond))
 
 	p, err := Start(ctx, Config{DataDir: t.TempDir(), Workers: slots})
 	if err != nil {
@@ -141,3 +146,7 @@ func TestLoad(t *testing.T) {
 	checkResult(t, name, res)
 	t.Logf("paced p99 submit-to-done %v at half the sustained rate (issue 4 target < 100 ms)", res.SubmitToDone.P99)
 }
+
+type slogLogger = slog.Logger
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

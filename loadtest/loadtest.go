@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -241,6 +242,11 @@ type Result struct {
 	ReadsPerSec  float64
 	Read         Latency
 	Samples      []Sample
+	// CPU is the user+system CPU time this process used during the run
+	// (everything in the process: NATS servers, workers, endpoint, load
+	// generator); CPUPerJob is CPU divided by the jobs ended.
+	CPU       time.Duration
+	CPUPerJob time.Duration
 }
 
 // MemoryGrowth returns the change of RSS and of the live heap from the
@@ -378,6 +384,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 	}
 
 	start := time.Now()
+	cpu0 := CPUTime()
 	var wg sync.WaitGroup
 
 	// Memory sampler.
@@ -534,6 +541,10 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	res.CPU = CPUTime() - cpu0
+	if n := res.Done + res.Failed; n > 0 {
+		res.CPUPerJob = res.CPU / time.Duration(n)
+	}
 	res.SubmitErrors = int(submitErrs.Load())
 	if !lastEnd.IsZero() {
 		res.Elapsed = lastEnd.Sub(start)
@@ -644,18 +655,34 @@ func RSS() int64 {
 	return 0
 }
 
+// CPUTime returns the user and system CPU time this process has used.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // RenderThroughput renders report (decode, layout and PDF, as a worker
 // does) n times on parallel goroutines in this process, without the queue,
-// and returns renders per second.
-func RenderThroughput(report []byte, n, parallel int) (float64, error) {
+// after a short warm-up, and returns renders per second and the CPU time
+// per render.
+func RenderThroughput(report []byte, n, parallel int) (perSec float64, cpuPerRender time.Duration, err error) {
 	tmpl, err := reportTemplate(report)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if parallel <= 0 {
 		parallel = runtime.NumCPU()
 	}
 	e := &queue.Engine{}
+	for i := range 20 { // warm-up: fonts, pools
+		if _, err := e.Render(context.Background(), &queue.Job{ID: "x", Outputs: []string{"pdf"}, Report: tmpl.with("warm", i)}); err != nil {
+			return 0, 0, err
+		}
+	}
+	cpu0 := CPUTime()
 	var next atomic.Int64
 	var first atomic.Value
 	var wg sync.WaitGroup
@@ -677,7 +704,7 @@ func RenderThroughput(report []byte, n, parallel int) (float64, error) {
 	}
 	wg.Wait()
 	if err, _ := first.Load().(error); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), (CPUTime() - cpu0) / time.Duration(n), nil
 }
