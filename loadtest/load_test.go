@@ -125,7 +125,7 @@ func TestLoad(t *testing.T) {
 	long := jobs > 10000
 	both, err := Run(ctx, p, Options{Report: report, Jobs: jobs, MaxInFlight: 4 * slots, Readers: 4,
 		SampleEvery:    map[bool]time.Duration{true: 10 * time.Second, false: time.Second}[long],
-		GCBeforeSample: true, Timeout: time.Duration(max(600, jobs/10)) * time.Second})
+		GCBeforeSample: true, HeapProfile: os.Getenv("FOLIO_LOAD_HEAPPROFILE"), Timeout: time.Duration(max(600, jobs/10)) * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,6 +193,11 @@ type Options struct {
 	// GCBeforeSample runs a garbage collection before each sample, so that
 	// HeapLive is the live heap (leak checks).
 	GCBeforeSample bool
+	// HeapProfile, if set, is a file that gets a heap profile (after a
+	// garbage collection) when every job has ended, while the pipeline
+	// still runs: `go tool pprof -sample_index=inuse_space` shows what the
+	// live heap holds.
+	HeapProfile string
 	// Timeout bounds the whole run (10 minutes).
 	Timeout time.Duration
 }
@@ -414,6 +420,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 		readErr atomic.Int64
 	)
 	readCtx, stopReads := context.WithCancel(ctx)
+	defer stopReads()
 	tr := &http.Transport{MaxIdleConns: opt.Readers, MaxIdleConnsPerHost: opt.Readers}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -532,6 +539,10 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 			}
 		}
 	}
+	var profErr error
+	if opt.HeapProfile != "" {
+		profErr = writeHeapProfile(opt.HeapProfile)
+	}
 	stopReads()
 	readers.Wait()
 	readElapsed := time.Since(readStart)
@@ -558,7 +569,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 		res.ReadsPerSec = float64(res.Reads) / readElapsed.Seconds()
 	}
 	res.Read = summarise(readLat)
-	return res, nil
+	return res, profErr
 }
 
 // readBinary GETs one raw Binary and checks that it is a whole PDF.
@@ -653,6 +664,19 @@ func RSS() int64 {
 		}
 	}
 	return 0
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // CPUTime returns the user and system CPU time this process has used.
