@@ -104,26 +104,25 @@ type layouter struct {
 
 // shift returns a copy of op moved down by dy.
 func shift(op Op, dy float64) Op {
+	var c Op
 	switch o := op.(type) {
 	case *Text:
-		c := *o
-		c.Y += dy
-		return &c
+		t := *o
+		c = &t
 	case *Line:
-		c := *o
-		c.Y1 += dy
-		c.Y2 += dy
-		return &c
+		l := *o
+		c = &l
 	case *Rect:
-		c := *o
-		c.Y += dy
-		return &c
+		r := *o
+		c = &r
 	case *Picture:
-		c := *o
-		c.Y += dy
-		return &c
+		p := *o
+		c = &p
+	default:
+		panic(fmt.Sprintf("layout: unknown op %T", op))
 	}
-	panic(fmt.Sprintf("layout: unknown op %T", op))
+	moveDown(c, dy)
+	return c
 }
 
 // lineHeight and baseline give the vertical metrics of a line of size s.
