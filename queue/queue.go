@@ -219,7 +219,7 @@ type BinaryRef struct {
 // published as the payload of job events.
 type JobStatus struct {
 	JobID      string      `json:"jobId"`
-	Status     string      `json:"status"` // StatusQueued, StatusRunning, StatusDone or StatusFailed
+	Status     string      `json:"status"` // StatusQueued, StatusRunning (renders slower than WorkerOptions.RunningAfter), StatusDone or StatusFailed
 	Binaries   []BinaryRef `json:"binaries"`
 	Warnings   []string    `json:"warnings"`
 	Error      string      `json:"error,omitempty"`
