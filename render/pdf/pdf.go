@@ -95,7 +95,7 @@ func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
 		}
 	}
 
-	p := &painter{f: f, encs: encs, images: map[int]bool{}}
+	p := &painter{f: f, encs: encs, images: map[int]float64{}, widths: map[int]bool{}}
 	for i := range pages {
 		pg := &pages[i]
 		f.AddPageFormat("P", fpdf.SizeType{Wd: pg.Width, Ht: pg.Height})
@@ -166,7 +166,8 @@ func planFonts(pages []layout.Page) ([fonts.NumFaces]*encoding, error) {
 type painter struct {
 	f      *fpdf.Fpdf
 	encs   [fonts.NumFaces]*encoding
-	images map[int]bool
+	images map[int]float64 // Keys already embedded -> extra width fraction (see encodeImage)
+	widths map[int]bool    // pixel widths of embedded images (see encodeImage)
 	err    error
 
 	buf []byte // scratch for encoded text
@@ -333,8 +334,8 @@ func (p *painter) Picture(pc *layout.Picture) {
 		typ = "JPG"
 	}
 	opts := fpdf.ImageOptions{ImageType: typ}
-	if !p.images[pc.Key] {
-		data, err := encodeImage(pc)
+	if _, ok := p.images[pc.Key]; !ok {
+		data, pad, err := encodeImage(pc, p.widths)
 		if err != nil {
 			p.err = fmt.Errorf("picture: %w", err)
 			return
@@ -344,7 +345,10 @@ func (p *painter) Picture(pc *layout.Picture) {
 			p.err = fmt.Errorf("picture: %w", p.f.Error())
 			return
 		}
-		p.images[pc.Key] = true
+		// The drawn width grows by the padding, in the image's own scale.
+		b := pc.Img.Bounds()
+		p.images[pc.Key] = float64(pad) / float64(min(b.Dx(), int(math.Ceil(pc.W/72*maxDPI))))
 	}
-	p.f.ImageOptions(name, pc.X, pc.Y, pc.W, pc.H, false, opts, 0, "")
+	w := pc.W * (1 + p.images[pc.Key])
+	p.f.ImageOptions(name, pc.X, pc.Y, w, pc.H, false, opts, 0, "")
 }
