@@ -122,6 +122,16 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			code = exitFailed
 			continue
 		}
+		if first, ok := inputOf[sub.JobID]; ok {
+			// Same report id and version (so the same job id) as an earlier
+			// input of this run: the queue keeps one job per id, so this
+			// file's content is not rendered. Say so instead of crediting
+			// the other file's outcome to it.
+			print(submitLine{Input: f, JobID: sub.JobID, Status: queue.StatusFailed,
+				Error: fmt.Sprintf("%s: same job id (report id and version) as %s in this run: not rendered again; a changed report needs a new version", f, first)})
+			code = exitFailed
+			continue
+		}
 		inputOf[sub.JobID] = f
 		if *wait {
 			subs = append(subs, sub)
