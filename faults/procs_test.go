@@ -1,0 +1,280 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	binDir       string // holds the folio and nats-server executables
+	folioBin     string
+	natsBin      string
+	buildFailure error
+)
+
+// TestMain builds the folio command and a nats-server from the module in
+// go.mod once, for every test of the package.
+func TestMain(m *testing.M) {
+	var err error
+	binDir, err = os.MkdirTemp("", "folio-faults-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		os.Exit(1)
+	}
+	folioBin = filepath.Join(binDir, "folio")
+	natsBin = filepath.Join(binDir, "nats-server")
+	args := []string{"build", "-o", folioBin}
+	if os.Getenv("FOLIO_FAULTS_RACE") == "1" { // children built with -race too (slow)
+		args = append(args, "-race")
+	}
+	for _, cmd := range [][]string{
+		append(args, "github.com/foliohealth/folio/cmd/folio"),
+		{"build", "-o", natsBin, "github.com/nats-io/nats-server/v2"},
+	} {
+		if out, err := exec.Command("go", cmd...).CombinedOutput(); err != nil {
+			buildFailure = fmt.Errorf("go %s: %v\n%s", strings.Join(cmd, " "), err, out)
+			break
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer written by a child process and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a child process of the test.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan struct{}
+	code   int // after exited: exit status, -1 when ended by a signal
+}
+
+// cleanEnv is the environment without FOLIO_* variables, so that a
+// developer's settings do not change the flags under test.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FOLIO_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// start starts a child process that is killed when the test ends (if still
+// running); its output is logged when the test fails.
+func start(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	if buildFailure != nil {
+		t.Fatal(buildFailure)
+	}
+	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		if p.running() {
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("--- %s (exit %d), last lines:\n%s", p.name, p.code, tail(p.log.String(), 40))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still running 30s after SIGKILL", p.name)
+	}
+}
+
+// term sends SIGTERM and returns the exit status and how long the process
+// took to exit (at most limit, else the test fails).
+func (p *proc) term(t *testing.T, limit time.Duration) (int, time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return p.code, time.Since(t0)
+	case <-time.After(limit):
+		t.Fatalf("%s did not exit within %v of SIGTERM\n%s", p.name, limit, tail(p.log.String(), 40))
+		return -1, limit
+	}
+}
+
+// count returns how many log lines of p contain s.
+func (p *proc) count(s string) int { return strings.Count(p.log.String(), s) }
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// pollUntil calls cond every 100 ms until it returns true, failing the test
+// with what if it has not within d.
+func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		<-tick.C
+	}
+}
+
+// natsNode is one external nats-server: its config file, store and port.
+type natsNode struct {
+	name  string
+	port  int
+	conf  string // config file path
+	store string
+	p     *proc
+}
+
+func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+// newNATSNode writes the config of one nats-server with JetStream on disk
+// under a fresh temporary directory. routePort and routes (nats-route URLs)
+// make it a cluster member when routePort is not 0.
+func newNATSNode(t *testing.T, name string, port, routePort int, routes []string) *natsNode {
+	t.Helper()
+	dir := t.TempDir()
+	n := &natsNode{name: name, port: port, conf: filepath.Join(dir, name+".conf"), store: filepath.Join(dir, "jetstream")}
+	conf := fmt.Sprintf("server_name: %s\nlisten: 127.0.0.1:%d\nmax_payload: 8MB\njetstream {\n  store_dir: %q\n}\n", name, port, n.store)
+	if routePort != 0 {
+		conf += fmt.Sprintf("cluster {\n  name: folio-faults\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", routePort, strings.Join(routes, ", "))
+	}
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// start starts (or restarts, on the same store and port) the server.
+func (n *natsNode) start(t *testing.T) {
+	t.Helper()
+	n.p = start(t, n.name, natsBin, "-c", n.conf)
+}
+
+// waitJetStream waits until urls answer a JetStream request (in a cluster:
+// until the meta group has a leader).
+func waitJetStream(t *testing.T, urls string, d time.Duration) {
+	t.Helper()
+	pollUntil(t, d, "JetStream answering at "+urls, func() bool {
+		nc, err := nats.Connect(urls, nats.Timeout(time.Second))
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+		return err == nil
+	})
+}
+
+// waitReady waits until GET base/readyz answers 200.
+func waitReady(t *testing.T, p *proc, base string, d time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 3 * time.Second}
+	pollUntil(t, d, p.name+" ready at "+base, func() bool {
+		if !p.running() {
+			t.Fatalf("%s exited with status %d before it was ready\n%s", p.name, p.code, tail(p.log.String(), 40))
+		}
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
