@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/foliohealth/folio"
@@ -54,6 +55,10 @@ func (e *Engine) render(job *Job) (*Rendered, error) {
 	}
 	laid, err := render.Layout(r)
 	if err != nil {
+		var fe report.Errors
+		if errors.As(err, &fe) { // input the decoder could not check (image pixels)
+			return nil, Permanent(prefixErrors(fe))
+		}
 		return nil, Permanent(err)
 	}
 	out := &Rendered{Record: RecordFacts(r), Warnings: laid.Warnings}

@@ -340,7 +340,9 @@ func tableSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) 
 func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, error) {
 	img, err := imaging.Decode(bytes.NewReader(s.Data), imaging.AutoOrientation(true))
 	if err != nil {
-		return nil, fmt.Errorf("templates: %s.data: cannot decode %s image: %w", path, s.ContentType, err)
+		// The header passed report.Decode but the pixels do not decode: bad
+		// input, reported like every other contract violation.
+		return nil, report.Errors{{Path: path + ".data", Rule: fmt.Sprintf("cannot decode %s image: %v", s.ContentType, err)}}
 	}
 	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption}}, nil
 }

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -489,6 +490,9 @@ func TestRefusesWhatDecodeWouldRefuse(t *testing.T) {
 		_, _, err := Build(r)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want it to contain %q", tt.name, err, tt.want)
+		}
+		if tt.name == "image" && !errors.As(err, new(report.Errors)) {
+			t.Errorf("undecodable image: %T is not a report.Errors, so a job would not end as invalid input", err)
 		}
 	}
 	if _, _, err := Build(nil); err == nil {
