@@ -57,6 +57,7 @@ func waitFinal(t *testing.T, q *queue.Queue, js jetstream.JetStream, jobs []*job
 	for {
 		var left []string
 		var seqs []uint64
+		var ids []string
 		for _, j := range jobs {
 			if final[j.id] != nil {
 				continue
@@ -72,6 +73,7 @@ func waitFinal(t *testing.T, q *queue.Queue, js jetstream.JetStream, jobs []*job
 			if err == nil {
 				what = st.Status + " " + st.Error
 				seqs = append(seqs, st.Seq)
+				ids = append(ids, j.id)
 			} else if !errors.Is(err, folio.ErrNotFound) {
 				what = err.Error()
 			}
@@ -84,7 +86,7 @@ func waitFinal(t *testing.T, q *queue.Queue, js jetstream.JetStream, jobs []*job
 			if len(left) > 20 {
 				left = append(left[:20], fmt.Sprintf("... and %d more", len(left)-20))
 			}
-			t.Fatalf("%d of %d jobs not ended within %v:\n%s\n%s", len(left), len(jobs), d, strings.Join(left, "\n"), streamState(js, seqs))
+			t.Fatalf("%d of %d jobs not ended within %v:\n%s\n%s\n%s", len(left), len(jobs), d, strings.Join(left, "\n"), streamState(js, seqs), eventsOf(js, ids))
 		}
 		<-tick.C
 	}
@@ -349,6 +351,37 @@ func streamState(js jetstream.JetStream, seqs []uint64) string {
 			continue
 		}
 		fmt.Fprintf(&b, "message %d: %s, %d bytes, Nats-Msg-Id %q\n", seq, m.Time.Format(time.RFC3339Nano), len(m.Data), m.Header.Get(jetstream.MsgIDHeader))
+	}
+	return b.String()
+}
+
+// eventsOf returns the done/failed events published for the given jobs, for
+// a failure message: a job whose status is not final but that has a done
+// event had its final status overwritten.
+func eventsOf(js jetstream.JetStream, ids []string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	c, err := js.OrderedConsumer(ctx, queue.StreamEvents, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return "events: " + err.Error()
+	}
+	var b strings.Builder
+	for {
+		m, err := c.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			break
+		}
+		var st queue.JobStatus
+		if json.Unmarshal(m.Data(), &st) == nil && want[st.JobID] {
+			fmt.Fprintf(&b, "event %s: job %s %s deliveries %d seq %d binaries %v at %s\n", m.Subject(), st.JobID, st.Status, st.Deliveries, st.Seq, st.Binaries, st.Updated.Format(time.RFC3339Nano))
+		}
+	}
+	if b.Len() == 0 {
+		return "no done/failed event for these jobs"
 	}
 	return b.String()
 }

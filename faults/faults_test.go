@@ -348,7 +348,7 @@ func TestSingleServerFaults(t *testing.T) {
 		}
 		t.Logf("round %d submitted (%d jobs so far, %v)", round, len(all), time.Since(started).Round(time.Second))
 	}
-	d.finish("TestSingleServerFaults", all, started, 5*time.Minute)
+	d.finish("TestSingleServerFaults", all, started, 3*time.Minute)
 }
 
 // TestClusterLosesNode runs 2 worker processes and an api process against a
@@ -414,4 +414,3 @@ func TestClusterLosesNode(t *testing.T) {
 	}
 	d.finish("TestClusterLosesNode", jobs, started, 4*time.Minute)
 }
-

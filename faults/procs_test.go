@@ -120,7 +120,14 @@ func start(t *testing.T, name, bin string, args ...string) *proc {
 			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("--- %s (exit %d), last lines:\n%s", p.name, p.code, tail(p.log.String(), 40))
+			// The whole log goes to a file that outlives the test.
+			dir := filepath.Join(os.TempDir(), "folio-faults-logs", t.Name())
+			f := filepath.Join(dir, p.name+".log")
+			if os.MkdirAll(dir, 0o755) == nil && os.WriteFile(f, []byte(p.log.String()), 0o644) == nil {
+				t.Logf("--- %s (exit %d): log in %s", p.name, p.code, f)
+			} else {
+				t.Logf("--- %s (exit %d), last lines:\n%s", p.name, p.code, tail(p.log.String(), 40))
+			}
 		}
 	})
 	return p
