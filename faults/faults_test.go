@@ -239,6 +239,7 @@ func (d *deployment) finish(title string, jobs []*job, started time.Time, wait t
 	f.add("submits answered as duplicates", d.sub.duplicates.Load())
 	f.add("jobs done", o.done)
 	f.add("jobs failed (all invalid, own reason)", o.failed)
+	f.add("jobs not ended (status not final)", o.notEnded)
 	f.add("jobs delivered more than once", o.redelivered)
 	f.add("most deliveries of one job", o.maxDeliveries)
 	f.add("transient failures retried (worker logs)", retried)
@@ -254,7 +255,7 @@ func (d *deployment) finish(title string, jobs []*job, started time.Time, wait t
 	f.add("  superseded (one current per report)", o.superseded)
 	f.add("first submit to last job ended", ended.Round(time.Second))
 	f.log(t, title)
-	if o.done+o.failed != len(jobs) {
+	if o.done+o.failed+o.notEnded != len(jobs) {
 		t.Errorf("%d done + %d failed of %d jobs", o.done, o.failed, len(jobs))
 	}
 }
