@@ -97,7 +97,7 @@ func waitFinal(t *testing.T, q *queue.Queue, js jetstream.JetStream, jobs []*job
 // outcome is what checkOutcome found.
 type outcome struct {
 	done, failed, notEnded, redelivered, maxDeliveries int
-	binaries, docRefs, superseded, bytes     int
+	binaries, docRefs, superseded, bytes               int
 }
 
 // checkOutcome checks every job's end, then reads everything back through
