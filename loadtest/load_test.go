@@ -58,12 +58,19 @@ func logResult(t *testing.T, name string, r *Result) {
 	step := max(1, len(r.Samples)/20)
 	for i, s := range r.Samples {
 		if i%step == 0 || i == len(r.Samples)-1 {
-			t.Logf("%s: t=%6.1fs done=%7d RSS=%s heapInuse=%s heapLive=%s", name, s.At.Seconds(), s.Done,
-				mib(s.RSS), mib(int64(s.HeapInuse)), mib(int64(s.HeapLive)))
+			server := ""
+			if s.ServerRSS > 0 {
+				server = " serverRSS=" + mib(s.ServerRSS)
+			}
+			t.Logf("%s: t=%6.1fs done=%7d RSS=%s heapInuse=%s heapLive=%s%s", name, s.At.Seconds(), s.Done,
+				mib(s.RSS), mib(int64(s.HeapInuse)), mib(int64(s.HeapLive)), server)
 		}
 	}
 	if rss, heap, ok := r.MemoryGrowth(); ok {
 		t.Logf("%s: memory growth over the second half: RSS %+.1f KiB and live heap %+.1f KiB per 1000 jobs", name, rss/1024, heap/1024)
+	}
+	if rss, ok := r.ServerGrowth(); ok {
+		t.Logf("%s: external nats-server RSS growth over the second half: %+.1f KiB per 1000 jobs", name, rss/1024)
 	}
 }
 
@@ -105,7 +112,18 @@ func TestLoad(t *testing.T) {
 	}
 	t.Logf("in-process render (decode+layout+PDF) on %d cores: %.1f renders/s, %v CPU per render", runtime.NumCPU(), inproc, cpu.Round(time.Microsecond))
 
-	p, err := Start(ctx, Config{DataDir: t.TempDir(), Workers: slots})
+	cfg := Config{DataDir: t.TempDir(), Workers: slots}
+	serverPID := 0
+	switch v := os.Getenv("FOLIO_LOAD_NATS"); v {
+	case "", "embedded":
+	case "external":
+		ext := startExternalNATS(t)
+		cfg.NATSURL, serverPID = ext.URL, ext.PID
+		t.Logf("external nats-server pid %d at %s", ext.PID, ext.URL)
+	default:
+		t.Fatalf("FOLIO_LOAD_NATS=%q: want embedded or external", v)
+	}
+	p, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +141,24 @@ func TestLoad(t *testing.T) {
 	}
 
 	long := jobs > 10000
+	prof := os.Getenv("FOLIO_LOAD_HEAPPROFILE")
+	early := ""
+	if prof != "" {
+		early = prof + ".early"
+	}
 	both, err := Run(ctx, p, Options{Report: report, Jobs: jobs, MaxInFlight: 4 * slots, Readers: 4,
 		SampleEvery:    map[bool]time.Duration{true: 10 * time.Second, false: time.Second}[long],
-		GCBeforeSample: true, HeapProfile: os.Getenv("FOLIO_LOAD_HEAPPROFILE"), Timeout: time.Duration(max(600, jobs/10)) * time.Second})
+		GCBeforeSample: true, HeapProfile: prof, EarlyHeapProfile: early, ServerPID: serverPID,
+		Timeout: time.Duration(max(600, jobs/10)) * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logResult(t, "jobs+reads", both)
 	checkResult(t, "jobs+reads", both)
+	if both.EarlyProfileDone > 0 {
+		t.Logf("heap profiles: %s at %d jobs, %s at %d jobs (go tool pprof -top -base %[1]s %[3]s)",
+			early, both.EarlyProfileDone, prof, both.Done)
+	}
 	if t.Failed() || alone.JobsPerSec <= 0 {
 		return
 	}

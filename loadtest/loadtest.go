@@ -198,6 +198,17 @@ type Options struct {
 	// still runs: `go tool pprof -sample_index=inuse_space` shows what the
 	// live heap holds.
 	HeapProfile string
+	// EarlyHeapProfile, if set, is a file that gets a heap profile (after
+	// a garbage collection) at the first memory sample taken once
+	// EarlyHeapProfileAt jobs have ended (default Jobs/3): the base of
+	// `go tool pprof -top -base EARLY LATE`, which shows what the live heap
+	// gained between the two.
+	EarlyHeapProfile   string
+	EarlyHeapProfileAt int
+	// ServerPID, if positive, is an external nats-server process whose
+	// resident set size each sample also reads (Sample.ServerRSS), so that
+	// the server's memory and this process's are told apart.
+	ServerPID int
 	// Timeout bounds the whole run (10 minutes).
 	Timeout time.Duration
 }
@@ -209,6 +220,7 @@ type Sample struct {
 	RSS       int64         // bytes, VmRSS of this process
 	HeapInuse uint64        // bytes
 	HeapLive  uint64        // bytes live after a GC (GCBeforeSample), else HeapAlloc
+	ServerRSS int64         // bytes, VmRSS of Options.ServerPID (0 without one)
 }
 
 // Latency summarises a set of durations.
@@ -253,6 +265,9 @@ type Result struct {
 	// generator); CPUPerJob is CPU divided by the jobs ended.
 	CPU       time.Duration
 	CPUPerJob time.Duration
+	// EarlyProfileDone is the number of jobs ended when the early heap
+	// profile was written (0: none was).
+	EarlyProfileDone int64
 }
 
 // MemoryGrowth returns the change of RSS and of the live heap from the
@@ -274,6 +289,26 @@ func (r *Result) MemoryGrowth() (rssPer1000, heapPer1000 float64, ok bool) {
 		return 0, 0, false
 	}
 	return float64(last.RSS-mid.RSS) / jobs * 1000, (float64(last.HeapLive) - float64(mid.HeapLive)) / jobs * 1000, true
+}
+
+// ServerGrowth is MemoryGrowth for the external server's RSS
+// (Options.ServerPID): its change per 1,000 jobs over the second half.
+func (r *Result) ServerGrowth() (rssPer1000 float64, ok bool) {
+	if len(r.Samples) < 4 || r.Samples[0].ServerRSS == 0 {
+		return 0, false
+	}
+	last := r.Samples[len(r.Samples)-1]
+	mid := r.Samples[0]
+	for _, s := range r.Samples {
+		if s.Done <= last.Done/2 {
+			mid = s
+		}
+	}
+	jobs := float64(last.Done - mid.Done)
+	if jobs <= 0 {
+		return 0, false
+	}
+	return float64(last.ServerRSS-mid.ServerRSS) / jobs * 1000, true
 }
 
 // Run submits opt.Jobs jobs to p and, at the same time, reads Binaries of
@@ -395,12 +430,24 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 
 	// Memory sampler.
 	stopSampling := make(chan struct{})
+	earlyAt := int64(opt.EarlyHeapProfileAt)
+	if earlyAt <= 0 {
+		earlyAt = int64(max(1, opt.Jobs/3))
+	}
+	var earlyErr error
 	wg.Go(func() {
 		t := time.NewTicker(opt.SampleEvery)
 		defer t.Stop()
 		for {
 			s := sample(opt.GCBeforeSample)
 			s.At, s.Done = time.Since(start), done.Load()
+			if opt.ServerPID > 0 {
+				s.ServerRSS = ProcRSS(strconv.Itoa(opt.ServerPID))
+			}
+			if opt.EarlyHeapProfile != "" && res.EarlyProfileDone == 0 && s.Done >= earlyAt {
+				earlyErr = writeHeapProfile(opt.EarlyHeapProfile)
+				res.EarlyProfileDone = s.Done
+			}
 			mu.Lock()
 			res.Samples = append(res.Samples, s)
 			mu.Unlock()
@@ -569,7 +616,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 		res.ReadsPerSec = float64(res.Reads) / readElapsed.Seconds()
 	}
 	res.Read = summarise(readLat)
-	return res, profErr
+	return res, errors.Join(earlyErr, profErr)
 }
 
 // readBinary GETs one raw Binary and checks that it is a whole PDF.
@@ -647,8 +694,13 @@ func sample(gc bool) Sample {
 
 // RSS returns this process's resident set size in bytes (VmRSS from
 // /proc/self/status), or 0 where that is not available.
-func RSS() int64 {
-	f, err := os.Open("/proc/self/status")
+func RSS() int64 { return ProcRSS("self") }
+
+// ProcRSS returns the resident set size in bytes of process pid (a number
+// or "self"), VmRSS from /proc/PID/status, or 0 where that is not
+// available (no such process, no /proc).
+func ProcRSS(pid string) int64 {
+	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
