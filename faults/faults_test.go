@@ -202,16 +202,22 @@ func (d *deployment) restartAPI(binaryID string) {
 	}
 }
 
-// doneBinary waits until job j is done and returns its first Binary id.
-func (d *deployment) doneBinary(j *job) string {
+// doneBinary waits until one of the valid jobs is done and returns its
+// first Binary id.
+func (d *deployment) doneBinary(jobs []*job) string {
 	var id string
-	pollUntil(d.t, 3*time.Minute, "job "+j.id+" done", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		st, err := d.q.Status(ctx, j.id)
-		if err == nil && st.Status == queue.StatusDone && len(st.Binaries) > 0 {
-			id = st.Binaries[0].ID
-			return true
+	pollUntil(d.t, 3*time.Minute, "a job of the first phase done", func() bool {
+		for _, j := range jobs {
+			if j.bad != "" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			st, err := d.q.Status(ctx, j.id)
+			cancel()
+			if err == nil && st.Status == queue.StatusDone && len(st.Binaries) > 0 {
+				id = st.Binaries[0].ID
+				return true
+			}
 		}
 		return false
 	})
@@ -329,18 +335,10 @@ func TestSingleServerFaults(t *testing.T) {
 		shuffle(jobs, uint64(round))
 		all = append(all, jobs...)
 		ph := phases(jobs, 5)
-		// A valid job of the first phase, read across the api restart.
-		var probe *job
-		for _, j := range ph[0] {
-			if j.bad == "" {
-				probe = j
-				break
-			}
-		}
 		d.during("worker SIGKILL", ph[0], d.killWorker)
 		d.during("nats-server SIGKILL + restart", ph[1], d.restartNATS)
 		d.during("worker SIGTERM (exit 0)", ph[2], d.termWorker)
-		d.during("api SIGTERM + restart", ph[3], func() { d.restartAPI(d.doneBinary(probe)) })
+		d.during("api SIGTERM + restart", ph[3], func() { d.restartAPI(d.doneBinary(ph[0])) })
 		if err := d.sub.all(ph[4], 3*time.Minute); err != nil {
 			t.Fatal(err)
 		}
