@@ -480,6 +480,41 @@ func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
 	return nil
 }
 
+// putInterimStatus writes a non-final status (queued for a retry, running,
+// handed back) unless the job already has a final one: a worker whose call
+// outlived a server restart may retry a job that another worker has since
+// finished (the restarted server can redeliver a message whose delivery it
+// forgot), and its stale "queued" must not replace that "done" or "failed".
+// The write is compare-and-set on the entry's revision, so a final status
+// written in between is never overwritten either.
+func (q *Queue) putInterimStatus(ctx context.Context, st *JobStatus) error {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	for try := 0; try < 3; try++ {
+		e, err := q.status.Get(ctx, st.JobID)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if _, err = q.status.Create(ctx, st.JobID, statusData(st)); err == nil {
+				return nil
+			}
+		case err != nil:
+			return fmt.Errorf("queue: job %s status: %w", st.JobID, err)
+		default:
+			var cur JobStatus
+			if json.Unmarshal(e.Value(), &cur) == nil && (cur.Status == StatusDone || cur.Status == StatusFailed) {
+				return nil // final: keep it
+			}
+			if _, err = q.status.Update(ctx, st.JobID, statusData(st), e.Revision()); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("queue: job %s status: changed concurrently", st.JobID)
+}
+
 // publishEvent publishes a final job status as a done or failed event and
 // waits for the events stream to store it.
 func (q *Queue) publishEvent(ctx context.Context, st *JobStatus) error {

@@ -266,7 +266,7 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 		if !rendered {
 			st := *a.st
 			st.Status = StatusRunning
-			if err := w.q.putStatus(a.ctx, &st); err != nil {
+			if err := w.q.putInterimStatus(a.ctx, &st); err != nil {
 				a.log.Warn("recording running", "err", err)
 			}
 		}
@@ -282,7 +282,7 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 	if err != nil && hard.Err() != nil {
 		// Shutdown grace ran out: hand the job back for another worker.
 		a.st.Status, a.st.Error = StatusQueued, "handed back at worker shutdown"
-		w.q.putStatus(context.Background(), a.st)
+		w.q.putInterimStatus(context.Background(), a.st)
 		msg.Nak()
 		a.log.Info("job handed back at shutdown")
 		a.end()
@@ -436,7 +436,7 @@ func (w *worker) retry(a *attempt, cause error) {
 	st.Status = StatusQueued
 	st.Error = fmt.Sprintf("attempt %d of %d: %v; retrying in %v", st.Deliveries, cfg.MaxDeliver, cause, delay)
 	st.Binaries, st.Warnings = nil, nil
-	if err := w.q.putStatus(context.Background(), st); err != nil {
+	if err := w.q.putInterimStatus(context.Background(), st); err != nil {
 		a.log.Warn("recording retry", "err", err)
 	}
 	if err := a.msg.NakWithDelay(delay); err != nil {
