@@ -207,6 +207,13 @@ func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error
 	return binaryFromInfo(info)
 }
 
+// objectInfo returns the Object Store's info of a Binary.
+func (s *Store) objectInfo(ctx context.Context, id string) (*jetstream.ObjectInfo, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	return s.objects.GetInfo(ctx, id)
+}
+
 func binaryFromInfo(info *jetstream.ObjectInfo) (*folio.Binary, error) {
 	var b folio.Binary
 	if err := json.Unmarshal([]byte(info.Metadata["binary"]), &b); err != nil {
@@ -279,7 +286,23 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	}
 	if !created {
 		// Another job stored this id first (or a deleted object keeps
-		// its name): what is there stays.
+		// its name): what is there stays, if it is whole. An object left
+		// without all its chunks by a server crash is replaced: a Binary
+		// id's bytes are deterministic, so this does not change what the
+		// id means.
+		if oi, err := s.objectInfo(ctx, b.ID); err == nil {
+			if ok, err := s.whole(ctx, oi); err != nil {
+				return nil, fmt.Errorf("queue: checking binary %s: %w", b.ID, err)
+			} else if !ok {
+				s.purge(ctx, "$O."+BucketBinaries+".M."+base64.URLEncoding.EncodeToString([]byte(b.ID)))
+				s.purge(ctx, "$O."+BucketBinaries+".C."+oi.NUID)
+				if created, err = s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:]); err != nil {
+					return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+				}
+			}
+		}
+	}
+	if !created {
 		old, err := s.BinaryInfo(ctx, b.ID)
 		if err == nil {
 			return old, nil
@@ -310,6 +333,7 @@ const objectChunkSize = 128 * 1024
 func (s *Store) createObject(ctx context.Context, name, desc string, md map[string]string, data, sum256 []byte) (bool, error) {
 	id := nuid.Next()
 	chunkSubj := "$O." + BucketBinaries + ".C." + id
+	reconnects := s.js.Conn().Stats().Reconnects
 	var msgs []*nats.Msg
 	for off := 0; off < len(data) || off == 0; off += objectChunkSize {
 		end := min(off+objectChunkSize, len(data))
@@ -356,7 +380,41 @@ func (s *Store) createObject(ctx context.Context, name, desc string, md map[stri
 		s.purge(ctx, chunkSubj)
 		return false, err
 	}
+	if s.js.Conn().Stats().Reconnects != reconnects {
+		// The connection broke while the object was being stored: a
+		// server killed after acknowledging chunks it had not yet written
+		// can lose them while the info, sent after the reconnect, is
+		// stored. Never keep such an object.
+		ok, err := s.whole(ctx, &info)
+		if err != nil || !ok {
+			s.purge(ctx, m.Subject)
+			s.purge(ctx, chunkSubj)
+			if err == nil {
+				err = fmt.Errorf("object %s stored without all its chunks across a reconnect", name)
+			}
+			return false, err
+		}
+	}
 	return true, nil
+}
+
+// whole reports whether every chunk of an object is in the stream.
+func (s *Store) whole(ctx context.Context, info *jetstream.ObjectInfo) (bool, error) {
+	if info.Chunks == 0 {
+		return true, nil
+	}
+	subj := "$O." + BucketBinaries + ".C." + info.NUID
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ctx, "OBJ_"+BucketBinaries)
+	if err != nil {
+		return false, err
+	}
+	si, err := st.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return false, err
+	}
+	return si.State.Subjects[subj] >= uint64(info.Chunks), nil
 }
 
 // purge removes the chunks of an object that was not created.
