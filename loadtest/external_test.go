@@ -21,6 +21,20 @@ import (
 type externalNATS struct {
 	URL string
 	PID int
+	// ProfURL is the server's pprof endpoint (prof_port), for
+	// `go tool pprof PROFURL/heap` during a run.
+	ProfURL string
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // startExternalNATS builds nats-server from the module (or takes the
@@ -38,14 +52,10 @@ func startExternalNATS(t *testing.T) *externalNATS {
 			t.Fatalf("building nats-server: %v\n%s", err, out)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port, profPort := freePort(t), freePort(t)
 	conf := filepath.Join(dir, "nats.conf")
-	text := fmt.Sprintf("listen: 127.0.0.1:%d\nmax_payload: 20MB\njetstream {\n  store_dir: %q\n}\n", port, filepath.Join(dir, "store"))
+	text := fmt.Sprintf("listen: 127.0.0.1:%d\nprof_port: %d\nmax_payload: 20MB\njetstream {\n  store_dir: %q\n}\n",
+		port, profPort, filepath.Join(dir, "store"))
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +80,7 @@ func startExternalNATS(t *testing.T) *externalNATS {
 		default:
 		}
 		if jetStreamAnswers(url) {
-			return &externalNATS{URL: url, PID: cmd.Process.Pid}
+			return &externalNATS{URL: url, PID: cmd.Process.Pid, ProfURL: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", profPort)}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server at %s: JetStream not answering after a minute:\n%s", url, log.String())

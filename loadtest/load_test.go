@@ -119,7 +119,7 @@ func TestLoad(t *testing.T) {
 	case "external":
 		ext := startExternalNATS(t)
 		cfg.NATSURL, serverPID = ext.URL, ext.PID
-		t.Logf("external nats-server pid %d at %s", ext.PID, ext.URL)
+		t.Logf("external nats-server pid %d at %s, pprof at %s", ext.PID, ext.URL, ext.ProfURL)
 	default:
 		t.Fatalf("FOLIO_LOAD_NATS=%q: want embedded or external", v)
 	}

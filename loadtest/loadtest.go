@@ -4,7 +4,9 @@
 // latency, errors and memory.
 //
 // `go test ./loadtest -run Load -v` runs the small default load (2,000
-// jobs); FOLIO_LOAD_JOBS=100000 runs the long leak check.
+// jobs); FOLIO_LOAD_JOBS=100000 runs the long leak check, and
+// FOLIO_LOAD_NATS=external runs the NATS server as a separate process so
+// that the test process's heap is folio's alone (docs/SCALING.md).
 package loadtest
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -258,7 +261,7 @@ type Result struct {
 	ReadErrors   int
 	ReadErrorMsg []string // the first few
 	ReadsPerSec  float64
-	Read         Latency
+	Read         Latency // N is every read; the percentiles come from a uniform sample of at most readSampleCap reads per reader
 	Samples      []Sample
 	// CPU is the user+system CPU time this process used during the run
 	// (everything in the process: NATS servers, workers, endpoint, load
@@ -310,6 +313,10 @@ func (r *Result) ServerGrowth() (rssPer1000 float64, ok bool) {
 	}
 	return float64(last.ServerRSS-mid.ServerRSS) / jobs * 1000, true
 }
+
+// readSampleCap bounds the read latencies each reader keeps for the
+// percentiles (a uniform sample of its reads beyond that).
+const readSampleCap = 1 << 16
 
 // Run submits opt.Jobs jobs to p and, at the same time, reads Binaries of
 // finished jobs with opt.Readers concurrent clients, until every job has
@@ -475,7 +482,12 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 	var readers sync.WaitGroup
 	for r := range opt.Readers {
 		readers.Go(func() {
+			// A bounded uniform sample of this reader's latencies
+			// (reservoir), so that a long run's heap does not grow
+			// with the number of reads.
 			var mine []time.Duration
+			seen := 0
+			rng := rand.New(rand.NewPCG(uint64(r), 0x5eed))
 			buf := make([]byte, 32<<10)
 			for k := r; readCtx.Err() == nil; k += opt.Readers {
 				mu.Lock()
@@ -496,7 +508,11 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 				if readCtx.Err() != nil {
 					break
 				}
-				mine = append(mine, time.Since(t0))
+				if seen++; len(mine) < readSampleCap {
+					mine = append(mine, time.Since(t0))
+				} else if j := rng.IntN(seen); j < readSampleCap {
+					mine[j] = time.Since(t0)
+				}
 				reads.Add(1)
 				if err != nil {
 					readErr.Add(1)
@@ -616,6 +632,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 		res.ReadsPerSec = float64(res.Reads) / readElapsed.Seconds()
 	}
 	res.Read = summarise(readLat)
+	res.Read.N = res.Reads
 	return res, errors.Join(earlyErr, profErr)
 }
 
