@@ -50,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	issuer := fs.String("issuer", "", "required token issuer")
 	audience := fs.String("audience", "", "required token audience")
 	allowPatient := fs.Bool("allow-patient-access", false, "accept patient-context tokens")
+	baseURL := fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	api, err := apiHandler(p.q.Store(), apiConfig{
 		DataDir: *data, JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
-		AllowPatientAccess: *allowPatient, Logger: log,
+		AllowPatientAccess: *allowPatient, Logger: log, BaseURL: *baseURL,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
