@@ -470,16 +470,6 @@ func statusData(st *JobStatus) []byte {
 	return data
 }
 
-// putStatus writes a job status and waits for it to be stored.
-func (q *Queue) putStatus(ctx context.Context, st *JobStatus) error {
-	ctx, cancel := q.cfg.call(ctx)
-	defer cancel()
-	if _, err := q.status.Put(ctx, st.JobID, statusData(st)); err != nil {
-		return fmt.Errorf("queue: job %s status: %w", st.JobID, err)
-	}
-	return nil
-}
-
 // putInterimStatus writes a non-final status (queued for a retry, running,
 // handed back) unless the job already has a final one: a worker whose call
 // outlived a server restart may retry a job that another worker has since

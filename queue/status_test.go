@@ -23,7 +23,7 @@ func TestInterimStatusNeverReplacesFinal(t *testing.T) {
 	if st, err := q.Status(ctx, id); err != nil || st.Status != StatusRunning {
 		t.Fatalf("after a first interim write: %+v, %v", st, err)
 	}
-	if err := q.putStatus(ctx, &JobStatus{JobID: id, Status: StatusDone}); err != nil {
+	if err := q.finalize(ctx, &JobStatus{JobID: id, Status: StatusDone}); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.putInterimStatus(ctx, &JobStatus{JobID: id, Status: StatusQueued, Error: "attempt 1 of 5: timeout; retrying in 1s"}); err != nil {
