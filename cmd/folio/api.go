@@ -18,11 +18,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
 	data := fs.String("data", "./folio-data", "directory of the development signing key")
 	replicas := fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)")
-	jwks := fs.String("jwks-url", "", "verify bearer tokens against this JWKS (production)")
-	issuer := fs.String("issuer", "", "required token issuer (with --jwks-url)")
-	audience := fs.String("audience", "", "required token audience (with --jwks-url)")
-	allowPatient := fs.Bool("allow-patient-access", false, "accept patient-context tokens (patient/ scopes)")
-	baseURL := fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls")
+	af := addAPIFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,15 +39,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer p.close(log)
-	api, err := apiHandler(p.q.Store(), apiConfig{
-		DataDir: *data, JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
-		AllowPatientAccess: *allowPatient, Logger: log, BaseURL: *baseURL,
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitFailed
-	}
-	stop, err := p.serveHTTP(*addr, api, log)
+	stop, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed

@@ -46,11 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	listen := fs.String("nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
 	syncAlways := fs.Bool("sync-always", false, "embedded NATS server: fsync the JetStream store before acknowledging each write,\nso that acknowledged jobs and Binaries survive a machine crash or power loss\n(slower). Default: nats-server's policy, which survives a process crash\nand fsyncs every 2 minutes. Ignored with --nats-url (configure that server)")
 	pf := addPipelineFlags(fs, "")
-	jwks := fs.String("jwks-url", "", "verify bearer tokens against this JWKS (production)")
-	issuer := fs.String("issuer", "", "required token issuer")
-	audience := fs.String("audience", "", "required token audience")
-	allowPatient := fs.Bool("allow-patient-access", false, "accept patient-context tokens")
-	baseURL := fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls")
+	af := addAPIFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,15 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer p.close(log)
 
-	api, err := apiHandler(p.q.Store(), apiConfig{
-		DataDir: *data, JWKSURL: *jwks, Issuer: *issuer, Audience: *audience,
-		AllowPatientAccess: *allowPatient, Logger: log, BaseURL: *baseURL,
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitFailed
-	}
-	stopHTTP, err := p.serveHTTP(*addr, api, log)
+	stopHTTP, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net/http"
 
@@ -69,4 +70,33 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 		log.Info("patient/ scopes accepted: patient tokens read only their own documents")
 	}
 	return fhir.New(store, fc)
+}
+
+// apiFlags are the FHIR endpoint's flags, shared by serve and api.
+type apiFlags struct {
+	jwks, issuer, audience, baseURL *string
+	allowPatient                    *bool
+}
+
+func addAPIFlags(fs *flag.FlagSet) apiFlags {
+	return apiFlags{
+		jwks:         fs.String("jwks-url", "", "verify bearer tokens against this JWKS (production)"),
+		issuer:       fs.String("issuer", "", "required token issuer (with --jwks-url)"),
+		audience:     fs.String("audience", "", "required token audience (with --jwks-url)"),
+		allowPatient: fs.Bool("allow-patient-access", false, "accept patient-context tokens (patient/ scopes)"),
+		baseURL:      fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls"),
+	}
+}
+
+// startAPI mounts the FHIR endpoint over the pipeline's store and serves it
+// with /healthz, /readyz and /metrics on addr. stop shuts the server down.
+func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) (stop func(), err error) {
+	api, err := apiHandler(p.q.Store(), apiConfig{
+		DataDir: dataDir, JWKSURL: *f.jwks, Issuer: *f.issuer, Audience: *f.audience,
+		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: *f.baseURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.serveHTTP(addr, api, log)
 }
