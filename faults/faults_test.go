@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -86,7 +87,7 @@ func (d *deployment) connect() {
 // ready.
 func (d *deployment) startWorker() *proc {
 	d.seq++
-	addr := fmt.Sprintf("127.0.0.1:%d", freePorts(d.t, 1)[0])
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(d.t, 1)[0])
 	p := start(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, "worker", "--nats-url", d.urls,
 		"--workers", fmt.Sprint(d.slots), "--replicas", fmt.Sprint(d.replicas), "--addr", addr)
 	waitReady(d.t, p, "http://"+addr, 90*time.Second)
@@ -99,7 +100,7 @@ func (d *deployment) startWorker() *proc {
 func (d *deployment) startAPI() {
 	t := d.t
 	if d.apiAddr == "" {
-		d.apiAddr = fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+		d.apiAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 		d.apiData = t.TempDir()
 	}
 	d.api = start(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, "api", "--nats-url", d.urls,
@@ -206,7 +207,7 @@ func (d *deployment) restartAPI(binaryID string) {
 // first Binary id.
 func (d *deployment) doneBinary(jobs []*job) string {
 	var id string
-	pollUntil(d.t, 3*time.Minute, "a job of the first phase done", func() bool {
+	testutil.PollUntil(d.t, 3*time.Minute, "a job of the first phase done", func() bool {
 		for _, j := range jobs {
 			if j.bad != "" {
 				continue
@@ -312,7 +313,7 @@ func TestSingleServerFaults(t *testing.T) {
 		t.Skip("fault suite: not in -short mode")
 	}
 	long, dur := soak(t)
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePorts(t, 1)[0]
 	d := &deployment{t: t, replicas: 1, slots: 2}
 	d.nodes = []*natsNode{newNATSNode(t, "n1", port, 0, nil)}
 	d.urls = d.nodes[0].url()
@@ -359,7 +360,7 @@ func TestClusterLosesNode(t *testing.T) {
 		t.Skip("fault suite: not in -short mode")
 	}
 	long, _ := soak(t)
-	ports := freePorts(t, 6) // 3 client ports, 3 route ports
+	ports := testutil.FreePorts(t, 6) // 3 client ports, 3 route ports
 	var routes, urls []string
 	for _, p := range ports[3:] {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))

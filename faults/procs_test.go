@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 var (
-	binDir       string // holds the folio and nats-server executables
 	folioBin     string
 	natsBin      string
 	buildFailure error
@@ -30,29 +29,12 @@ var (
 // TestMain builds the folio command and a nats-server from the module in
 // go.mod once, for every test of the package.
 func TestMain(m *testing.M) {
-	var err error
-	binDir, err = os.MkdirTemp("", "folio-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		os.Exit(1)
-	}
-	folioBin = filepath.Join(binDir, "folio")
-	natsBin = filepath.Join(binDir, "nats-server")
-	args := []string{"build", "-o", folioBin}
-	if os.Getenv("FOLIO_FAULTS_RACE") == "1" { // children built with -race too (slow)
-		args = append(args, "-race")
-	}
-	for _, cmd := range [][]string{
-		append(args, "github.com/foliohealth/folio/cmd/folio"),
-		{"build", "-o", natsBin, "github.com/nats-io/nats-server/v2"},
-	} {
-		if out, err := exec.Command("go", cmd...).CombinedOutput(); err != nil {
-			buildFailure = fmt.Errorf("go %s: %v\n%s", strings.Join(cmd, " "), err, out)
-			break
-		}
+	folioBin, buildFailure = testutil.Build(testutil.FolioCmd, os.Getenv("FOLIO_FAULTS_RACE") == "1") // -race children are slow
+	if buildFailure == nil {
+		natsBin, buildFailure = testutil.Build(testutil.NATSServer, false)
 	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	testutil.Cleanup()
 	os.Exit(code)
 }
 
@@ -83,18 +65,6 @@ type proc struct {
 	code   int // after exited: exit status, -1 when ended by a signal
 }
 
-// cleanEnv is the environment without FOLIO_* variables, so that a
-// developer's settings do not change the flags under test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FOLIO_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // start starts a child process that is killed when the test ends (if still
 // running); its output is logged when the test fails.
 func start(t *testing.T, name, bin string, args ...string) *proc {
@@ -104,7 +74,7 @@ func start(t *testing.T, name, bin string, args ...string) *proc {
 	}
 	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = testutil.CleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -179,40 +149,6 @@ func (p *proc) term(t *testing.T, limit time.Duration) (int, time.Duration) {
 // count returns how many log lines of p contain s.
 func (p *proc) count(s string) int { return strings.Count(p.log.String(), s) }
 
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// pollUntil calls cond every 100 ms until it returns true, failing the test
-// with what if it has not within d.
-func pollUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		<-tick.C
-	}
-}
-
 // natsNode is one external nats-server: its config file, store and port.
 type natsNode struct {
 	name  string
@@ -251,7 +187,7 @@ func (n *natsNode) start(t *testing.T) {
 // until the meta group has a leader).
 func waitJetStream(t *testing.T, urls string, d time.Duration) {
 	t.Helper()
-	pollUntil(t, d, "JetStream answering at "+urls, func() bool {
+	testutil.PollUntil(t, d, "JetStream answering at "+urls, func() bool {
 		nc, err := nats.Connect(urls, nats.Timeout(time.Second))
 		if err != nil {
 			return false
@@ -272,7 +208,7 @@ func waitJetStream(t *testing.T, urls string, d time.Duration) {
 func waitReady(t *testing.T, p *proc, base string, d time.Duration) {
 	t.Helper()
 	client := &http.Client{Timeout: 3 * time.Second}
-	pollUntil(t, d, p.name+" ready at "+base, func() bool {
+	testutil.PollUntil(t, d, p.name+" ready at "+base, func() bool {
 		if !p.running() {
 			t.Fatalf("%s exited with status %d before it was ready\n%s", p.name, p.code, tail(p.log.String(), 40))
 		}

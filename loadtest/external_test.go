@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -26,17 +26,6 @@ type externalNATS struct {
 	ProfURL string
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startExternalNATS builds nats-server from the module (or takes the
 // executable FOLIO_LOAD_NATS_BIN), starts it with JetStream on a store
 // under a temporary directory and a free loopback port, waits until
@@ -46,13 +35,9 @@ func startExternalNATS(t *testing.T) *externalNATS {
 	dir := t.TempDir()
 	bin := os.Getenv("FOLIO_LOAD_NATS_BIN")
 	if bin == "" {
-		bin = filepath.Join(dir, "nats-server")
-		out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput()
-		if err != nil {
-			t.Fatalf("building nats-server: %v\n%s", err, out)
-		}
+		bin = testutil.MustBuild(t, testutil.NATSServer, false)
 	}
-	port, profPort := freePort(t), freePort(t)
+	port, profPort := testutil.FreePort(t), testutil.FreePort(t)
 	conf := filepath.Join(dir, "nats.conf")
 	text := fmt.Sprintf("listen: 127.0.0.1:%d\nprof_port: %d\nmax_payload: 20MB\njetstream {\n  store_dir: %q\n}\n",
 		port, profPort, filepath.Join(dir, "store"))

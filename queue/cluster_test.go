@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,26 +13,8 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/internal/testutil"
 )
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
 
 // TestClusterLosesNode runs the pipeline on a 3-node cluster with every
 // stream and bucket at 3 replicas, and shuts down the jobs stream's leader
@@ -42,7 +23,7 @@ func TestClusterLosesNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test in -short mode")
 	}
-	ports := freePorts(t, 3)
+	ports := testutil.FreePorts(t, 3)
 	var routes []string
 	for _, p := range ports {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
@@ -92,7 +73,7 @@ cluster {
 	subs = append(subs, submitAll(t, q, reports, []string{folio.OutputThumbnail})...)
 
 	ctx := context.Background()
-	pollUntil(t, 30*time.Second, "no job done before the node loss", func() bool {
+	testutil.PollUntil(t, 30*time.Second, "no job done before the node loss", func() bool {
 		st, err := q.Status(ctx, subs[0].JobID)
 		return err == nil && st.Final()
 	})

@@ -168,18 +168,6 @@ func waitFinal(t testing.TB, q *Queue, subs []*Submitted, within time.Duration) 
 	}
 }
 
-// pollUntil polls cond until it holds or the deadline passes.
-func pollUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval inside a deadline loop
-	}
-}
-
 // checkBinaries reads back every Binary of every done job and checks its
 // bytes against the recorded size and digests and the job's record.
 func checkBinaries(t testing.TB, q *Queue, st *JobStatus) {

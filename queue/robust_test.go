@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/internal/testutil"
 )
 
 // TestExhaustedWhileNoWorkerRuns lets a job use up its deliveries with no
@@ -49,7 +50,7 @@ func TestExhaustedWhileNoWorkerRuns(t *testing.T) {
 		t.Fatalf("delivered beyond MaxDeliver: %+v", meta)
 	}
 	ctx := context.Background()
-	pollUntil(t, 20*time.Second, "the server did not give up on the job", func() bool {
+	testutil.PollUntil(t, 20*time.Second, "the server did not give up on the job", func() bool {
 		info, err := q.consumer.Info(ctx)
 		return err == nil && info.NumAckPending == 0 && info.Delivered.Stream >= subs[0].Seq
 	})
@@ -69,7 +70,7 @@ func TestExhaustedWhileNoWorkerRuns(t *testing.T) {
 	if calls, _ := r.count(subs[0].JobID); calls != 0 {
 		t.Errorf("the exhausted job was rendered %d times", calls)
 	}
-	pollUntil(t, 10*time.Second, "the exhausted job is still in the stream", func() bool {
+	testutil.PollUntil(t, 10*time.Second, "the exhausted job is still in the stream", func() bool {
 		_, err := q.jobs.GetMsg(ctx, subs[0].Seq)
 		return errors.Is(err, jetstream.ErrMsgNotFound)
 	})

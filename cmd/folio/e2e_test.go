@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/foliohealth/folio/internal/testutil"
 )
 
 const (
@@ -53,22 +55,9 @@ var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 // job ids.
 var badSubmitted = []string{"status-unknown.json", "multiple-problems.json", "id-bad-chars.json", "version-zero.json"}
 
-var (
-	binDir   string // created by TestMain, removed after the run
-	buildBin sync.Once
-	binPath  string
-	buildErr error
-)
-
 func TestMain(m *testing.M) {
-	var err error
-	binDir, err = os.MkdirTemp("", "folio-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	testutil.Cleanup()
 	os.Exit(code)
 }
 
@@ -76,34 +65,7 @@ func TestMain(m *testing.M) {
 // the tests run with it) and returns the path of the executable.
 func folioBinary(t *testing.T) string {
 	t.Helper()
-	buildBin.Do(func() {
-		binPath = filepath.Join(binDir, "folio")
-		args := []string{"build", "-o", binPath}
-		if raceBuild {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, ".")...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/folio: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// cleanEnv is the test's environment without FOLIO_* variables, so that a
-// developer's settings do not change the flags under test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FOLIO_") {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return testutil.MustBuild(t, testutil.FolioCmd, raceBuild)
 }
 
 // runResult is what a finished folio command printed and returned.
@@ -120,7 +82,7 @@ func runFolio(t *testing.T, args ...string) runResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, folioBinary(t), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = testutil.CleanEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -187,7 +149,7 @@ func startServe(t *testing.T) *server {
 	s.base, s.natsURL = "http://"+addr, "nats://"+natsAddr
 	s.cmd = exec.Command(folioBinary(t), "serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--workers", "2")
 	s.cmd.Dir = work
-	s.cmd.Env = cleanEnv()
+	s.cmd.Env = testutil.CleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -710,7 +672,7 @@ func runNodeClients(t *testing.T, base, token, id string) map[string]clientResul
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "read-binary.mjs"))
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), "BASE_URL="+base, "TOKEN="+token, "BINARY_ID="+id)
+	cmd.Env = append(testutil.CleanEnv(), "BASE_URL="+base, "TOKEN="+token, "BINARY_ID="+id)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
