@@ -17,7 +17,7 @@ import (
 )
 
 // Decode parses and validates one report JSON document against the v1
-// contract (shared/spec/report-v1.md) and lim, and returns the report.
+// contract (docs/report-v1.md) and lim, and returns the report.
 //
 // Decode is strict: besides every rule of the contract it refuses fields the
 // contract does not name, anywhere, and fields of one section kind used in

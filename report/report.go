@@ -1,4 +1,4 @@
-// Package report is folio's input contract, version 1 (shared/spec/report-v1.md):
+// Package report is folio's input contract, version 1 (docs/report-v1.md):
 // the report model and the decoder that validates a JSON document against the
 // contract and its limits, refusing it whole with one error per problem.
 package report

@@ -1,5 +1,5 @@
 // Command folio renders clinical reports to PDF and thumbnails, runs the NATS
-// render pipeline and serves the FHIR read endpoint. See shared/spec/cli.md.
+// render pipeline and serves the FHIR read endpoint. See docs/cli.md.
 package main
 
 import (
