@@ -1,0 +1,187 @@
+package hl7
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
+)
+
+// Charset is a character set of HL7 table 0211 that folio reads.
+type Charset string
+
+// Character sets (MSH-18 values). CharsetDefault is an empty MSH-18: the
+// standard's default is ASCII, and many senders put ISO-8859-1 text there,
+// so folio reads it as ISO-8859-1 (of which ASCII is a subset).
+const (
+	CharsetDefault Charset = ""
+	CharsetASCII   Charset = "ASCII"
+	CharsetLatin1  Charset = "8859/1"
+	CharsetUTF8    Charset = "UNICODE UTF-8"
+)
+
+// charmaps are the single-byte ISO 8859 parts folio reads besides 8859/1.
+var charmaps = map[Charset]*charmap.Charmap{
+	"8859/2":  charmap.ISO8859_2,
+	"8859/3":  charmap.ISO8859_3,
+	"8859/4":  charmap.ISO8859_4,
+	"8859/5":  charmap.ISO8859_5,
+	"8859/6":  charmap.ISO8859_6,
+	"8859/7":  charmap.ISO8859_7,
+	"8859/8":  charmap.ISO8859_8,
+	"8859/9":  charmap.ISO8859_9,
+	"8859/15": charmap.ISO8859_15,
+}
+
+// Charsets lists the MSH-18 values Parse accepts.
+func Charsets() []string {
+	out := []string{"(empty)", string(CharsetASCII), string(CharsetLatin1), string(CharsetUTF8)}
+	for _, n := range []string{"8859/2", "8859/3", "8859/4", "8859/5", "8859/6", "8859/7", "8859/8", "8859/9", "8859/15"} {
+		out = append(out, n)
+	}
+	return out
+}
+
+func charsetOf(m *Message, msh *Segment) (Charset, error) {
+	f := msh.Field(18)
+	if f.Reps() > 1 {
+		return "", errorf(msh.Loc(18), CodeTableValue, "MSH-18 names %d character sets; switching character sets inside a message (ISO 2022) is not supported", f.Reps())
+	}
+	raw := string(f.Rep(1).Raw())
+	if strings.IndexByte(raw, m.Delims.Escape) >= 0 || strings.IndexByte(raw, m.Delims.Component) >= 0 {
+		return "", errorf(msh.Loc(18), CodeTableValue, "MSH-18 %q is not a character set of table 0211", raw)
+	}
+	cs := Charset(raw)
+	switch cs {
+	case CharsetDefault, CharsetASCII, CharsetLatin1, CharsetUTF8:
+		return cs, nil
+	}
+	if charmaps[cs] != nil {
+		return cs, nil
+	}
+	return "", errorf(msh.Loc(18), CodeTableValue, "character set %q is not supported (supported: %s)", raw, strings.Join(Charsets(), ", "))
+}
+
+// validByte reports whether b may appear in text of the character set
+// (single-byte sets; UTF-8 is checked by sequence).
+func (cs Charset) validByte(b byte) bool {
+	if b < 0x20 {
+		return b == '\t'
+	}
+	if b == 0x7f {
+		return false
+	}
+	if b < 0x80 {
+		return true
+	}
+	switch cs {
+	case CharsetASCII:
+		return false
+	case CharsetDefault, CharsetLatin1:
+		return b >= 0xa0 // 0x80-0x9f are C1 control codes, never text
+	}
+	if cm := charmaps[cs]; cm != nil {
+		r := cm.DecodeByte(b)
+		return b >= 0xa0 && r != utf8.RuneError
+	}
+	return false
+}
+
+func (cs Charset) name() string {
+	if cs == CharsetDefault {
+		return "the default character set (MSH-18 empty: ISO-8859-1)"
+	}
+	return string(cs)
+}
+
+// checkBytes refuses any byte that is not text in the message's character
+// set, naming the field it is in.
+func (m *Message) checkBytes() error {
+	for _, s := range m.Segments {
+		for n, f := range s.Fields {
+			if m.Charset == CharsetUTF8 {
+				for i := 0; i < len(f); {
+					c := f[i]
+					if c < 0x80 {
+						if !m.Charset.validByte(c) {
+							return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is a control character, not text", c, i)
+						}
+						i++
+						continue
+					}
+					r, size := utf8.DecodeRune(f[i:])
+					if r == utf8.RuneError && size <= 1 {
+						return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is not valid UTF-8, which MSH-18 declares", c, i)
+					}
+					if r >= 0x80 && r < 0xa0 {
+						return errorf(s.Loc(n), CodeDataType, "character U+%04X at offset %d of the field is a control character, not text", r, i)
+					}
+					i += size
+				}
+				continue
+			}
+			for i, c := range f {
+				if !m.Charset.validByte(c) {
+					if c < 0x80 {
+						return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is a control character, not text", c, i)
+					}
+					return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is not valid in %s", c, i, m.Charset.name())
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// decode converts bytes of the message's character set to UTF-8. The bytes
+// have been checked (checkBytes) or come from a \X..\ escape, which decode
+// checks itself.
+func (m *Message) decode(b []byte) (string, error) {
+	switch m.Charset {
+	case CharsetUTF8:
+		if !utf8.Valid(b) {
+			return "", fmt.Errorf("the bytes are not valid UTF-8, which MSH-18 declares")
+		}
+		for _, r := range string(b) {
+			if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+				return "", fmt.Errorf("character U+%04X is a control character, not text", r)
+			}
+		}
+		return string(b), nil
+	}
+	ascii := true
+	for _, c := range b {
+		if c >= 0x80 || c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return string(b), nil
+	}
+	var sb strings.Builder
+	sb.Grow(len(b) + len(b)/4)
+	cm := charmaps[m.Charset]
+	for _, c := range b {
+		if c == '\n' {
+			sb.WriteByte(c)
+			continue
+		}
+		if !m.Charset.validByte(c) {
+			if c < 0x80 || c < 0xa0 {
+				return "", fmt.Errorf("byte 0x%02X is a control character, not text", c)
+			}
+			return "", fmt.Errorf("byte 0x%02X is not valid in %s", c, m.Charset.name())
+		}
+		switch {
+		case c < 0x80:
+			sb.WriteByte(c)
+		case cm != nil:
+			sb.WriteRune(cm.DecodeByte(c))
+		default: // ISO-8859-1: the byte is the code point
+			sb.WriteRune(rune(c))
+		}
+	}
+	return sb.String(), nil
+}

@@ -1,0 +1,407 @@
+// Package hl7 parses HL7 version 2 messages (ER7, the pipe-delimited
+// encoding of v2.3 to v2.8): segments, fields, repetitions, components and
+// subcomponents with the delimiters the message declares in MSH-1 and MSH-2,
+// escape sequences, FT formatting commands and the MSH-18 character set.
+//
+// Parsing never interprets a message type: it gives access to the values
+// and names every problem by its HL7 location (PID^1^3). Values are kept as
+// raw (still escaped) slices of the message until a caller asks for their
+// text, so a message is split once and decoded only where it is read.
+package hl7
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Delimiters are a message's encoding characters (MSH-1 and MSH-2).
+type Delimiters struct {
+	Field, Component, Repetition, Escape, Subcomponent byte
+	Truncation                                         byte // v2.7+, 0 when absent
+}
+
+// Message is one parsed HL7 v2 message. Its values are slices of the bytes
+// given to Parse, which must not change afterwards.
+type Message struct {
+	Delims   Delimiters
+	Charset  Charset
+	Segments []*Segment
+}
+
+// Segment is one segment: its three-letter name and its fields. Fields[0]
+// is the name; Fields[n] is field n, raw (still escaped). For MSH, Fields[1]
+// is the field separator and Fields[2] the encoding characters, as the
+// standard numbers them.
+type Segment struct {
+	Name   string
+	Seq    int // 1 for the first segment of this name in the message, 2 for the next...
+	Fields [][]byte
+	msg    *Message
+}
+
+// Location is a position in a message, written as HL7's ERR-2 error
+// location (data type ERL): Segment^sequence^field^repetition^component^subcomponent,
+// with trailing zero parts left out (PID^1^3, OBX^4^5^1^2).
+type Location struct {
+	Segment                    string
+	Seq, Field, Rep, Comp, Sub int
+}
+
+// String returns the ERL form, e.g. PID^1^3.
+func (l Location) String() string {
+	if l.Segment == "" {
+		return "MSH^1"
+	}
+	parts := []int{l.Seq, l.Field, l.Rep, l.Comp, l.Sub}
+	n := len(parts)
+	for n > 0 && parts[n-1] == 0 {
+		n--
+	}
+	var b strings.Builder
+	b.WriteString(l.Segment)
+	for i := 0; i < n; i++ {
+		v := parts[i]
+		if v == 0 {
+			v = 1 // a component without its repetition means the first one
+		}
+		b.WriteByte('^')
+		b.WriteString(strconv.Itoa(v))
+	}
+	return b.String()
+}
+
+// Error codes from HL7 table 0357 (message error condition codes), as ERR-3 carries them.
+const (
+	CodeSegmentSequence        = 100
+	CodeRequiredMissing        = 101
+	CodeDataType               = 102
+	CodeTableValue             = 103
+	CodeUnsupportedMessageType = 200
+	CodeUnsupportedEvent       = 201
+	CodeUnsupportedProcessing  = 202
+	CodeUnsupportedVersion     = 203
+	CodeApplicationInternal    = 207
+)
+
+// Error is one problem of a message: where it is, the table 0357 code, and
+// a sentence for a person.
+type Error struct {
+	Loc  Location
+	Code int
+	Text string
+}
+
+// Error returns "LOCATION: text".
+func (e *Error) Error() string { return e.Loc.String() + ": " + e.Text }
+
+func errorf(loc Location, code int, format string, args ...any) *Error {
+	return &Error{Loc: loc, Code: code, Text: fmt.Sprintf(format, args...)}
+}
+
+// Versions are the MSH-12 version ids Parse accepts.
+var Versions = []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
+
+// MaxSegments bounds the segments of one message.
+const MaxSegments = 100000
+
+// Parse splits one message. Segments end with CR, LF or CRLF; empty lines
+// are skipped. The delimiters come from MSH-1 and MSH-2, the character set
+// from MSH-18, and every byte is checked against that character set. Every
+// error Parse returns is an *Error.
+func Parse(data []byte) (*Message, error) {
+	if len(data) < 8 || !bytes.HasPrefix(data, []byte("MSH")) {
+		return nil, errorf(Location{}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
+	}
+	d := Delimiters{Field: data[3]}
+	// MSH-2 runs from byte 4 to the next field separator.
+	end := bytes.IndexByte(data[4:], d.Field)
+	if end < 0 {
+		return nil, errorf(Location{"MSH", 1, 2, 0, 0, 0}, CodeRequiredMissing, "MSH-2 (encoding characters) is not followed by a field separator")
+	}
+	enc := data[4 : 4+end]
+	if len(enc) < 4 || len(enc) > 5 {
+		return nil, errorf(Location{"MSH", 1, 2, 0, 0, 0}, CodeDataType, "MSH-2 must hold 4 encoding characters (component, repetition, escape, subcomponent) or 5 with the truncation character, not %d", len(enc))
+	}
+	d.Component, d.Repetition, d.Escape, d.Subcomponent = enc[0], enc[1], enc[2], enc[3]
+	if len(enc) == 5 {
+		d.Truncation = enc[4]
+	}
+	seen := map[byte]bool{}
+	for _, c := range append([]byte{d.Field}, enc...) {
+		if seen[c] || c == '\r' || c == '\n' || c < 0x20 || c >= 0x7f || isAlnum(c) || c == ' ' {
+			return nil, errorf(Location{"MSH", 1, 1, 0, 0, 0}, CodeDataType, "the delimiters %q must be distinct printable ASCII characters other than letters, digits and space", string(append([]byte{d.Field}, enc...)))
+		}
+		seen[c] = true
+	}
+	m := &Message{Delims: d}
+	counts := map[string]int{}
+	for len(data) > 0 {
+		i := bytes.IndexAny(data, "\r\n")
+		line := data
+		if i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if len(m.Segments) == MaxSegments {
+			return nil, errorf(Location{}, CodeApplicationInternal, "message has more than %d segments", MaxSegments)
+		}
+		if len(line) < 3 || !isSegName(line[:3]) || (len(line) > 3 && line[3] != d.Field) {
+			loc := Location{Segment: "MSH", Seq: 1}
+			if len(m.Segments) > 0 {
+				last := m.Segments[len(m.Segments)-1]
+				loc = Location{Segment: last.Name, Seq: last.Seq}
+			}
+			return nil, errorf(loc, CodeSegmentSequence, "segment %d after this one does not start with a segment name (three capital letters or digits) and a field separator", len(m.Segments)+1)
+		}
+		name := string(line[:3])
+		counts[name]++
+		seg := &Segment{Name: name, Seq: counts[name], msg: m}
+		if len(m.Segments) == 0 {
+			if name != "MSH" {
+				return nil, errorf(Location{}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
+			}
+			// MSH|^~\&|... : field 1 is the separator itself.
+			parts := split(line, d.Field)
+			seg.Fields = make([][]byte, 0, len(parts)+1)
+			seg.Fields = append(seg.Fields, parts[0], line[3:4])
+			seg.Fields = append(seg.Fields, parts[1:]...)
+		} else {
+			seg.Fields = split(line, d.Field)
+		}
+		m.Segments = append(m.Segments, seg)
+	}
+	msh := m.Segments[0]
+	if counts["MSH"] > 1 {
+		return nil, errorf(Location{"MSH", 2, 0, 0, 0, 0}, CodeSegmentSequence, "a second MSH segment: one message per frame (batch files are split before parsing)")
+	}
+	cs, err := charsetOf(m, msh)
+	if err != nil {
+		return nil, err
+	}
+	m.Charset = cs
+	if err := m.checkBytes(); err != nil {
+		return nil, err
+	}
+	v := msh.Text(12, 1)
+	if v == "" {
+		return nil, errorf(Location{"MSH", 1, 12, 0, 0, 0}, CodeRequiredMissing, "MSH-12 (version id) is empty")
+	}
+	ok := false
+	for _, s := range Versions {
+		ok = ok || v == s
+	}
+	if !ok {
+		return nil, errorf(Location{"MSH", 1, 12, 0, 0, 0}, CodeUnsupportedVersion, "version %q is not supported (2.3 to 2.8.2 are)", v)
+	}
+	return m, nil
+}
+
+func split(b []byte, sep byte) [][]byte {
+	n := bytes.Count(b, []byte{sep}) + 1
+	out := make([][]byte, 0, n)
+	for {
+		i := bytes.IndexByte(b, sep)
+		if i < 0 {
+			return append(out, b)
+		}
+		out = append(out, b[:i])
+		b = b[i+1:]
+	}
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
+func isSegName(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Version returns MSH-12.
+func (m *Message) Version() string { return m.Segments[0].Text(12, 1) }
+
+// ControlID returns MSH-10, the message control id.
+func (m *Message) ControlID() string { return m.Segments[0].Text(10, 1) }
+
+// Type returns MSH-9's message code, trigger event and message structure
+// (ORU, R01, ORU_R01); the structure is empty when the sender left it out.
+func (m *Message) Type() (code, event, structure string) {
+	f := m.Segments[0].Field(9).Rep(1)
+	return m.text(f.Comp(1)), m.text(f.Comp(2)), m.text(f.Comp(3))
+}
+
+// MSH returns the message header.
+func (m *Message) MSH() *Segment { return m.Segments[0] }
+
+// All returns every segment with the given name, in order.
+func (m *Message) All(name string) []*Segment {
+	var out []*Segment
+	for _, s := range m.Segments {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Loc returns the location of field n of s.
+func (s *Segment) Loc(n int) Location { return Location{Segment: s.Name, Seq: s.Seq, Field: n} }
+
+// Field returns field n (1-based), empty when the segment is shorter.
+func (s *Segment) Field(n int) Field {
+	if n < 0 || n >= len(s.Fields) {
+		return Field{}
+	}
+	if s.Name == "MSH" && n <= 2 {
+		return Field{raw: s.Fields[n], d: Delimiters{}} // never split MSH-1 and MSH-2
+	}
+	return Field{raw: s.Fields[n], d: s.msg.Delims}
+}
+
+// Raw returns field n as sent, still escaped.
+func (s *Segment) Raw(n int) []byte { return s.Field(n).raw }
+
+// Text returns the decoded text of field n's first repetition's component
+// comp (1-based); decoding errors give the raw text (Parse has already
+// refused bytes invalid in the character set, so only a malformed escape
+// sequence can fail, and TextErr reports it).
+func (s *Segment) Text(n, comp int) string {
+	t, _ := s.msg.Text(s.Field(n).Rep(1).Comp(comp).Raw())
+	return t
+}
+
+// Value is a raw piece of a field: a repetition, component or subcomponent.
+type Value struct {
+	raw []byte
+	d   Delimiters
+}
+
+// Field is one field, raw.
+type Field Value
+
+// Raw returns the field as sent, still escaped.
+func (f Field) Raw() []byte { return f.raw }
+
+// Empty reports a field with no content.
+func (f Field) Empty() bool { return len(f.raw) == 0 }
+
+// Reps returns the number of repetitions (0 for an empty field).
+func (f Field) Reps() int {
+	if len(f.raw) == 0 {
+		return 0
+	}
+	if f.d.Repetition == 0 {
+		return 1
+	}
+	return bytes.Count(f.raw, []byte{f.d.Repetition}) + 1
+}
+
+// Rep returns repetition i (1-based).
+func (f Field) Rep(i int) Value {
+	return Value{raw: nth(f.raw, f.d.Repetition, i), d: f.d}
+}
+
+// Comp returns component i (1-based) of a repetition.
+func (v Value) Comp(i int) Value { return Value{raw: nth(v.raw, v.d.Component, i), d: v.d} }
+
+// Sub returns subcomponent i (1-based) of a component.
+func (v Value) Sub(i int) Value { return Value{raw: nth(v.raw, v.d.Subcomponent, i), d: v.d} }
+
+// Raw returns the value as sent, still escaped.
+func (v Value) Raw() []byte { return v.raw }
+
+// Empty reports a value with no content.
+func (v Value) Empty() bool { return len(v.raw) == 0 }
+
+// nth returns the i-th (1-based) part of b split on sep. A zero sep (MSH-1,
+// MSH-2) never splits.
+func nth(b []byte, sep byte, i int) []byte {
+	if i < 1 {
+		return nil
+	}
+	if sep == 0 {
+		if i == 1 {
+			return b
+		}
+		return nil
+	}
+	for ; i > 1; i-- {
+		j := bytes.IndexByte(b, sep)
+		if j < 0 {
+			return nil
+		}
+		b = b[j+1:]
+	}
+	if j := bytes.IndexByte(b, sep); j >= 0 {
+		return b[:j]
+	}
+	return b
+}
+
+// Split cuts a file of messages into one slice per message. A message starts
+// with an MSH segment at the start of a line; batch envelope segments (FHS,
+// BHS, BTS, FTS) and MLLP framing bytes (0x0B, 0x1C) between messages, as
+// files written for MLLP senders hold them, are dropped. Anything before the
+// first MSH other than those is returned as a message of its own, so that
+// Parse refuses it rather than Split losing it.
+func Split(data []byte) [][]byte {
+	var out [][]byte
+	var cur []byte
+	flush := func() {
+		if len(bytes.Trim(cur, "\r\n\x0b\x1c \t\f")) > 0 {
+			out = append(out, cur)
+		}
+		cur = nil
+	}
+	for len(data) > 0 {
+		i := bytes.IndexAny(data, "\r\n")
+		line := data
+		var term []byte
+		if i >= 0 {
+			line, term, data = data[:i], data[i:i+1], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimLeft(line, "\x0b\x1c\f")
+		if j := bytes.IndexByte(line, 0x1c); j >= 0 { // end of an MLLP frame inside the line
+			rest := bytes.TrimLeft(line[j+1:], "\x0b\x1c\f\r\n")
+			line = line[:j]
+			if len(line) > 0 {
+				cur = append(cur, line...)
+				cur = append(cur, term...)
+			}
+			flush()
+			line = rest
+			if len(line) == 0 {
+				continue
+			}
+		}
+		if bytes.HasPrefix(line, []byte("MSH")) {
+			flush()
+		}
+		if len(line) >= 3 {
+			switch string(line[:3]) {
+			case "FHS", "BHS", "BTS", "FTS":
+				if len(line) == 3 || !isAlnum(line[3]) {
+					flush()
+					continue
+				}
+			}
+		}
+		cur = append(cur, line...)
+		cur = append(cur, term...)
+	}
+	flush()
+	return out
+}
