@@ -1,7 +1,7 @@
 // Package folio holds the domain types that the render pipeline stores and
 // the FHIR read side serves: rendered Binaries and the per-version records
 // from which DocumentReference and DiagnosticReport resources are built.
-// It performs no I/O; queue.Store implements Store on NATS JetStream.
+// It performs no I/O; store.Store implements Store on NATS JetStream.
 package folio
 
 import (

@@ -20,7 +20,7 @@ import (
 )
 
 // TestOverQueueStore serves Binaries and records stored in JetStream by a
-// real in-process nats-server, through queue.Store, with a development
+// real in-process nats-server, through store.Store, with a development
 // token: two versions of a report, the older superseded and still readable.
 func TestOverQueueStore(t *testing.T) {
 	dir := t.TempDir()

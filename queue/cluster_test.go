@@ -180,8 +180,7 @@ func TestWorkerCrash(t *testing.T) {
 	if calls, renders := r.count(subs[0].JobID); calls != 1 || renders != 1 {
 		t.Errorf("surviving worker rendered %d times (%d calls), want once", renders, calls)
 	}
-	objs, err := q.store.objects.List(context.Background())
-	if err != nil || len(objs) != 1 {
-		t.Errorf("object store: %d objects, %v; want 1", len(objs), err)
+	if objs := listObjects(t, q); len(objs) != 1 {
+		t.Errorf("object store: %d objects; want 1", len(objs))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/report"
@@ -265,3 +266,18 @@ func (r *testRenderer) count(jobID string) (calls, renders int) {
 }
 
 var errTransient = errors.New("storage timeout (injected)")
+
+// listObjects lists the Binaries bucket.
+func listObjects(t testing.TB, q *Queue) []*jetstream.ObjectInfo {
+	t.Helper()
+	ctx := context.Background()
+	os, err := q.js.ObjectStore(ctx, BucketBinaries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := os.List(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
+		t.Fatal(err)
+	}
+	return objs
+}

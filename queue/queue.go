@@ -1,6 +1,6 @@
 // Package queue is folio's render pipeline on NATS JetStream: it publishes
-// render jobs, runs the workers that render them, and stores the finished
-// Binaries and report records that the FHIR read side serves.
+// render jobs and runs the workers that render them and write the results
+// through the store package.
 //
 // # Layout on the server
 //
@@ -8,9 +8,7 @@
 //	  render         its one durable pull consumer, shared by every worker
 //	FOLIO_EVENTS     stream of folio.events.> (job done / failed), limits retention
 //	folio-jobs       KV: job id -> JobStatus
-//	folio-records    KV: record id -> folio.Record
-//	folio-index      KV: patient and report indexes of the records
-//	folio-binaries   Object Store: Binary id -> rendered bytes + folio.Binary metadata
+//	folio-records, folio-index, folio-binaries: the store package's buckets
 //
 // Every stream and bucket uses file storage and Config.Replicas replicas
 // (1 by default; 3 for a cluster, which tolerates the loss of one server).
@@ -85,6 +83,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/store"
 )
 
 // Subjects, stream, consumer and bucket names.
@@ -97,9 +96,9 @@ const (
 	StreamEvents      = "FOLIO_EVENTS"
 	ConsumerRender    = "render"
 	BucketJobs        = "folio-jobs"
-	BucketRecords     = "folio-records"
-	BucketIndex       = "folio-index"
-	BucketBinaries    = "folio-binaries"
+	BucketRecords     = store.BucketRecords
+	BucketIndex       = store.BucketIndex
+	BucketBinaries    = store.BucketBinaries
 	subjectMaxDeliver = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamJobs + "." + ConsumerRender
 )
 
@@ -301,7 +300,7 @@ type Queue struct {
 	jobs     jetstream.Stream
 	consumer jetstream.Consumer
 	status   jetstream.KeyValue
-	store    *Store
+	store    *store.Store
 }
 
 // Open creates or updates the pipeline's streams, consumer and buckets on the
@@ -386,35 +385,13 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", BucketJobs, err)
 	}
-	records, err := q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
-		Bucket:      BucketRecords,
-		Description: "folio report records (DocumentReference/DiagnosticReport) by record id",
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
+	q.store, err = store.Open(opCtx, q.js, store.Config{
+		Replicas: cfg.Replicas, CallTimeout: cfg.CallTimeout,
+		MaxBinaryBytes: cfg.MaxBinaryBytes, MemoryStorage: cfg.MemoryStorage,
 	})
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", BucketRecords, err)
+		return err
 	}
-	index, err := q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
-		Bucket:      BucketIndex,
-		Description: "folio record indexes by patient and by report",
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("bucket %s: %w", BucketIndex, err)
-	}
-	objects, err := q.js.CreateOrUpdateObjectStore(opCtx, jetstream.ObjectStoreConfig{
-		Bucket:      BucketBinaries,
-		Description: "folio rendered Binaries",
-		Storage:     storage,
-		Replicas:    cfg.Replicas,
-		MaxBytes:    cfg.MaxBinaryBytes,
-	})
-	if err != nil {
-		return fmt.Errorf("object store %s: %w", BucketBinaries, err)
-	}
-	q.store = &Store{records: records, index: index, objects: objects, js: q.js, timeout: cfg.CallTimeout}
 	return nil
 }
 
@@ -422,7 +399,7 @@ func (q *Queue) setup(ctx context.Context) error {
 func (q *Queue) Config() Config { return q.cfg }
 
 // Store returns the store of finished Binaries and records.
-func (q *Queue) Store() *Store { return q.store }
+func (q *Queue) Store() *store.Store { return q.store }
 
 // Status returns the status of a job, or folio.ErrNotFound.
 func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {

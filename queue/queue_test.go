@@ -164,11 +164,7 @@ func TestDuplicateSubmission(t *testing.T) {
 		t.Errorf("rendered %d times (%d calls), want once", renders, calls)
 	}
 	ctx := context.Background()
-	objs, err := q.store.objects.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) != 1 {
+	if objs := listObjects(t, q); len(objs) != 1 {
 		t.Errorf("object store holds %d objects, want 1", len(objs))
 	}
 

@@ -1,15 +1,9 @@
 package queue
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -159,65 +153,5 @@ func TestSyncAlways(t *testing.T) {
 		if got != want {
 			t.Errorf("SyncAlways %v: JetStream runs with sync_always %v", want, got)
 		}
-	}
-}
-
-// TestPutBinaryRace stores different bytes under one Binary id from many
-// goroutines at once: exactly one set of bytes is stored, every caller gets
-// its metadata back, and it reads back intact.
-func TestPutBinaryRace(t *testing.T) {
-	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
-	ctx := context.Background()
-	const n = 8
-	got := make([]*folio.Binary, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			data := bytes.Repeat(fmt.Appendf(nil, "writer %d;", i), 20000) // > 1 chunk
-			got[i], errs[i] = q.Store().PutBinary(ctx, folio.Binary{
-				ID: "thumbnail-R1-1", ContentType: "image/png", Output: folio.OutputThumbnail,
-				ReportID: "R1", Version: 1, PatientID: "p1", RecordID: "R1-1", JobID: fmt.Sprint("job-", i),
-			}, data)
-		})
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("writer %d: %v", i, errs[i])
-		}
-		if *got[i] != *got[0] {
-			t.Errorf("writer %d got %+v, writer 0 got %+v", i, got[i], got[0])
-		}
-	}
-	b, rc, err := q.Store().OpenBinary(ctx, "thumbnail-R1-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatalf("reading back: %v", err)
-	}
-	sum := sha256.Sum256(data)
-	if *b != *got[0] || hex.EncodeToString(sum[:]) != b.SHA256 {
-		t.Errorf("stored %+v (sha256 %x), writers were told %+v", b, sum, got[0])
-	}
-	info, err := q.store.objects.GetInfo(ctx, "thumbnail-R1-1")
-	if err != nil || info.Chunks < 2 {
-		t.Fatalf("object info %+v, %v; want several chunks", info, err)
-	}
-	// The losers' chunks are gone: the bucket holds one object's bytes.
-	st, err := q.js.Stream(ctx, "OBJ_"+BucketBinaries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	si, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if si.State.Msgs != uint64(info.Chunks)+1 {
-		t.Errorf("bucket holds %d messages, want %d chunks + 1 info", si.State.Msgs, info.Chunks)
 	}
 }

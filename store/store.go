@@ -1,4 +1,46 @@
-package queue
+// Package store keeps what folio's pipeline produced on NATS JetStream:
+// rendered Binaries in an Object Store and per-version report records (what
+// DocumentReference and DiagnosticReport are built from) in KV buckets, with
+// the indexes the FHIR read side searches. The queue's workers write through
+// it and the FHIR endpoint reads through it (as a folio.Store); it renders
+// nothing and knows nothing of jobs.
+//
+// # Layout on the server
+//
+//	folio-records    KV: record id -> folio.Record
+//	folio-index      KV: patient index, versions of each report, content claims
+//	folio-binaries   Object Store: Binary id -> bytes + folio.Binary metadata
+//
+// # Contract
+//
+// A report version is identified by its report id and version number, and
+// its content by a digest (report.Digest: SHA-256 of the canonical decoded
+// report). The store keeps these promises:
+//
+//   - One content per version. Claim binds (report id, version) to a digest
+//     with a compare-and-set create. The same digest again is idempotent; a
+//     different digest is refused with a *ConflictError naming both, and
+//     nothing stored changes. Writers claim before they store anything.
+//   - A Binary id's bytes never change (PutBinary is create-only, also
+//     when writers race), and reading them is verified against their
+//     SHA-256: a mismatch is an error before the last byte is handed over.
+//   - Every change of a record (superseded, Binary added, entered-in-error)
+//     raises its Rev, which the FHIR side serves as meta.versionId and ETag.
+//   - A newer version supersedes the older one; a newer version that names
+//     another patient than the version before it marks that earlier version
+//     entered-in-error instead, and Withdraw marks a report's current version
+//     entered-in-error (HL7 v2 result status W/X, FHIR cancelled or
+//     entered-in-error). An entered-in-error record leaves its patient's
+//     index and is never current; it stays readable by id for audit.
+//   - NextVersion gives input adapters whose messages carry no version
+//     number a durable content-based one: the first content of a report id
+//     is version 1, the same content keeps its version, different content
+//     gets the next.
+//
+// Every call to the server is bounded by Config.CallTimeout, except reading a
+// Binary's bytes (OpenBinary), which streams for as long as the caller's
+// context allows. A Store is safe for concurrent use.
+package store
 
 import (
 	"bytes"
@@ -11,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +66,26 @@ import (
 	"github.com/foliohealth/folio"
 )
 
+// Bucket names.
+const (
+	BucketRecords  = "folio-records"
+	BucketIndex    = "folio-index"
+	BucketBinaries = "folio-binaries"
+)
+
+// Config sets the store's buckets. Zero fields take the defaults named on
+// each field.
+type Config struct {
+	// Replicas of every bucket (1).
+	Replicas int
+	// CallTimeout bounds every single KV and Object Store call (10 s).
+	CallTimeout time.Duration
+	// MaxBinaryBytes bounds the Object Store bucket (-1, unlimited).
+	MaxBinaryBytes int64
+	// MemoryStorage keeps everything in memory (tests and benchmarks only).
+	MemoryStorage bool
+}
+
 // Store keeps finished Binaries in the folio-binaries Object Store and
 // records in the folio-records KV bucket, with a per-patient and per-report
 // index in folio-index. It implements folio.Store for the FHIR read side and
@@ -32,16 +95,59 @@ import (
 // "sha256" (hex), "sha1" (base64, FHIR Attachment.hash), "job-id",
 // "report-version" and "patient" repeat its fields for people using the
 // nats CLI.
-//
-// Every call to the server is bounded by the Queue's Config.CallTimeout, except
-// reading a Binary's bytes (OpenBinary), which streams for as long as the
-// caller's context allows.
 type Store struct {
 	records jetstream.KeyValue
 	index   jetstream.KeyValue
 	objects jetstream.ObjectStore
 	js      jetstream.JetStream
 	timeout time.Duration // per call
+}
+
+// Open creates or updates the store's buckets on js's server and returns a
+// Store over them.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	if cfg.MaxBinaryBytes == 0 {
+		cfg.MaxBinaryBytes = -1
+	}
+	storage := jetstream.FileStorage
+	if cfg.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	records, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketRecords,
+		Description: "folio report records (DocumentReference/DiagnosticReport) by record id",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketRecords, err)
+	}
+	index, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketIndex,
+		Description: "folio record indexes by patient and by report, content claims",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketIndex, err)
+	}
+	objects, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketBinaries,
+		Description: "folio rendered Binaries",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxBytes:    cfg.MaxBinaryBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
+	}
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
 }
 
 // call bounds ctx for one call to the server.
@@ -51,6 +157,52 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 		d = 10 * time.Second
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+var idRe = regexp.MustCompile(`^[A-Za-z0-9_=-][A-Za-z0-9_=.-]{0,127}$`)
+
+// validID reports whether id can be a record or Binary id here (it is a KV
+// key or an object name): 1-128 characters of A-Z a-z 0-9 _ = - and single
+// inner dots.
+func validID(id string) bool {
+	return idRe.MatchString(id) && !strings.HasSuffix(id, ".") && !strings.Contains(id, "..")
+}
+
+// isWrongSequence reports a lost compare-and-set on a KV key or subject.
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// publishAll publishes msgs asynchronously on js and waits, at most
+// timeout, until every one is acknowledged as stored.
+func publishAll(ctx context.Context, js jetstream.JetStream, timeout time.Duration, msgs []*nats.Msg) error {
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	acks := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, f)
+	}
+	var first error
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for publish acknowledgement: %w", ctx.Err())
+		}
+	}
+	return first
 }
 
 var _ folio.Store = (*Store)(nil)
@@ -78,7 +230,7 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 		return []int{version}, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-		return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+		return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
 	}
 	for {
 		var versions []int
@@ -88,11 +240,11 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 		cancel()
 		if err == nil {
 			if err := json.Unmarshal(e.Value(), &versions); err != nil {
-				return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+				return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
 			}
 			rev = e.Revision()
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+			return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
 		}
 		if slices.Contains(versions, version) {
 			return versions, nil
@@ -111,7 +263,7 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 			return versions, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-			return nil, fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+			return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
 		}
 	}
 }
@@ -123,7 +275,7 @@ func (s *Store) Record(ctx context.Context, id string) (*folio.Record, error) {
 }
 
 func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, error) {
-	if !validJobID(id) {
+	if !validID(id) {
 		return nil, 0, folio.ErrNotFound
 	}
 	ctx, cancel := s.call(ctx)
@@ -133,11 +285,11 @@ func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, e
 		return nil, 0, folio.ErrNotFound
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("queue: record %s: %w", id, err)
+		return nil, 0, fmt.Errorf("store: record %s: %w", id, err)
 	}
 	var rec folio.Record
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, 0, fmt.Errorf("queue: record %s: %w", id, err)
+		return nil, 0, fmt.Errorf("store: record %s: %w", id, err)
 	}
 	return &rec, e.Revision(), nil
 }
@@ -147,7 +299,7 @@ func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, e
 func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*folio.Record, error) {
 	keys, err := s.listKeys(ctx, "patient."+enc(patientID)+".>")
 	if err != nil {
-		return nil, fmt.Errorf("queue: records of patient %s: %w", patientID, err)
+		return nil, fmt.Errorf("store: records of patient %s: %w", patientID, err)
 	}
 	var recs []*folio.Record
 	for _, k := range keys {
@@ -192,7 +344,7 @@ func (s *Store) listKeys(ctx context.Context, filter string) ([]string, error) {
 
 // BinaryInfo returns a Binary's metadata, or folio.ErrNotFound.
 func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error) {
-	if !validJobID(id) {
+	if !validID(id) {
 		return nil, folio.ErrNotFound
 	}
 	ctx, cancel := s.call(ctx)
@@ -202,7 +354,7 @@ func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error
 		return nil, folio.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue: binary %s: %w", id, err)
+		return nil, fmt.Errorf("store: binary %s: %w", id, err)
 	}
 	return binaryFromInfo(info)
 }
@@ -217,10 +369,10 @@ func (s *Store) objectInfo(ctx context.Context, id string) (*jetstream.ObjectInf
 func binaryFromInfo(info *jetstream.ObjectInfo) (*folio.Binary, error) {
 	var b folio.Binary
 	if err := json.Unmarshal([]byte(info.Metadata["binary"]), &b); err != nil {
-		return nil, fmt.Errorf("queue: binary %s: metadata: %w", info.Name, err)
+		return nil, fmt.Errorf("store: binary %s: metadata: %w", info.Name, err)
 	}
 	if b.Size != int64(info.Size) {
-		return nil, fmt.Errorf("queue: binary %s: metadata says %d bytes, object has %d", info.Name, b.Size, info.Size)
+		return nil, fmt.Errorf("store: binary %s: metadata says %d bytes, object has %d", info.Name, b.Size, info.Size)
 	}
 	return &b, nil
 }
@@ -229,7 +381,7 @@ func binaryFromInfo(info *jetstream.ObjectInfo) (*folio.Binary, error) {
 // folio.ErrNotFound. The reader fails at the end if the bytes do not match
 // their stored SHA-256 digest. The caller closes it.
 func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.ReadCloser, error) {
-	if !validJobID(id) {
+	if !validID(id) {
 		return nil, nil, folio.ErrNotFound
 	}
 	res, err := s.objects.Get(ctx, id)
@@ -237,12 +389,12 @@ func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.Re
 		return nil, nil, folio.ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("queue: binary %s: %w", id, err)
+		return nil, nil, fmt.Errorf("store: binary %s: %w", id, err)
 	}
 	info, err := res.Info()
 	if err != nil {
 		res.Close()
-		return nil, nil, fmt.Errorf("queue: binary %s: %w", id, err)
+		return nil, nil, fmt.Errorf("store: binary %s: %w", id, err)
 	}
 	b, err := binaryFromInfo(info)
 	if err != nil {
@@ -282,7 +434,7 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	}
 	created, err := s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:])
 	if err != nil {
-		return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+		return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
 	}
 	if !created {
 		// Another job stored this id first (or a deleted object keeps
@@ -292,12 +444,12 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 		// id means.
 		if oi, err := s.objectInfo(ctx, b.ID); err == nil {
 			if ok, err := s.whole(ctx, oi); err != nil {
-				return nil, fmt.Errorf("queue: checking binary %s: %w", b.ID, err)
+				return nil, fmt.Errorf("store: checking binary %s: %w", b.ID, err)
 			} else if !ok {
 				s.purge(ctx, "$O."+BucketBinaries+".M."+base64.URLEncoding.EncodeToString([]byte(b.ID)))
 				s.purge(ctx, "$O."+BucketBinaries+".C."+oi.NUID)
 				if created, err = s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:]); err != nil {
-					return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+					return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
 				}
 			}
 		}
@@ -314,7 +466,7 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 		pctx, cancel := s.call(ctx)
 		defer cancel()
 		if _, err := s.objects.Put(pctx, jetstream.ObjectMeta{Name: b.ID, Description: b.Output + " of " + b.RecordID, Metadata: md}, bytes.NewReader(data)); err != nil {
-			return nil, fmt.Errorf("queue: storing binary %s: %w", b.ID, err)
+			return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
 		}
 	}
 	return &b, nil
@@ -470,7 +622,7 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	defer cancel()
 	idx, err := s.js.PublishAsync("$KV."+BucketIndex+"."+patientKey(rec.PatientID, rec.ID), []byte(rec.ID))
 	if err != nil {
-		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+		return fmt.Errorf("store: indexing record %s: %w", rec.ID, err)
 	}
 	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
 	if err != nil {
@@ -479,14 +631,14 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	select {
 	case <-idx.Ok():
 	case err := <-idx.Err():
-		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, err)
+		return fmt.Errorf("store: indexing record %s: %w", rec.ID, err)
 	case <-ictx.Done():
-		return fmt.Errorf("queue: indexing record %s: %w", rec.ID, ictx.Err())
+		return fmt.Errorf("store: indexing record %s: %w", rec.ID, ictx.Err())
 	}
 	return s.relink(ctx, rec.ReportID, versions)
 }
 
-var errConflict = errors.New("queue: concurrent update")
+var errConflict = errors.New("store: concurrent update")
 
 // casRecord writes rec if the stored revision is still rev (0: absent).
 func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) error {
@@ -505,7 +657,7 @@ func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) er
 		return errConflict
 	}
 	if err != nil {
-		return fmt.Errorf("queue: storing record %s: %w", rec.ID, err)
+		return fmt.Errorf("store: storing record %s: %w", rec.ID, err)
 	}
 	return nil
 }
@@ -519,17 +671,17 @@ func (s *Store) relink(ctx context.Context, reportID string, versions []int) err
 retry:
 	for attempt := 0; ; attempt++ {
 		if attempt > 50 {
-			return fmt.Errorf("queue: linking versions of report %s: too many concurrent updates", reportID)
+			return fmt.Errorf("store: linking versions of report %s: too many concurrent updates", reportID)
 		}
 		if attempt > 0 {
 			cctx, cancel := s.call(ctx)
 			e, err := s.index.Get(cctx, versionsKey(reportID))
 			cancel()
 			if err != nil {
-				return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+				return fmt.Errorf("store: versions of report %s: %w", reportID, err)
 			}
 			if err := json.Unmarshal(e.Value(), &versions); err != nil {
-				return fmt.Errorf("queue: versions of report %s: %w", reportID, err)
+				return fmt.Errorf("store: versions of report %s: %w", reportID, err)
 			}
 		}
 		if len(versions) < 2 {
