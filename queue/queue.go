@@ -226,6 +226,7 @@ type JobStatus struct {
 	RecordID   string      `json:"recordId,omitempty"`
 	Deliveries int         `json:"deliveries,omitempty"`
 	Seq        uint64      `json:"seq,omitempty"` // stream sequence of the job message
+	Submitted  time.Time   `json:"submitted,omitzero"` // when the job message was published
 	Updated    time.Time   `json:"updated"`
 }
 

@@ -48,7 +48,7 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 	// Record "queued" unless a worker already wrote this delivery's status
 	// (compare-and-set against whatever is there). A new job id (the common
 	// case) takes one call.
-	st := JobStatus{JobID: job.ID, Status: StatusQueued, Seq: ack.Sequence}
+	st := JobStatus{JobID: job.ID, Status: StatusQueued, Seq: ack.Sequence, Submitted: time.Now().UTC()}
 	val := statusData(&st)
 	for first := true; ; first = false {
 		var rev uint64

@@ -241,7 +241,7 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 	}(a.hbDone)
 
 	job, jobErr := decodeJob(msg)
-	a.st = &JobStatus{JobID: job.ID, Seq: meta.Sequence.Stream, Deliveries: deliveries}
+	a.st = &JobStatus{JobID: job.ID, Seq: meta.Sequence.Stream, Deliveries: deliveries, Submitted: meta.Timestamp.UTC()}
 	a.log = w.log.With("job", job.ID, "delivery", deliveries)
 	if jobErr != nil {
 		w.fail(a, ReasonInvalid, jobErr)

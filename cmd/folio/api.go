@@ -39,7 +39,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer p.close(log)
-	stop, err := p.startAPI(*addr, *data, af, log)
+	_, stop, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed

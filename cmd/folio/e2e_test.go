@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/internal/testutil"
 )
 
@@ -378,6 +379,35 @@ func TestE2EServe(t *testing.T) {
 	srv := startServe(t)
 	fixtures := goodFixtures(t)
 
+	t.Run("quiet start with a ready banner", func(t *testing.T) {
+		testutil.PollUntil(t, 10*time.Second, "folio serve's ready banner", func() bool {
+			return strings.Contains(srv.log.String(), "data directory")
+		})
+		out := srv.log.String()
+		for _, want := range []string{
+			"folio " + folio.Version + " ready",
+			"FHIR endpoint   " + srv.base + "/",
+			"NATS            " + srv.natsURL,
+			"operator        http://",
+			"data directory  " + srv.data,
+			"token --data " + srv.data + ` --scope "user/Binary.read user/DocumentReference.read"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("start-up output lacks %q:\n%s", want, out)
+			}
+		}
+		// The embedded NATS server's informational banner (about 40 lines)
+		// and its payload-size warning stay out of the default output.
+		for _, unwanted := range []string{"Starting nats-server", "JETSTREAM", "Maximum payloads"} {
+			if strings.Contains(out, unwanted) {
+				t.Errorf("start-up output has %q without --verbose:\n%s", unwanted, out)
+			}
+		}
+		if n := strings.Count(out, "\n"); n > 15 {
+			t.Errorf("start-up output is %d lines, want a short banner:\n%s", n, out)
+		}
+	})
+
 	// Every good fixture ends done with its Binary ids.
 	res := runFolio(t, "submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, filepath.Dir(fixtures[0])+string(filepath.Separator))
 	if res.code != 0 {
@@ -418,6 +448,7 @@ func TestE2EServe(t *testing.T) {
 		t.FailNow()
 	}
 
+	failedJobs := map[string]string{} // job id -> its error, from folio submit
 	t.Run("bad reports fail with field path", func(t *testing.T) {
 		var args []string
 		want := map[string][]string{}
@@ -444,6 +475,7 @@ func TestE2EServe(t *testing.T) {
 				continue
 			}
 			delete(want, l.Input)
+			failedJobs[l.JobID] = l.Error
 			if l.Status != "failed" || len(l.Binaries) != 0 {
 				t.Errorf("%s: status %q binaries %v, want failed and none", filepath.Base(l.Input), l.Status, l.Binaries)
 			}
@@ -452,6 +484,67 @@ func TestE2EServe(t *testing.T) {
 					t.Errorf("%s: error %q does not name %q", filepath.Base(l.Input), l.Error, e)
 				}
 			}
+		}
+	})
+
+	t.Run("folio jobs and folio job", func(t *testing.T) {
+		if len(failedJobs) != len(badSubmitted) {
+			t.Fatalf("%d failed jobs from submit, want %d", len(failedJobs), len(badSubmitted))
+		}
+		res := runFolio(t, "jobs", "--failed", "--json", "--nats-url", srv.natsURL)
+		if res.code != 0 {
+			t.Fatalf("folio jobs --failed --json: exit %d\n%s", res.code, res.stderr)
+		}
+		got := map[string]bool{}
+		sc := bufio.NewScanner(strings.NewReader(res.stdout))
+		for sc.Scan() {
+			var st struct {
+				JobID, Status, Reason, Error string
+			}
+			if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
+				t.Fatalf("folio jobs --json line %q: %v", sc.Text(), err)
+			}
+			if got[st.JobID] {
+				t.Errorf("job %s listed twice", st.JobID)
+			}
+			got[st.JobID] = true
+			want, ok := failedJobs[st.JobID]
+			switch {
+			case !ok:
+				t.Errorf("folio jobs --failed lists %s (%s), which is not one of the failed fixtures", st.JobID, st.Status)
+			case st.Status != "failed" || st.Reason != "invalid" || st.Error != want:
+				t.Errorf("folio jobs --failed: %s status %q reason %q error %q, want failed, invalid, %q", st.JobID, st.Status, st.Reason, st.Error, want)
+			}
+		}
+		for id := range failedJobs {
+			if !got[id] {
+				t.Errorf("folio jobs --failed --json does not list failed job %s:\n%s", id, res.stdout)
+			}
+		}
+
+		// Every job, failed and done, in the table.
+		res = runFolio(t, "jobs", "--nats-url", srv.natsURL)
+		if res.code != 0 || !strings.Contains(res.stdout, "S26-004512-1.pdf") || !strings.Contains(res.stdout, "failed") {
+			t.Errorf("folio jobs: exit %d, want a table with done and failed jobs:\n%s%s", res.code, res.stdout, res.stderr)
+		}
+
+		// One job: its error with the field path.
+		res = runFolio(t, "job", "--nats-url", srv.natsURL, "S26-000001-1.pdf")
+		if res.code != 0 || !strings.Contains(res.stdout, "status      failed") ||
+			!strings.Contains(res.stdout, `  report.status: "signed" is not a report status`) {
+			t.Errorf("folio job S26-000001-1.pdf: exit %d, want its failure with the field path:\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		res = runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "S26-004512-1.pdf")
+		var st struct {
+			Status   string
+			RecordID string
+			Binaries []struct{ ID string }
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &st); err != nil || st.Status != "done" || st.RecordID != "S26-004512-1" || len(st.Binaries) == 0 || st.Binaries[0].ID != "pdf-S26-004512-1" {
+			t.Errorf("folio job --json S26-004512-1.pdf: exit %d, %v:\n%s", res.code, err, res.stdout)
+		}
+		if res := runFolio(t, "job", "--nats-url", srv.natsURL, "no-such-job.pdf"); res.code != 1 || !strings.Contains(res.stderr, "no job") {
+			t.Errorf("folio job on an unknown id: exit %d, want 1 and \"no job\":\n%s", res.code, res.stderr)
 		}
 	})
 
@@ -695,9 +788,24 @@ func TestE2ERender(t *testing.T) {
 
 	t.Run("fixtures to PDFs", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out")
-		res := runFolio(t, "render", "-o", out, filepath.Dir(fixtures[0])+string(filepath.Separator))
+		dir := filepath.Dir(fixtures[0]) + string(filepath.Separator)
+		res := runFolio(t, "render", "-o", out, dir)
 		if res.code != 0 {
 			t.Fatalf("folio render -o OUT fixtures/: exit %d, want 0\nstderr:\n%s", res.code, res.stderr)
+		}
+		// Without --json, each input's warnings still reach stderr, and
+		// no progress bar is drawn when stderr is not a terminal.
+		for _, want := range []string{
+			filepath.Join(dir, "url-sections.json") + `: warning: sections[1]: url section "Digital Slides" not included in PDF`,
+			filepath.Join(dir, "multiscript.json") + `: warning: character U+1F4C5`,
+			fmt.Sprintf("folio render: %d of %d rendered, 0 refused", len(fixtures), len(fixtures)),
+		} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("folio render stderr lacks %q:\n%s", want, res.stderr)
+			}
+		}
+		if strings.Contains(res.stderr, "\r") {
+			t.Errorf("folio render drew a progress bar on a stderr that is not a terminal:\n%q", res.stderr)
 		}
 		entries, err := os.ReadDir(out)
 		if err != nil {

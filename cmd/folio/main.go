@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"api":    runAPI,
 		"submit": runSubmit,
 		"token":  runToken,
+		"jobs":   runJobs,
+		"job":    runJob,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -61,6 +63,8 @@ commands:
   worker   run render workers against an external NATS server
   api      run the FHIR read endpoint against an external NATS server
   submit   publish render jobs
+  jobs     list recent jobs (--failed, --since D, --json)
+  job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
 
 Run "folio COMMAND -h" for a command's flags.

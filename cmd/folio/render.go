@@ -142,9 +142,28 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				fmt.Fprintf(stderr, "%s: %s\n", r.Input, l)
 			}
 		}
+		// Warnings (a character no font covers, a URL section left
+		// out...) go to stderr like errors, with or without --json: a
+		// rendered PDF that differs from its input must not go unseen.
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stderr, "%s: warning: %s\n", r.Input, w)
+		}
 		if *asJSON {
 			enc.Encode(r)
 		}
+	}
+	if !*asJSON {
+		done, refused, warned := 0, 0, 0
+		for _, r := range results {
+			switch {
+			case r.Error != "":
+				refused++
+			case r.Output != "":
+				done++
+			}
+			warned += len(r.Warnings)
+		}
+		fmt.Fprintf(stderr, "folio render: %d of %d rendered, %d refused, %d warnings\n", done, len(inputs), refused, warned)
 	}
 	return code
 }

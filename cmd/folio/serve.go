@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -45,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
 	listen := fs.String("nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
 	syncAlways := fs.Bool("sync-always", false, "embedded NATS server: fsync the JetStream store before acknowledging each write,\nso that acknowledged jobs and Binaries survive a machine crash or power loss\n(slower). Default: nats-server's policy, which survives a process crash\nand fsyncs every 2 minutes. Ignored with --nats-url (configure that server)")
+	verbose := fs.Bool("verbose", false, "log the embedded NATS server's start-up and informational lines too\n(default: its warnings and errors only)")
 	pf := addPipelineFlags(fs, "")
 	af := addAPIFlags(fs)
 	pos, err := parseArgs(fs, args)
@@ -64,14 +68,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	url := *pf.natsURL
 	if url == "" {
-		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: log})
+		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
-		log.Info("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways)
+		log.Debug("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways)
 	}
 	p, err := openPipeline(ctx, url, *pf.replicas, log)
 	if err != nil {
@@ -80,16 +84,117 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer p.close(log)
 
-	stopHTTP, err := p.startAPI(*addr, *data, af, log)
+	httpAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed
 	}
 	defer stopHTTP()
 	log.Info("folio serve ready", "workers", *pf.workers)
+	printBanner(stdout, bannerInfo{
+		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "",
+		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
+	})
 	p.q.Work(ctx, &queue.Engine{}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped; shutting down")
 	return exitOK
+}
+
+// natsLogger is the logger of the embedded NATS server: its warnings and
+// errors only, unless verbose. Its start-up banner (some 40 lines) is
+// informational and says nothing a folio user must act on.
+func natsLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(quietNATS{slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// quietNATS demotes to info the one warning nats-server always gives for
+// folio's configuration: folio raises the message size limit to 20 MiB on
+// purpose (a report may be 16 MiB; Binaries go through the Object Store in
+// chunks), so "payloads over 8 MB are discouraged" is not a problem to report.
+type quietNATS struct{ slog.Handler }
+
+func (h quietNATS) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "Maximum payloads over") {
+		r.Level = slog.LevelInfo
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietNATS) WithAttrs(as []slog.Attr) slog.Handler { return quietNATS{h.Handler.WithAttrs(as)} }
+func (h quietNATS) WithGroup(g string) slog.Handler       { return quietNATS{h.Handler.WithGroup(g)} }
+
+// bannerInfo is what the ready banner of folio serve says.
+type bannerInfo struct {
+	httpAddr, baseURL string // FHIR listener address, --base-url
+	opsAddr           string // operator listener address ("" when it is httpAddr)
+	console           bool   // the console is mounted on the operator listener
+	natsURL           string
+	embedded          bool // the NATS server is folio's own
+	dataDir           string
+	devAuth           bool
+	workers           int
+}
+
+// printBanner prints the short "ready" text of folio serve on w (stdout;
+// logs go to stderr): where everything is and how to get a token.
+func printBanner(w io.Writer, b bannerInfo) {
+	fhirURL := b.baseURL
+	if fhirURL == "" {
+		fhirURL = "http://" + b.httpAddr
+	}
+	ops := b.opsAddr
+	if ops == "" {
+		ops = b.httpAddr
+	}
+	data := b.dataDir
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs
+	}
+	nats := b.natsURL + " (embedded, JetStream in the data directory)"
+	if !b.embedded {
+		nats = b.natsURL + " (external)"
+	}
+	fmt.Fprintf(w, "folio %s ready: %d render workers\n", folio.Version, b.workers)
+	fmt.Fprintf(w, "  FHIR endpoint   %s/  (bearer token required)\n", strings.TrimSuffix(fhirURL, "/"))
+	fmt.Fprintf(w, "  NATS            %s\n", nats)
+	if b.console {
+		fmt.Fprintf(w, "  operator        http://%s/console  (metrics: http://%s/metrics)\n", ops, ops)
+	} else {
+		fmt.Fprintf(w, "  operator        http://%s/metrics\n", ops)
+	}
+	fmt.Fprintf(w, "  data directory  %s\n", data)
+	if b.devAuth {
+		fmt.Fprintf(w, "  dev token       %s token --data %s --scope \"user/Binary.read user/DocumentReference.read\"\n", selfName(), shellQuote(b.dataDir))
+	} else {
+		fmt.Fprintf(w, "  tokens          from the identity provider (--jwks-url)\n")
+	}
+	fmt.Fprintln(w, "Stop with Ctrl-C (SIGINT) or SIGTERM; logs go to stderr.")
+}
+
+// selfName is how the user ran this program, for commands the banner
+// suggests: "./folio" stays "./folio"; a "go run" binary (in a temporary
+// build directory) becomes "go run ./cmd/folio".
+func selfName() string {
+	p := os.Args[0]
+	if strings.Contains(p, "go-build") {
+		return "go run ./cmd/folio"
+	}
+	return p
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // pipeline is a connection to the render pipeline with its metrics.
@@ -145,8 +250,9 @@ func (p *pipeline) close(log *slog.Logger) {
 }
 
 // serveHTTP serves /healthz, /readyz, /metrics and, if api is not nil,
-// everything else through api. It returns a function that shuts it down.
-func (p *pipeline) serveHTTP(addr string, api http.Handler, log *slog.Logger) (func(), error) {
+// everything else through api. It returns the address it listens on and a
+// function that shuts it down.
+func (p *pipeline) serveHTTP(addr string, api http.Handler, log *slog.Logger) (string, func(), error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -170,7 +276,7 @@ func (p *pipeline) serveHTTP(addr string, api http.Handler, log *slog.Logger) (f
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -179,7 +285,7 @@ func (p *pipeline) serveHTTP(addr string, api http.Handler, log *slog.Logger) (f
 		}
 	}()
 	log.Info("HTTP listening", "addr", ln.Addr().String())
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)

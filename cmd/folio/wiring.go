@@ -90,13 +90,13 @@ func addAPIFlags(fs *flag.FlagSet) apiFlags {
 
 // startAPI mounts the FHIR endpoint over the pipeline's store and serves it
 // with /healthz, /readyz and /metrics on addr. stop shuts the server down.
-func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) (stop func(), err error) {
+func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) (listening string, stop func(), err error) {
 	api, err := apiHandler(p.q.Store(), apiConfig{
 		DataDir: dataDir, JWKSURL: *f.jwks, Issuer: *f.issuer, Audience: *f.audience,
 		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: *f.baseURL,
 	})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	return p.serveHTTP(addr, api, log)
 }

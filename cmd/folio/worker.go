@@ -39,7 +39,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer p.close(log)
 	if *addr != "" {
-		stop, err := p.serveHTTP(*addr, nil, log)
+		_, stop, err := p.serveHTTP(*addr, nil, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio worker:", err)
 			return exitFailed

@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JobQuery selects job statuses for ListJobs.
+type JobQuery struct {
+	// Failed keeps failed jobs only.
+	Failed bool
+	// Since keeps statuses last written at or after it (zero: every status
+	// still kept, Config.StatusTTL).
+	Since time.Time
+	// Before continues a listing below this position (a JobPage.Next); 0
+	// starts at the most recent status.
+	Before uint64
+	// Limit is the most jobs returned (50).
+	Limit int
+	// MaxScan bounds how many stored entries one call examines (5,000),
+	// so that a filter that matches little (failed jobs among many done
+	// ones) costs a bounded time per call; a page cut short by it has a
+	// Next to continue from.
+	MaxScan int
+}
+
+// JobPage is one page of job statuses, most recently written first.
+type JobPage struct {
+	Jobs []*JobStatus
+	// Next is the Before of the following (older) page, 0 when no older
+	// status is left.
+	Next uint64
+	// Scanned is how many entries were examined; ScannedTo the write time
+	// of the oldest of them.
+	Scanned   int
+	ScannedTo time.Time
+}
+
+// ListJobs returns job statuses, the most recently written first. It walks
+// the status bucket's stream backwards from its last sequence: each key
+// keeps only its latest value, so every entry found is a job's current
+// status, and a page costs one lookup per entry examined (superseded
+// entries are gaps skipped at the cost of a lookup each). It needs no
+// consumer, only message gets on the status bucket's stream.
+func (q *Queue) ListJobs(ctx context.Context, jq JobQuery) (*JobPage, error) {
+	if jq.Limit <= 0 {
+		jq.Limit = 50
+	}
+	if jq.MaxScan <= 0 {
+		jq.MaxScan = 5000
+	}
+	cctx, cancel := q.cfg.call(ctx)
+	stream, err := q.js.Stream(cctx, "KV_"+BucketJobs)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("queue: job statuses: %w", err)
+	}
+	state := stream.CachedInfo().State
+	seq := state.LastSeq
+	if jq.Before != 0 && jq.Before-1 < seq {
+		seq = jq.Before - 1
+	}
+	page := &JobPage{}
+	prefix := "$KV." + BucketJobs + "."
+	for ; seq >= state.FirstSeq && seq > 0; seq-- {
+		if len(page.Jobs) >= jq.Limit || page.Scanned >= jq.MaxScan {
+			page.Next = seq + 1
+			return page, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cctx, cancel := q.cfg.call(ctx)
+		msg, err := stream.GetMsg(cctx, seq)
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // superseded by a later write, or expired
+		}
+		if err != nil {
+			return nil, fmt.Errorf("queue: job statuses: %w", err)
+		}
+		page.Scanned++
+		page.ScannedTo = msg.Time
+		if !jq.Since.IsZero() && msg.Time.Before(jq.Since) {
+			return page, nil // the stream is in time order: the rest is older
+		}
+		if op := msg.Header.Get("KV-Operation"); op != "" || !strings.HasPrefix(msg.Subject, prefix) {
+			continue // a deletion marker
+		}
+		var st JobStatus
+		if json.Unmarshal(msg.Data, &st) != nil {
+			continue
+		}
+		if jq.Failed && st.Status != StatusFailed {
+			continue
+		}
+		page.Jobs = append(page.Jobs, &st)
+	}
+	return page, nil
+}
