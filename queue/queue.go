@@ -225,7 +225,7 @@ type JobStatus struct {
 	Reason     string      `json:"reason,omitempty"` // failures: invalid, exhausted
 	RecordID   string      `json:"recordId,omitempty"`
 	Deliveries int         `json:"deliveries,omitempty"`
-	Seq        uint64      `json:"seq,omitempty"` // stream sequence of the job message
+	Seq        uint64      `json:"seq,omitempty"`      // stream sequence of the job message
 	Submitted  time.Time   `json:"submitted,omitzero"` // when the job message was published
 	Updated    time.Time   `json:"updated"`
 }
