@@ -1,0 +1,145 @@
+package fhirinput
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/foliohealth/folio/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the goldens of fixtures/fhir (mapped JSON, bad/*.err)")
+
+// goodFixtures are every FHIR fixture that must map.
+func goodFixtures(t testing.TB) []string {
+	a, _ := filepath.Glob("../fixtures/fhir/*.json")
+	b, _ := filepath.Glob("../fixtures/fhir/hl7/*.json")
+	all := append(a, b...)
+	if len(all) < 10 {
+		t.Fatalf("want at least 10 FHIR fixtures, have %d", len(all))
+	}
+	return all
+}
+
+// golden is what a fixture's golden file holds for each mapped report.
+type golden struct {
+	Source       string         `json:"source"`
+	VersionGiven bool           `json:"versionGiven"`
+	Withdrawn    bool           `json:"withdrawn,omitempty"`
+	PDFBytes     int            `json:"senderPdfBytes,omitempty"`
+	Missing      int            `json:"missing,omitempty"`
+	Warnings     []string       `json:"warnings,omitempty"`
+	Report       *report.Report `json:"report"`
+}
+
+func goldenPath(fixture string) string {
+	name := strings.TrimSuffix(filepath.Base(fixture), ".json")
+	if filepath.Base(filepath.Dir(fixture)) == "hl7" {
+		name = "hl7-" + name
+	}
+	return filepath.Join("../fixtures/golden/fhir", name+".mapped.json")
+}
+
+func mapFile(t testing.TB, path string) ([]Mapped, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Map(data, Options{})
+}
+
+// TestFixtures maps every FHIR fixture and compares the mapped reports,
+// warnings and flags with the golden JSON (-update rewrites it).
+func TestFixtures(t *testing.T) {
+	for _, f := range goodFixtures(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			ms, err := mapFile(t, f)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			var gs []golden
+			for _, m := range ms {
+				gs = append(gs, golden{m.Source, m.VersionGiven, m.Withdrawn, len(m.PDF), m.Missing, m.Warnings, m.Report})
+			}
+			got, _ := json.MarshalIndent(gs, "", "  ")
+			got = append(got, '\n')
+			gp := goldenPath(f)
+			if *update {
+				os.MkdirAll(filepath.Dir(gp), 0o755)
+				if err := os.WriteFile(gp, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(gp)
+			if err != nil {
+				t.Fatalf("no golden (run with -update): %v", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("mapped JSON differs from %s (run with -update and read the diff):\n%s", gp, firstDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, x, y)
+		}
+	}
+	return ""
+}
+
+// TestBadFixtures: each bad input is refused with a FHIR path and a
+// sentence, as its .err golden says.
+func TestBadFixtures(t *testing.T) {
+	files, _ := filepath.Glob("../fixtures/fhir/bad/*.json")
+	if len(files) < 20 {
+		t.Fatalf("want at least 20 bad FHIR fixtures, have %d", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := mapFile(t, f)
+			var fe report.Errors
+			if !errors.As(err, &fe) || len(fe) == 0 {
+				t.Fatalf("want report.Errors, got %v", err)
+			}
+			for _, e := range fe {
+				if e.Path == "" || e.Rule == "" {
+					t.Errorf("error without path or rule: %+v", e)
+				}
+			}
+			got := err.Error() + "\n"
+			ep := strings.TrimSuffix(f, ".json") + ".err"
+			if *update {
+				if err := os.WriteFile(ep, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, rerr := os.ReadFile(ep)
+			if rerr != nil {
+				t.Fatalf("no .err golden (run with -update): %v", rerr)
+			}
+			if got != string(want) {
+				t.Errorf("error:\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
