@@ -139,7 +139,7 @@ func TestEscapes(t *testing.T) {
 		{`line1\X0D0A\line2\X0A\line3`, "line1\nline2\nline3"},
 		{`one\.br\two\.sp2\three`, "one\ntwo\n\n\nthree"},
 		{`\.in+4\\.ti-2\\.ce\centred\.fi\\.nf\`, "\ncentred"},
-		{`C:\temp`, `C:\temp`},           // a lone escape character is kept
+		{`C:\temp`, `C:\temp`},             // a lone escape character is kept
 		{`\Zlocal\ text`, `\Zlocal\ text`}, // unknown escapes are kept as sent
 		{`caf\XE9\`, "café"},
 	} {
