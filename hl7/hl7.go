@@ -112,7 +112,7 @@ const MaxSegments = 100000
 // error Parse returns is an *Error.
 func Parse(data []byte) (*Message, error) {
 	if len(data) < 8 || !bytes.HasPrefix(data, []byte("MSH")) {
-		return nil, errorf(Location{}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
+		return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 	}
 	d := Delimiters{Field: data[3]}
 	// MSH-2 runs from byte 4 to the next field separator.
@@ -149,7 +149,7 @@ func Parse(data []byte) (*Message, error) {
 			continue
 		}
 		if len(m.Segments) == MaxSegments {
-			return nil, errorf(Location{}, CodeApplicationInternal, "message has more than %d segments", MaxSegments)
+			return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeApplicationInternal, "message has more than %d segments", MaxSegments)
 		}
 		if len(line) < 3 || !isSegName(line[:3]) || (len(line) > 3 && line[3] != d.Field) {
 			loc := Location{Segment: "MSH", Seq: 1}
@@ -164,7 +164,7 @@ func Parse(data []byte) (*Message, error) {
 		seg := &Segment{Name: name, Seq: counts[name], msg: m}
 		if len(m.Segments) == 0 {
 			if name != "MSH" {
-				return nil, errorf(Location{}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
+				return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 			}
 			// MSH|^~\&|... : field 1 is the separator itself.
 			parts := split(line, d.Field)
