@@ -31,10 +31,10 @@ func (mp *mapper) fail(loc hl7.Location, code int, format string, args ...any) {
 
 // group is one ORDER_OBSERVATION: [ORC] OBR {NTE} {OBX {NTE}} {SPM {OBX}}.
 type group struct {
-	orc   *hl7.Segment
-	obr   *hl7.Segment
-	body  []*hl7.Segment // NTE, OBX, SPM in order
-	spm   []*hl7.Segment
+	orc     *hl7.Segment
+	obr     *hl7.Segment
+	body    []*hl7.Segment // NTE, OBX, SPM in order
+	spm     []*hl7.Segment
 	origins []origin // where report fields came from, for errors of the contract's decoder
 }
 
