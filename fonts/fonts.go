@@ -3,9 +3,8 @@
 // painted widths agree.
 //
 // Faces are parsed once per process and are safe for concurrent use by any
-// number of render jobs. The package does not shape text: there is no
-// kerning, ligature or bidi support, and every glyph advances by its hmtx
-// width.
+// number of render jobs. The package does not shape text (render/layout
+// does): every glyph advances by its hmtx width.
 package fonts
 
 import (
@@ -241,17 +240,36 @@ func (id ID) Italic() ID {
 }
 
 // Resolve returns the face that draws r for text styled with the preferred
-// face: the preferred face itself, else the CJK fallback. ok is false when no
-// embedded face covers r (including every rune outside the BMP); the caller
-// then draws Replacement in the preferred face and reports a warning.
+// face: the preferred face itself, else its upright counterpart (the
+// oblique faces have no Arabic), else the proportional face of the same
+// weight (the monospaced faces have no Hebrew), else the CJK fallback. ok is
+// false when no embedded face covers r (including every rune outside the
+// BMP); the caller then draws Replacement in the preferred face and reports
+// a warning.
 func Resolve(preferred ID, r rune) (id ID, ok bool) {
 	if Get(preferred).Has(r) {
 		return preferred, true
 	}
-	if Get(CJK).Has(r) {
-		return CJK, true
+	for _, alt := range fallbacks(preferred) {
+		if Get(alt).Has(r) {
+			return alt, true
+		}
 	}
 	return preferred, false
+}
+
+func fallbacks(id ID) []ID {
+	switch id {
+	case SansItalic:
+		return []ID{Sans, CJK}
+	case SansBoldItalic:
+		return []ID{SansBold, CJK}
+	case Mono:
+		return []ID{Sans, CJK}
+	case MonoBold:
+		return []ID{SansBold, CJK}
+	}
+	return []ID{CJK}
 }
 
 // String returns the face's name.

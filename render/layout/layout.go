@@ -138,7 +138,16 @@ func baseline(s float64) float64 {
 // textBoxes lays out a flow of inline text as one box per line at x within
 // width, with orphan and widow control (the first two and the last two
 // lines stay together).
+//
+// The lines of a right-to-left paragraph (its first strong character is
+// Hebrew or Arabic, or the sender's marks say so) align right.
 func (l *layouter) textBoxes(t doc.Text, f font, x, width, before float64) []*box {
+	return l.flowBoxes(t, f, x, width, before, true)
+}
+
+// flowBoxes is textBoxes; alignRTL false keeps right-to-left lines at the
+// left edge (a value next to its label).
+func (l *layouter) flowBoxes(t doc.Text, f font, x, width, before float64, alignRTL bool) []*box {
 	items := l.sh.items(t, f, nil)
 	lines := breakLines(items, width)
 	lh := lineHeight(f.size)
@@ -146,7 +155,11 @@ func (l *layouter) textBoxes(t doc.Text, f font, x, width, before float64) []*bo
 	boxes := make([]*box, len(lines))
 	for i, ln := range lines {
 		b := &box{h: lh}
-		b.ops = lineOps(ln, x, bl, nil)
+		lx := x
+		if alignRTL && rtlLine(ln) {
+			lx = x + width - lineWidth(ln)
+		}
+		b.ops = lineOps(ln, lx, bl, nil)
 		boxes[i] = b
 	}
 	keepEnds(boxes)
@@ -228,9 +241,19 @@ func (l *layouter) list(ls doc.List, x, width float64) []*box {
 		if ls.Ordered {
 			marker = strconv.Itoa(ls.Start+i) + "."
 		}
+		// A right-to-left item (its first block is right-to-left text)
+		// is indented from the right with its marker there.
+		rtl := len(item) > 0 && blockRTL(item[0])
+		bx := x + listIndent
+		if rtl {
+			bx = x
+			if ls.Ordered {
+				marker = "." + strconv.Itoa(ls.Start+i)
+			}
+		}
 		var boxes []*box
 		for _, b := range item {
-			boxes = append(boxes, l.block(b, x+listIndent, width-listIndent)...)
+			boxes = append(boxes, l.block(b, bx, width-listIndent)...)
 		}
 		if len(boxes) == 0 {
 			boxes = []*box{{h: lineHeight(bodySize)}}
@@ -243,10 +266,45 @@ func (l *layouter) list(ls doc.List, x, width float64) []*box {
 		}
 		mw := f.Width(marker) * bodySize
 		mx := x + listIndent - 4 - mw
+		if rtl {
+			mx = x + width - listIndent + 4
+		}
 		first.ops = append(first.ops, &Text{X: mx, Y: baseline(bodySize), Face: fonts.Sans, Size: bodySize, Color: Black, S: marker, W: mw})
 		out = append(out, boxes...)
 	}
 	return out
+}
+
+// blockRTL reports whether a block's text is a right-to-left paragraph.
+func blockRTL(b doc.Block) bool {
+	var t doc.Text
+	switch b := b.(type) {
+	case doc.Paragraph:
+		t = b.Text
+	case doc.Heading:
+		t = b.Text
+	default:
+		return false
+	}
+	return textRTL(t)
+}
+
+// textRTL reports whether text is a right-to-left paragraph (rules P2, P3).
+func textRTL(t doc.Text) bool {
+	var rs []rune
+	need := false
+	for _, sp := range t {
+		if mayNeedBidi(sp.Text) {
+			need = true
+		}
+	}
+	if !need {
+		return false
+	}
+	for _, sp := range t {
+		rs = append(rs, []rune(sp.Text)...)
+	}
+	return paragraphLevel(rs) == 1
 }
 
 func (l *layouter) quote(q doc.Quote, x, width float64) []*box {
@@ -286,7 +344,9 @@ func (l *layouter) preformatted(p doc.Preformatted, x, width float64) []*box {
 		for k, seg := range segs {
 			b := &box{h: lh}
 			if seg != "" {
-				b.ops = lineOps(l.sh.appendString(nil, seg, font{face: fonts.Mono, size: size, color: Black}, false), x, bl, nil)
+				// Each line is its own bidi paragraph, kept at the left
+				// like the rest of the section, in visual order.
+				b.ops = lineOps(l.sh.itemsString(seg, font{face: fonts.Mono, size: size, color: Black}, nil), x, bl, nil)
 			}
 			if k > 0 {
 				// Continuation hook: a short vertical and horizontal stroke.
@@ -359,7 +419,7 @@ func (l *layouter) fields(fs doc.Fields, x, width float64) []*box {
 	var out []*box
 	for i, it := range fs.Items {
 		lb := l.textBoxes(doc.T(it.Label), font{face: fonts.SansBold, size: bodySize, color: DarkGray}, x, labelW-fieldGap, 0)
-		vb := l.textBoxes(it.Value, font{face: fonts.Sans, size: bodySize, color: Black, phi: it.PHI}, x+labelW, width-labelW, 0)
+		vb := l.flowBoxes(it.Value, font{face: fonts.Sans, size: bodySize, color: Black, phi: it.PHI}, x+labelW, width-labelW, 0, false)
 		n := max(len(lb), len(vb))
 		row := make([]*box, n)
 		for k := 0; k < n; k++ {

@@ -158,7 +158,12 @@ func (l *layouter) tableRow(cells []doc.Text, align []doc.Align, f font, x float
 			if k < len(lines[c]) {
 				ln := lines[c][k]
 				lx := cx + cellPadX
-				if c < len(align) {
+				if (c >= len(align) || align[c] == doc.AlignLeft) && rtlLine(ln) {
+					// A right-to-left cell in a column without a
+					// stated alignment (markdown cannot tell default
+					// from left) aligns right.
+					lx = cx + w - cellPadX - lineWidth(ln)
+				} else if c < len(align) {
 					lw := lineWidth(ln)
 					switch align[c] {
 					case doc.AlignRight:

@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	gtbidi "github.com/go-text/typesetting/bidi"
+
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/fonts"
 )
@@ -31,6 +33,13 @@ type item struct {
 	phi    bool
 	s      string
 	w      float64
+	// Bidirectional text: level is the item's resolved embedding level
+	// (odd: right to left) and base its paragraph's level; src holds the
+	// logical text when s is shaped (visual order, presentation forms),
+	// marks the combining marks drawn apart (see shape.go).
+	level, base uint8
+	src         string
+	marks       []markGlyph
 }
 
 // font is the look of a run of text before font fallback.
@@ -72,17 +81,29 @@ func isCJK(r rune) bool {
 // replaced so the render result can warn about it.
 type shaper struct {
 	missing map[rune]int
+	complex map[rune]int // characters of scripts folio cannot shape
+	para    gtbidi.Paragraph
+	runes   []rune
+	levels  []uint8
+	scratch []item
 }
 
 // items converts text into measured items. Tabs count as spaces.
 func (sh *shaper) items(t doc.Text, f font, dst []item) []item {
+	start := len(dst)
 	for _, sp := range t {
 		pf := f
 		pf.face = faceFor(f.face, sp.Style)
 		strike := sp.Style&doc.Strike != 0
 		dst = sh.appendString(dst, sp.Text, pf, strike)
 	}
-	return dst
+	return sh.bidi(dst, start)
+}
+
+// itemsString is items for one unstyled string.
+func (sh *shaper) itemsString(s string, f font, dst []item) []item {
+	start := len(dst)
+	return sh.bidi(sh.appendString(dst, s, f, false), start)
 }
 
 func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item {
@@ -115,6 +136,22 @@ func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item
 			continue
 		case '\r':
 			continue
+		}
+		if isBidiControl(r) {
+			// Kept for the bidi algorithm, which drops it (bidi).
+			if cur == nil {
+				it := mk(itemText, f.face)
+				cur = &it
+			}
+			sb.WriteRune(r)
+			continue
+		}
+		if sc := complexScript(r); sc != "" {
+			if sh.complex == nil {
+				sh.complex = map[rune]int{}
+			}
+			sh.complex[r]++
+			r = fonts.Replacement
 		}
 		face, ok := fonts.Resolve(f.face, r)
 		if !ok {
@@ -150,25 +187,75 @@ func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item
 	return dst
 }
 
+// complexScripts are the scripts whose text needs shaping (reordered vowel
+// signs, conjuncts, stacked marks) or dictionary line breaking that folio
+// does not do. Their characters print as fonts.Replacement with a warning,
+// never as a silently wrong string of isolated glyphs.
+var complexScripts = []struct {
+	name string
+	tab  *unicode.RangeTable
+}{
+	{"Devanagari", unicode.Devanagari}, {"Bengali", unicode.Bengali},
+	{"Gurmukhi", unicode.Gurmukhi}, {"Gujarati", unicode.Gujarati},
+	{"Oriya", unicode.Oriya}, {"Tamil", unicode.Tamil},
+	{"Telugu", unicode.Telugu}, {"Kannada", unicode.Kannada},
+	{"Malayalam", unicode.Malayalam}, {"Sinhala", unicode.Sinhala},
+	{"Thai", unicode.Thai}, {"Lao", unicode.Lao},
+	{"Tibetan", unicode.Tibetan}, {"Myanmar", unicode.Myanmar},
+	{"Khmer", unicode.Khmer}, {"Syriac", unicode.Syriac},
+	{"Thaana", unicode.Thaana}, {"Nko", unicode.Nko},
+	{"Mongolian", unicode.Mongolian}, {"Balinese", unicode.Balinese},
+	{"Javanese", unicode.Javanese}, {"Tai Tham", unicode.Tai_Tham},
+	{"Tai Viet", unicode.Tai_Viet}, {"Sundanese", unicode.Sundanese},
+}
+
+// complexScript returns the name of the script r belongs to when folio
+// cannot shape it, "" otherwise. The Thai currency sign, drawn alone,
+// needs nothing.
+func complexScript(r rune) string {
+	if r < 0x0700 || r == 0x0E3F {
+		return ""
+	}
+	if r > 0x1CFF && !(r >= 0xA800 && r <= 0xABFF) {
+		return ""
+	}
+	for _, sc := range complexScripts {
+		if unicode.Is(sc.tab, r) {
+			return sc.name
+		}
+	}
+	return ""
+}
+
 // warnings describes the characters that were replaced, in code point order.
 func (sh *shaper) warnings() []string {
-	if len(sh.missing) == 0 {
+	if len(sh.missing) == 0 && len(sh.complex) == 0 {
 		return nil
 	}
-	rs := make([]rune, 0, len(sh.missing))
-	for r := range sh.missing {
+	name := func(r rune) string {
+		n := fmt.Sprintf("U+%04X", r)
+		if utf8.ValidRune(r) && unicode.IsPrint(r) {
+			n += fmt.Sprintf(" %q", string(r))
+		}
+		return n
+	}
+	var out []string
+	for _, r := range sortedRunes(sh.complex) {
+		out = append(out, fmt.Sprintf("character %s (%s) needs shaping folio does not do: printed as U+FFFD (%d×)", name(r), complexScript(r), sh.complex[r]))
+	}
+	for _, r := range sortedRunes(sh.missing) {
+		out = append(out, fmt.Sprintf("character %s is not covered by any embedded font: printed as U+FFFD (%d×)", name(r), sh.missing[r]))
+	}
+	return out
+}
+
+func sortedRunes(m map[rune]int) []rune {
+	rs := make([]rune, 0, len(m))
+	for r := range m {
 		rs = append(rs, r)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
-	out := make([]string, 0, len(rs))
-	for _, r := range rs {
-		name := fmt.Sprintf("U+%04X", r)
-		if utf8.ValidRune(r) && unicode.IsPrint(r) {
-			name += fmt.Sprintf(" %q", string(r))
-		}
-		out = append(out, fmt.Sprintf("character %s is not covered by any embedded font: printed as U+FFFD (%d×)", name, sh.missing[r]))
-	}
-	return out
+	return rs
 }
 
 // breakLines splits items into lines no wider than width, greedily
@@ -255,6 +342,22 @@ func splitOverlong(items []item, width float64) []item {
 		}
 		for _, it := range items[i:j] {
 			face := fonts.Get(it.face)
+			if it.src != "" {
+				// Shaped text: split the logical text between clusters
+				// and shape each piece alone.
+				for _, cl := range clusters(it.src) {
+					c := it
+					c.s, c.src, c.marks = cl, "", nil
+					c = shapeItem(c)
+					if len(out) > 0 && out[len(out)-1].kind == itemText {
+						z := it
+						z.kind, z.s, z.src, z.marks, z.w = itemZW, "", "", nil, 0
+						out = append(out, z)
+					}
+					out = append(out, c)
+				}
+				continue
+			}
 			for _, r := range it.s {
 				c := it
 				c.s = string(r)
@@ -283,6 +386,11 @@ func gluedRun(items []item, i int) (j int, w float64) {
 	return j, w
 }
 
+// rtlLine reports whether a line belongs to a right-to-left paragraph.
+func rtlLine(line []item) bool {
+	return len(line) > 0 && line[0].base%2 == 1
+}
+
 // lineWidth is the advance width of a line's items.
 func lineWidth(line []item) float64 {
 	w := 0.0
@@ -292,9 +400,13 @@ func lineWidth(line []item) float64 {
 	return w
 }
 
-// lineOps emits the text ops of one line starting at x on baseline y
-// (relative to the box), merging neighbouring items of the same look.
+// lineOps emits the text ops of one line (items in logical order) starting
+// at x on baseline y (relative to the box), in visual order, merging
+// neighbouring items of the same look. Marks placed apart by the shaper
+// follow as ops of their own.
 func lineOps(line []item, x, y float64, ops []Op) []Op {
+	line = visualOrder(line)
+	var marks []*Text
 	var cur *Text
 	var sb strings.Builder
 	var strikeFrom float64
@@ -329,9 +441,15 @@ func lineOps(line []item, x, y float64, ops []Op) []Op {
 		}
 		sb.WriteString(it.s)
 		cur.W += it.w
+		for _, m := range it.marks {
+			marks = append(marks, &Text{X: x + m.dx*it.size, Y: y - m.dy*it.size, Face: it.face, Size: it.size, Color: it.color, PHI: it.phi, S: string(m.r)})
+		}
 		x += it.w
 	}
 	flush()
 	endStrike(x)
+	for _, m := range marks {
+		ops = append(ops, m)
+	}
 	return ops
 }

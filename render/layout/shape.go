@@ -1,0 +1,264 @@
+package layout
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-text/typesetting/di"
+	gtfont "github.com/go-text/typesetting/font"
+	"github.com/go-text/typesetting/language"
+	"github.com/go-text/typesetting/shaping"
+	"golang.org/x/image/math/fixed"
+
+	"github.com/foliohealth/folio/fonts"
+)
+
+// This file shapes the text of one item into the glyphs painters draw.
+//
+// Arabic (and any right-to-left text with combining marks) is shaped by the
+// HarfBuzz port of github.com/go-text/typesetting with the embedded face's
+// own GSUB and GPOS tables: contextual forms, the lam-alef ligatures,
+// Persian and Urdu letters, marks attached to their bases. The shaped glyphs
+// reach painters as characters again: every glyph is addressed through a
+// code point the face's cmap maps to it (for Arabic, the presentation forms
+// U+FB50..U+FDFF and U+FE70..U+FEFF), so Text ops stay plain strings, PDF
+// subsets and encodings stay per character (glyph names uniXXXX), and text
+// extraction recovers the letters (NFKC folds the presentation forms back).
+// Combining marks stay in the string at the font's default position (see
+// shapeHB).
+//
+// Right-to-left text without Arabic letters or marks (Hebrew names, digits
+// and punctuation inside right-to-left text) needs no shaper: its runes are
+// reversed and mirrored.
+
+// markGlyph is a combining mark drawn apart from its item's string, at an
+// offset from the item's start: dx to the right, dy up, both in ems.
+type markGlyph struct {
+	r      rune
+	dx, dy float64
+}
+
+// shaped is the visual form of one item's text.
+type shaped struct {
+	s     string      // visual-order characters, drawn at their advances
+	w     float64     // advance of s in ems
+	marks []markGlyph // marks drawn apart
+}
+
+// needsShaper reports whether s holds Arabic-script letters or combining
+// marks, which only the shaper draws right.
+func needsShaper(s string) bool {
+	for _, r := range s {
+		if r >= 0x0600 && (isArabic(r) || isMark(r)) {
+			return true
+		}
+		if r >= 0x0300 && r < 0x0370 {
+			return true
+		}
+	}
+	return false
+}
+
+func isArabic(r rune) bool {
+	return (r >= 0x0600 && r <= 0x06FF) || (r >= 0x0750 && r <= 0x077F) ||
+		(r >= 0x08A0 && r <= 0x08FF) || (r >= 0xFB50 && r <= 0xFDFF) ||
+		(r >= 0xFE70 && r <= 0xFEFF)
+}
+
+// shapeText returns the visual form of s in face: shaped by HarfBuzz when
+// it needs to be, else reversed and mirrored when rtl, else s itself.
+func shapeText(face fonts.ID, s string, rtl bool) shaped {
+	f := fonts.Get(face)
+	if needsShaper(s) && hbFace(face) != nil {
+		return shapeCached(face, s, rtl)
+	}
+	if !rtl {
+		return shaped{s: s, w: f.Width(s)}
+	}
+	rs := []rune(s)
+	for a, b := 0, len(rs)-1; a < b; a, b = a+1, b-1 {
+		rs[a], rs[b] = rs[b], rs[a]
+	}
+	for i, r := range rs {
+		if m := mirror(r); m != r && f.Has(m) {
+			rs[i] = m
+		}
+	}
+	v := string(rs)
+	return shaped{s: v, w: f.Width(v)}
+}
+
+// The shaped-text cache, shared by all documents: names and the words of
+// report text repeat from report to report. It is emptied when full.
+var (
+	shapeMu    sync.Mutex
+	shapeCache = map[string]shaped{}
+	shapeMax   = 16384
+	hbShaper   shaping.HarfbuzzShaper
+)
+
+func shapeCached(face fonts.ID, s string, rtl bool) shaped {
+	var kb strings.Builder
+	kb.Grow(len(s) + 2)
+	kb.WriteByte(byte(face))
+	if rtl {
+		kb.WriteByte(1)
+	} else {
+		kb.WriteByte(0)
+	}
+	kb.WriteString(s)
+	key := kb.String()
+	shapeMu.Lock()
+	defer shapeMu.Unlock()
+	if sh, ok := shapeCache[key]; ok {
+		return sh
+	}
+	sh := shapeHB(face, s, rtl)
+	if len(shapeCache) >= shapeMax {
+		clear(shapeCache)
+	}
+	shapeCache[key] = sh
+	return sh
+}
+
+// hbFaces holds the faces parsed for the shaper, once per process.
+var (
+	hbOnce  [fonts.NumFaces]sync.Once
+	hbFaces [fonts.NumFaces]*gtfont.Face
+	revOf   [fonts.NumFaces][]rune
+)
+
+// hbFace returns the shaper's view of a face, nil if it cannot be parsed
+// (then the text is drawn unshaped; the embedded faces all parse, which a
+// test checks).
+func hbFace(id fonts.ID) *gtfont.Face {
+	if id >= fonts.NumFaces {
+		return nil
+	}
+	hbOnce[id].Do(func() {
+		f := fonts.Get(id)
+		ft, err := gtfont.ParseTTF(bytes.NewReader(f.TTF))
+		if err != nil {
+			return
+		}
+		hbFaces[id] = ft
+		// Reverse cmap: glyph -> the code point that addresses it, the
+		// lowest one except that presentation forms win (a glyph shared by
+		// a letter and its isolated form is the letter's anyway).
+		rev := make([]rune, f.NumGlyphs())
+		for r := rune(0xFFFF); r > 0; r-- {
+			if g := f.Glyph(r); g != 0 && int(g) < len(rev) {
+				if rev[g] == 0 || !isPresentationForm(rev[g]) || isPresentationForm(r) {
+					rev[g] = r
+				}
+			}
+		}
+		revOf[id] = rev
+	})
+	return hbFaces[id]
+}
+
+func isPresentationForm(r rune) bool {
+	return (r >= 0xFB50 && r <= 0xFDFF) || (r >= 0xFE70 && r <= 0xFEFF)
+}
+
+// shapeHB shapes s with HarfBuzz at one em = UnitsPerEm, so the result is
+// in font units whatever the size. The caller holds shapeMu.
+func shapeHB(id fonts.ID, s string, rtl bool) shaped {
+	f := fonts.Get(id)
+	rs := []rune(s)
+	script := language.Arabic
+	lang := language.NewLanguage("ar")
+	for _, r := range rs {
+		if unicode.Is(unicode.Hebrew, r) {
+			script, lang = language.Hebrew, language.NewLanguage("he")
+			break
+		}
+		if isArabic(r) {
+			break
+		}
+	}
+	dir := di.DirectionLTR
+	if rtl {
+		dir = di.DirectionRTL
+	}
+	upem := f.UnitsPerEm
+	out := hbShaper.Shape(shaping.Input{
+		Text: rs, RunStart: 0, RunEnd: len(rs), Direction: dir,
+		Face: hbFaces[id], Size: fixed.I(upem), Script: script, Language: lang,
+	})
+	rev := revOf[id]
+	var sb strings.Builder
+	sb.Grow(len(s) + 8)
+	var marks []markGlyph
+	pen := 0
+	em := float64(upem)
+	for _, g := range out.Glyphs {
+		gid := uint16(g.GlyphID)
+		lo := min(max(g.ClusterIndex, 0), len(rs))
+		hi := min(lo+max(g.RuneCount, 1), len(rs))
+		r := glyphRune(f, rev, gid, rs[lo:hi], g.Advance == 0)
+		if r == 0 {
+			continue
+		}
+		// Marks stay in the string, at the place the shaper gives them in
+		// visual order, drawn at the font's default mark position (zero
+		// advance): text extraction then finds them inside their words.
+		// The shaper's finer GPOS offsets are not kept. Only a glyph
+		// without advance that had to fall back to a character with one
+		// is drawn apart, at the shaper's position.
+		if g.Advance == 0 && f.GlyphAdvance(f.Glyph(r)) != 0 {
+			marks = append(marks, markGlyph{r: r,
+				dx: (float64(pen) + float64(g.XOffset)/64) / em,
+				dy: float64(g.YOffset) / 64 / em})
+			continue
+		}
+		sb.WriteRune(r)
+		pen += f.GlyphAdvance(f.Glyph(r))
+	}
+	return shaped{s: sb.String(), w: float64(pen) / em, marks: marks}
+}
+
+// glyphRune returns the code point that addresses glyph g in face f: one of
+// the cluster's own characters when it is that character's glyph, else the
+// code point the cmap maps to g (a presentation form), else, for a glyph
+// only reachable through the shaper (an alternate mark, say), the cluster's
+// first mark (for a glyph without advance) or first letter: the nominal
+// form, readable if not joined. 0 means nothing to draw.
+func glyphRune(f *fonts.Face, rev []rune, g uint16, cluster []rune, zeroAdv bool) rune {
+	for _, r := range cluster {
+		if f.Glyph(r) == g {
+			return r
+		}
+	}
+	if int(g) < len(rev) && rev[g] != 0 {
+		return rev[g]
+	}
+	for _, r := range cluster {
+		if isMark(r) == zeroAdv && f.Has(r) {
+			return r
+		}
+	}
+	return 0
+}
+
+// clusters splits s into grapheme-like clusters: a character and the
+// combining marks after it.
+func clusters(s string) []string {
+	var out []string
+	start := 0
+	for i, r := range s {
+		if i > 0 && !isMark(r) && !(r == 0x200D) {
+			out = append(out, s[start:i])
+			start = i
+		}
+		_ = utf8.RuneLen(r)
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
