@@ -191,6 +191,18 @@ func (m *mapper) patient(from *node, ref *reference, path string) report.Patient
 		m.fail(pp+".name", "the Patient has no name: folio prints the patient's identity on every page")
 	}
 	switch {
+	case pn.parent != nil:
+		// A contained resource's id is local to its container: never a
+		// Patient id another report could share by accident.
+		key := pt.Name + "|" + pr.BirthDate
+		for _, id := range pr.Identifier {
+			if id.Type != nil && hasCode(*id.Type, sysV20203, "MR") && id.Value != "" {
+				key = "MR|" + id.System + "|" + id.Value
+				break
+			}
+		}
+		pt.ID = "fhir-" + shortDigest(key)
+		m.warn("%s: the Patient is contained (its id is local to the report): patient id %s is derived from its %s", pp, pt.ID, map[bool]string{true: "medical record number", false: "name and birth date"}[strings.HasPrefix(key, "MR|")])
 	case validFHIRID(pr.ID):
 		pt.ID = pr.ID
 	case strings.HasPrefix(pn.fullURL, "urn:uuid:") && validFHIRID(strings.TrimPrefix(pn.fullURL, "urn:uuid:")):

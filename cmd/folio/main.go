@@ -32,14 +32,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"render": runRender,
-		"serve":  runServe,
-		"worker": runWorker,
-		"api":    runAPI,
-		"submit": runSubmit,
-		"token":  runToken,
-		"jobs":   runJobs,
-		"job":    runJob,
+		"render":  runRender,
+		"convert": runConvert,
+		"serve":   runServe,
+		"worker":  runWorker,
+		"api":     runAPI,
+		"submit":  runSubmit,
+		"token":   runToken,
+		"jobs":    runJobs,
+		"job":     runJob,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -58,7 +59,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: folio COMMAND [flags]
 
 commands:
-  render   render report JSON files to PDF or thumbnails, no queue
+  render   render report files (report JSON, FHIR R4 JSON) to PDF or thumbnails, no queue
+  convert  print the report v1 JSON that each input maps to
   serve    run everything in one process (embedded NATS, workers, FHIR API)
   worker   run render workers against an external NATS server
   api      run the FHIR read endpoint against an external NATS server

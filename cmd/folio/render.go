@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 	"golang.org/x/term"
@@ -32,7 +33,12 @@ type renderLine struct {
 	SHA256   string   `json:"sha256,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	Error    string   `json:"error,omitempty"`
-	errLines []string
+	// Report and Source name the report when an input holds several (a
+	// FHIR Bundle): its id and where in the input it came from.
+	Report    string `json:"report,omitempty"`
+	Source    string `json:"source,omitempty"`
+	Withdrawn bool   `json:"withdrawn,omitempty"` // withdrawn by its sender: nothing rendered
+	errLines  []string
 }
 
 // runRender implements "folio render": one-shot rendering without a queue.
@@ -105,7 +111,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	opts := render.ThumbOptions{Size: *size, Format: *format, Page: *page, Deidentify: *deid}
-	results := make([]renderLine, len(inputs))
+	perInput := make([][]renderLine, len(inputs))
 	prog := newProgress(stderr, len(inputs))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -114,7 +120,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				results[i] = renderOne(inputs[i], outputFor(inputs[i]), *thumb, opts)
+				perInput[i] = renderInput(inputs[i], outputFor(inputs[i]), *thumb, opts)
 				prog.step()
 			}
 		}()
@@ -129,6 +135,13 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	wg.Wait()
 	prog.done()
 	code := exitOK
+	var results []renderLine
+	for _, rs := range perInput {
+		if rs == nil {
+			results = append(results, renderLine{}) // interrupted before it started
+		}
+		results = append(results, rs...)
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	for _, r := range results {
@@ -153,68 +166,104 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if !*asJSON {
-		done, refused, warned := 0, 0, 0
+		done, refused, warned, withdrawn := 0, 0, 0, 0
 		for _, r := range results {
 			switch {
 			case r.Error != "":
 				refused++
 			case r.Output != "":
 				done++
+			case r.Withdrawn:
+				withdrawn++
 			}
 			warned += len(r.Warnings)
 		}
-		fmt.Fprintf(stderr, "folio render: %d of %d rendered, %d refused, %d warnings\n", done, len(inputs), refused, warned)
+		extra := ""
+		if withdrawn > 0 {
+			extra = fmt.Sprintf(", %d withdrawn", withdrawn)
+		}
+		fmt.Fprintf(stderr, "folio render: %d of %d rendered, %d refused%s, %d warnings\n", done, len(results), refused, extra, warned)
 	}
 	return code
 }
 
 // renderOne renders one input file to outPath.
-func renderOne(in, outPath string, thumb bool, o render.ThumbOptions) renderLine {
-	res := renderLine{Input: in}
-	fail := func(err error) renderLine {
-		var fe report.Errors
-		if errors.As(err, &fe) {
-			for _, e := range fe {
-				res.errLines = append(res.errLines, e.Error())
-			}
-		} else {
-			res.errLines = []string{err.Error()}
-		}
-		res.Error = strings.Join(res.errLines, "; ")
-		return res
-	}
+// renderInput renders the reports of one input file: one PDF or image per
+// report (an input holding several, a FHIR Bundle, gets
+// "<name>-<report id>" outputs).
+func renderInput(in, outPath string, thumb bool, o render.ThumbOptions) []renderLine {
 	lim := report.DefaultLimits()
 	data, err := readLimited(in, int64(lim.MaxBytes))
 	if err != nil {
-		return fail(err)
+		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}
-	r, err := report.Decode(data, lim)
+	docs, err := input.Map(input.Detect(data), data, input.Options{Limits: lim})
 	if err != nil {
-		return fail(err)
+		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}
-	laid, err := render.Layout(r)
+	var out []renderLine
+	for _, d := range docs {
+		p := outPath
+		if len(docs) > 1 {
+			ext := filepath.Ext(outPath)
+			p = strings.TrimSuffix(outPath, ext) + "-" + d.Report.ID + ext
+		}
+		out = append(out, renderDoc(in, p, d, len(docs) > 1, thumb, o))
+	}
+	return out
+}
+
+// failLine fills res with err, one line per problem.
+func failLine(res renderLine, err error) renderLine {
+	var fe report.Errors
+	if errors.As(err, &fe) {
+		for _, e := range fe {
+			res.errLines = append(res.errLines, e.Error())
+		}
+	} else {
+		res.errLines = []string{err.Error()}
+	}
+	res.Error = strings.Join(res.errLines, "; ")
+	return res
+}
+
+// renderDoc renders one mapped report to outPath.
+func renderDoc(in, outPath string, d input.Doc, named, thumb bool, o render.ThumbOptions) renderLine {
+	res := renderLine{Input: in, Warnings: d.Warnings}
+	if named || d.Source != "" {
+		res.Report, res.Source = d.Report.ID, d.Source
+	}
+	if d.Withdrawn {
+		res.Withdrawn = true
+		res.Warnings = append(res.Warnings, "withdrawn by its sender (status cancelled or entered-in-error): nothing rendered")
+		return res
+	}
+	laid, err := render.Layout(d.Report)
 	if err != nil {
-		return fail(err)
+		return failLine(res, err)
 	}
 	var b []byte
-	if thumb {
+	switch {
+	case thumb:
 		img, err := laid.Thumbnail(o)
 		if err != nil {
-			return fail(err)
+			return failLine(res, err)
 		}
 		b, res.Width, res.Height = img.Bytes, img.Width, img.Height
-	} else {
+	case d.PDF != nil:
+		b = d.PDF // the sender's own PDF, as sent
+	default:
 		if b, err = laid.PDF(); err != nil {
-			return fail(err)
+			return failLine(res, err)
 		}
 		res.Pages = len(laid.Pages)
 	}
 	if err := os.WriteFile(outPath, b, 0o644); err != nil {
-		return fail(err)
+		return failLine(res, err)
 	}
 	sum := sha256.Sum256(b)
 	res.Output, res.Bytes, res.SHA256 = outPath, len(b), hex.EncodeToString(sum[:])
-	res.Warnings = laid.Warnings
+	res.Warnings = append(res.Warnings, laid.Warnings...)
 	return res
 }
 

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/report"
+)
+
+// runConvert implements "folio convert": print the report v1 JSON each
+// input maps to, one line per report, so that an integration engineer sees
+// what folio makes of an input before anything is rendered or stored.
+// Warnings (and withdrawn reports, which have no report to print) go to
+// stderr as "FILE: warning: ...".
+func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("folio convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: folio convert FILE|DIR...")
+		fs.PrintDefaults()
+	}
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio convert:", err)
+		return exitUsage
+	}
+	if len(paths) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	files, err := expandInputs(paths)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio convert:", err)
+		return exitUsage
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	code := exitOK
+	lim := report.DefaultLimits()
+	for _, f := range files {
+		data, err := readLimited(f, int64(lim.MaxBytes))
+		var docs []input.Doc
+		if err == nil {
+			docs, err = input.Map(input.Detect(data), data, input.Options{Limits: lim})
+		}
+		if err != nil {
+			for _, l := range failLine(renderLine{}, err).errLines {
+				fmt.Fprintf(stderr, "%s: %s\n", f, l)
+			}
+			code = exitFailed
+			continue
+		}
+		for _, d := range docs {
+			where := f
+			if d.Source != "" {
+				where += ": " + d.Source
+			}
+			for _, w := range d.Warnings {
+				fmt.Fprintf(stderr, "%s: warning: %s\n", where, w)
+			}
+			if d.Withdrawn {
+				fmt.Fprintf(stderr, "%s: warning: report %s withdrawn by its sender (status cancelled or entered-in-error): no report to print\n", where, d.Report.ID)
+				continue
+			}
+			if d.PDF != nil {
+				fmt.Fprintf(stderr, "%s: warning: report %s: the sender's PDF (%d bytes) is its PDF; the JSON below is what folio read\n", where, d.Report.ID, len(d.PDF))
+			}
+			enc.Encode(d.Report)
+		}
+	}
+	return code
+}

@@ -1,0 +1,93 @@
+// Package input is the one place where folio tells its input kinds apart
+// (folio report v1 JSON, FHIR R4 JSON, and further adapters as they come)
+// and hands each to its adapter, a pure function to the report v1 model.
+// The command line and the queue worker both map inputs through Map, so
+// every way in reads an input the same way.
+package input
+
+import (
+	"github.com/foliohealth/folio/fhirinput"
+	"github.com/foliohealth/folio/report"
+)
+
+// Kind names an input kind; it is also the field of the job message that
+// carries such an input ("report", "fhir").
+type Kind string
+
+const (
+	// Report is folio's own contract, report v1 JSON.
+	Report Kind = "report"
+	// FHIR is FHIR R4 JSON: a DiagnosticReport, or a Bundle holding one or
+	// more, or a Composition-led document Bundle.
+	FHIR Kind = "fhir"
+)
+
+// Detect tells an input's kind from its content: JSON with a top-level
+// "resourceType" is FHIR; anything else is read as report v1 (which
+// refuses what is not a report, with the reason).
+func Detect(data []byte) Kind {
+	if fhirinput.Sniff(data) != "" {
+		return FHIR
+	}
+	return Report
+}
+
+// Doc is one report an input maps to.
+type Doc struct {
+	// Report is valid under the v1 contract. For a withdrawn report it
+	// carries only the identity (id, patient, kind, title).
+	Report *report.Report
+	// VersionGiven: Report.Version is the sender's (report v1's version
+	// field, FHIR meta.versionId); false means the sender gave none and
+	// the durable content-based version is to be assigned.
+	VersionGiven bool
+	// Withdrawn: the sender withdrew the report (FHIR cancelled or
+	// entered-in-error): its current document is to be withdrawn, nothing
+	// rendered.
+	Withdrawn bool
+	// PDF is the sender's own PDF, to be stored as the report's PDF as
+	// sent (FHIR presentedForm application/pdf); nil when folio renders it.
+	PDF []byte
+	// Warnings say what the mapping left out (unresolved references,
+	// attachments not shown).
+	Warnings []string
+	// Source is where in the input the report came from: "" for report
+	// v1, the FHIR path of the DiagnosticReport or Composition for FHIR.
+	Source string
+}
+
+// Options configure the adapters; the zero value is the default.
+type Options struct {
+	// Limits bound report v1 input and every mapped report.
+	Limits report.Limits
+	// FHIR configures the FHIR adapter (site category table, bounds).
+	FHIR fhirinput.Options
+}
+
+// Map maps one input of the given kind to the reports it holds. An input
+// that cannot be read is refused whole with a report.Errors naming the
+// field (report v1 path, FHIR path).
+func Map(kind Kind, data []byte, o Options) ([]Doc, error) {
+	switch kind {
+	case FHIR:
+		fo := o.FHIR
+		if fo.ReportLimits == (report.Limits{}) {
+			fo.ReportLimits = o.Limits
+		}
+		ms, err := fhirinput.Map(data, fo)
+		if err != nil {
+			return nil, err
+		}
+		docs := make([]Doc, len(ms))
+		for i, m := range ms {
+			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Source: m.Source}
+		}
+		return docs, nil
+	default:
+		r, err := report.Decode(data, o.Limits)
+		if err != nil {
+			return nil, err
+		}
+		return []Doc{{Report: r, VersionGiven: true}}, nil
+	}
+}
