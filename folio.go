@@ -56,6 +56,7 @@ type Record struct {
 	Issued       time.Time `json:"issued"`
 	PatientID    string    `json:"patientId"`
 	PatientName  string    `json:"patientName"`
+	MRN          string    `json:"mrn,omitempty"` // the patient's medical record number
 	Accession    string    `json:"accession,omitempty"`
 	EncounterID  string    `json:"encounterId,omitempty"`
 	Modality     string    `json:"modality,omitempty"`

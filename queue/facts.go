@@ -49,6 +49,7 @@ func RecordFacts(r *report.Report) folio.Record {
 		Issued:      r.Issued,
 		PatientID:   r.Patient.ID,
 		PatientName: r.Patient.Name,
+		MRN:         r.Patient.MRN,
 		Accession:   r.Accession,
 		EncounterID: r.EncounterID,
 	}

@@ -104,3 +104,36 @@ func (q *Queue) ListJobs(ctx context.Context, jq JobQuery) (*JobPage, error) {
 	}
 	return page, nil
 }
+
+// Workload is the render consumer's state.
+type Workload struct {
+	Pending uint64 // jobs waiting in the stream (the queue depth)
+	InHand  int    // jobs delivered to a worker and not yet acknowledged
+	// Waiting is the number of pull requests waiting for a job: each is an
+	// idle worker slot (a slot pulls one job at a time).
+	Waiting int
+}
+
+// Workload returns the render consumer's state.
+func (q *Queue) Workload(ctx context.Context) (Workload, error) {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	info, err := q.consumer.Info(ctx)
+	if err != nil {
+		return Workload{}, fmt.Errorf("queue: consumer info: %w", err)
+	}
+	return Workload{Pending: info.NumPending, InHand: info.NumAckPending, Waiting: info.NumWaiting}, nil
+}
+
+// ReportVersion names the report version of a job: its record id once
+// done, else the "<report id>-<version>" that a default job id starts with,
+// else "" (a job id chosen by its submitter, or a report without a usable id).
+func (s *JobStatus) ReportVersion() string {
+	if s.RecordID != "" {
+		return s.RecordID
+	}
+	if i := strings.LastIndexByte(s.JobID, '.'); i > 0 && !strings.HasPrefix(s.JobID, "x-") {
+		return s.JobID[:i]
+	}
+	return ""
+}

@@ -8,7 +8,7 @@
 // # Layout on the server
 //
 //	folio-records    KV: record id -> folio.Record
-//	folio-index      KV: patient index, versions of each report, content claims
+//	folio-index      KV: patient, MRN and accession indexes, versions of each report, content claims
 //	folio-binaries   Object Store: Binary id -> bytes + folio.Binary metadata
 //
 // # Contract
@@ -623,6 +623,9 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	idx, err := s.js.PublishAsync("$KV."+BucketIndex+"."+patientKey(rec.PatientID, rec.ID), []byte(rec.ID))
 	if err != nil {
 		return fmt.Errorf("store: indexing record %s: %w", rec.ID, err)
+	}
+	if err := s.indexSearch(ctx, rec); err != nil {
+		return err
 	}
 	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
 	if err != nil {

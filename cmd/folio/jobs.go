@@ -187,14 +187,10 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// reportOf names the report version of a job: its record id once done,
-// else what the default job id says ("<report id>-<version>.<outputs>").
+// reportOf names the report version of a job, "-" if unknown.
 func reportOf(st *queue.JobStatus) string {
-	if st.RecordID != "" {
-		return st.RecordID
-	}
-	if i := strings.LastIndexByte(st.JobID, '.'); i > 0 && !strings.HasPrefix(st.JobID, "x-") {
-		return st.JobID[:i]
+	if r := st.ReportVersion(); r != "" {
+		return r
 	}
 	return "-"
 }

@@ -1,0 +1,315 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/foliohealth/folio/fhir"
+	"github.com/foliohealth/folio/queue"
+)
+
+// pipeline is a real embedded NATS server, queue, store and render workers
+// with the fixtures rendered (PDF and thumbnail), a first version of the
+// amended prostate report, and one invalid report.
+type pipeline struct {
+	q  *queue.Queue
+	nc *nats.Conn
+	// failedJob is the job id of the invalid report.
+	failedJob string
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func startPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := queue.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := queue.Open(ctx, nc, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		q.Work(wctx, &queue.Engine{}, queue.WorkerOptions{Slots: 2, Logger: quiet, PollWait: 500 * time.Millisecond})
+	}()
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	reports := map[string][]byte{}
+	paths, _ := filepath.Glob("../fixtures/*.json")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[filepath.Base(p)] = b
+	}
+	// Version 1 of the amended prostate report: final, before the amendment.
+	var v1 map[string]any
+	if err := json.Unmarshal(reports["amended-prostate.json"], &v1); err != nil {
+		t.Fatal(err)
+	}
+	v1["version"], v1["status"] = 1, "final"
+	delete(v1, "amendment")
+	reports["amended-prostate-v1"], _ = json.Marshal(v1)
+	bad, err := os.ReadFile("../fixtures/bad/status-unknown.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports["bad"] = bad
+
+	waiter, err := q.NewWaiter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiter.Close()
+	p := &pipeline{q: q, nc: nc}
+	var subs []*queue.Submitted
+	for name, r := range reports {
+		var buf bytes.Buffer
+		json.Compact(&buf, r)
+		sub, err := q.Submit(ctx, &queue.Job{Report: buf.Bytes(), Outputs: []string{"pdf", "thumbnail"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "bad" {
+			p.failedJob = sub.JobID
+		}
+		subs = append(subs, sub)
+	}
+	wctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	left := waiter.Wait(wctx2, subs, func(st *queue.JobStatus) {
+		if st.JobID != p.failedJob && st.Status != queue.StatusDone {
+			t.Errorf("job %s: %s %s", st.JobID, st.Status, st.Error)
+		}
+	})
+	if len(left) > 0 {
+		t.Fatalf("%d jobs did not end", len(left))
+	}
+	return p
+}
+
+func (p *pipeline) console(t *testing.T, requireToken bool, v fhir.TokenVerifier) *httptest.Server {
+	t.Helper()
+	c, err := New(Config{Queue: p.q, Store: p.q.Store(), Search: p.q.Store(), Conn: p.nc, RequireToken: requireToken, Verifier: v, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	mux := http.NewServeMux()
+	mux.Handle(Prefix+"/", c)
+	mux.Handle(Prefix, c)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+func get(t *testing.T, u string) response {
+	req, _ := http.NewRequest("GET", u, nil)
+	return do(t, req)
+}
+
+func search(t *testing.T, base, q string) response {
+	req, _ := http.NewRequest("POST", base+"/console/documents", strings.NewReader(url.Values{"q": {q}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return do(t, req)
+}
+
+// TestConsole reads every page of the console over HTTP against a real
+// pipeline.
+func TestConsole(t *testing.T) {
+	p := startPipeline(t)
+	ts := p.console(t, false, nil)
+
+	t.Run("headers", func(t *testing.T) {
+		for _, path := range []string{"/console/jobs", "/console/documents", "/console/health", "/console/jobs/" + p.failedJob} {
+			r := get(t, ts.URL+path)
+			if r.status != 200 {
+				t.Errorf("%s: %d\n%s", path, r.status, r.body)
+			}
+			if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Content-Security-Policy") != CSP ||
+				r.header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s: headers %v", path, r.header)
+			}
+			if strings.Contains(r.body, "<script") {
+				t.Errorf("%s has a script", path)
+			}
+		}
+		if r := get(t, ts.URL+"/console"); r.status != 200 || !strings.Contains(r.body, "<h1>Jobs</h1>") {
+			t.Errorf("/console does not lead to the jobs page: %d", r.status)
+		}
+	})
+
+	t.Run("jobs", func(t *testing.T) {
+		r := get(t, ts.URL+"/console/jobs")
+		if n := strings.Count(r.body, `<tr class="st-`); n != 19 {
+			t.Errorf("jobs page lists %d jobs, want 19 (17 fixtures, a version 1, a bad one)", n)
+		}
+		r = get(t, ts.URL+"/console/jobs?failed=1")
+		if n := strings.Count(r.body, `<tr class="st-`); n != 1 {
+			t.Errorf("failed jobs page lists %d jobs, want 1:\n%s", n, r.body)
+		}
+		for _, want := range []string{p.failedJob, `<code class="path">report.status</code>`, "is not a report status", "report JSON", ">invalid<"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("failed jobs page lacks %q", want)
+			}
+		}
+		r = get(t, ts.URL+"/console/jobs/"+p.failedJob)
+		for _, want := range []string{`<code class="path">report.status</code>`, "&#34;signed&#34; is not a report status", "S26-000001-1"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("job page lacks %q:\n%s", want, r.body)
+			}
+		}
+		if r := get(t, ts.URL+"/console/jobs/S26-004990-1.pdf-thumbnail"); r.status != 200 || !strings.Contains(r.body, "url section") || !strings.Contains(r.body, "thumb-S26-004990-1") {
+			t.Errorf("done job page: %d, lacks its warnings or Binaries", r.status)
+		}
+		if r := get(t, ts.URL+"/console/jobs/no-such-job"); r.status != 404 {
+			t.Errorf("unknown job: %d, want 404", r.status)
+		}
+		// Paging: 19 jobs in pages of 5 would need the pager; here one
+		// page holds them all and there is no "Older" link.
+		if strings.Contains(get(t, ts.URL+"/console/jobs").body, "Older") {
+			t.Error("one page of jobs has an Older link")
+		}
+	})
+
+	t.Run("documents", func(t *testing.T) {
+		for _, q := range []string{"pt-18830", "000356120", "S26-003318"} { // patient id, MRN, accession
+			r := search(t, ts.URL, q)
+			if r.status != 200 {
+				t.Fatalf("search %s: %d", q, r.status)
+			}
+			for _, want := range []string{"AMENDED", "v2 AMENDED", "v1 FINAL · SUPERSEDED", `src="/console/binary/thumb-S26-003318-2"`, `href="/console/binary/pdf-S26-003318-2"`, `href="/console/binary/pdf-S26-003318-1"`} {
+				if !strings.Contains(r.body, want) {
+					t.Errorf("search %s lacks %q", q, want)
+				}
+			}
+			if n := strings.Count(r.body, "<article"); n != 1 {
+				t.Errorf("search %s: %d cards, want one (two versions of one report)", q, n)
+			}
+		}
+		if r := search(t, ts.URL, "pt-60218"); !strings.Contains(r.body, "PRELIMINARY") {
+			t.Error("the preliminary MR report is not marked PRELIMINARY")
+		}
+		if r := search(t, ts.URL, "nobody"); !strings.Contains(r.body, "No documents") {
+			t.Error("a search without results does not say so")
+		}
+		if r := search(t, ts.URL, strings.Repeat("x", 200)); r.status != 400 {
+			t.Errorf("overlong search: %d, want 400", r.status)
+		}
+		r := get(t, ts.URL+"/console/binary/pdf-S26-003318-2")
+		if r.status != 200 || r.header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(r.body, "%PDF-") ||
+			!strings.HasPrefix(r.header.Get("Content-Disposition"), "inline") || r.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("PDF: %d %v", r.status, r.header)
+		}
+		r = get(t, ts.URL+"/console/binary/thumb-S26-003318-2")
+		if r.status != 200 || r.header.Get("Content-Type") != "image/png" || !strings.HasPrefix(r.body, "\x89PNG") {
+			t.Errorf("thumbnail: %d %v", r.status, r.header)
+		}
+		if r := get(t, ts.URL+"/console/binary/pdf-nothing-1"); r.status != 404 {
+			t.Errorf("unknown Binary: %d", r.status)
+		}
+	})
+
+	t.Run("health", func(t *testing.T) {
+		r := get(t, ts.URL+"/console/health")
+		if r.status != 200 {
+			t.Fatalf("health: %d\n%s", r.status, r.body)
+		}
+		if !regexp.MustCompile(`id="queue-depth">0<`).MatchString(r.body) || !strings.Contains(r.body, "CONNECTED") {
+			t.Errorf("health page lacks a queue depth of 0 or the NATS state:\n%s", r.body)
+		}
+	})
+}
+
+// TestConsoleToken: on a listener that is not loopback, the console answers
+// only requests with a valid bearer token holding the operator scope.
+func TestConsoleToken(t *testing.T) {
+	p := startPipeline(t)
+	key, _, err := fhir.LoadDevKey(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := p.console(t, true, key.Verifier())
+	mint := func(scope string) string {
+		tok, err := key.Mint(fhir.TokenRequest{Scope: scope})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, c := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no token", "", 401},
+		{"not a JWT", "Bearer nonsense", 401},
+		{"FHIR scopes only", "Bearer " + mint("user/Binary.read user/DocumentReference.read"), 403},
+		{"operator scope", "Bearer " + mint("user/Binary.read " + OperatorScope), 200},
+	} {
+		for _, path := range []string{"/console/jobs", "/console/health", "/console/binary/pdf-S26-003318-2", "/console/static/style.css"} {
+			req, _ := http.NewRequest("GET", ts.URL+path, nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			r := do(t, req)
+			if r.status != c.want {
+				t.Errorf("%s, %s: %d, want %d", c.name, path, r.status, c.want)
+			}
+			if r.status == 401 && !strings.Contains(r.header.Get("WWW-Authenticate"), OperatorScope) {
+				t.Errorf("%s: 401 without a challenge naming the scope: %v", c.name, r.header)
+			}
+			if c.want != 200 && (strings.Contains(r.body, "pt-") || strings.Contains(r.body, "%PDF")) {
+				t.Errorf("%s, %s: refused, yet the body shows data", c.name, path)
+			}
+		}
+	}
+}

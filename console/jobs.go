@@ -1,0 +1,137 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/queue"
+)
+
+// pageSize is the number of jobs on one page of the jobs list.
+const pageSize = 50
+
+// fieldError is one problem of a failed job: where (a field path such as
+// report.patient.birthDate, an HL7 location or a FHIR path) and what.
+type fieldError struct{ Path, Rule string }
+
+// jobView is a job status as the pages show it.
+type jobView struct {
+	ID, Status, Reason, Kind, Report, RecordID string
+	Errors                                     []fieldError
+	Warnings                                   []string
+	Binaries                                   []queue.BinaryRef
+	Submitted, Updated                         time.Time
+	Deliveries                                 int
+	ReportJSON                                 string // for HL7 v2 and FHIR inputs: the report folio made of it
+}
+
+func viewJob(st *queue.JobStatus) jobView {
+	v := jobView{
+		ID: st.JobID, Status: st.Status, Reason: st.Reason, Kind: inputKind(st),
+		Report: st.ReportVersion(), RecordID: st.RecordID, Warnings: st.Warnings,
+		Binaries: st.Binaries, Submitted: st.Submitted, Updated: st.Updated, Deliveries: st.Deliveries,
+	}
+	v.Errors = splitErrors(st.Error)
+	return v
+}
+
+// inputKind names what was submitted. Job statuses do not record the input
+// kind yet; every job so far is report JSON.
+func inputKind(st *queue.JobStatus) string {
+	return "report JSON"
+}
+
+// splitErrors splits a job's error into its lines, each into the location
+// it names and the rule ("report.status: ..." -> report.status, ...). A
+// line that names no location keeps an empty Path.
+func splitErrors(s string) []fieldError {
+	var out []fieldError
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		path, rule, ok := strings.Cut(l, ": ")
+		if !ok || path == "" || strings.ContainsAny(path, " \t\"") {
+			out = append(out, fieldError{Rule: l})
+			continue
+		}
+		out = append(out, fieldError{Path: path, Rule: rule})
+	}
+	return out
+}
+
+// jobs is the list of recent jobs, newest first, optionally failed only.
+func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	jq := queue.JobQuery{Failed: q.Get("failed") == "1", Limit: pageSize}
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 64)
+		if err != nil {
+			c.fail(w, http.StatusBadRequest, "jobs", "before: not a position")
+			return
+		}
+		jq.Before = n
+	}
+	p, err := c.cfg.Queue.ListJobs(r.Context(), jq)
+	if err != nil {
+		c.fail(w, http.StatusServiceUnavailable, "jobs", "job statuses cannot be read now: "+err.Error())
+		return
+	}
+	data := struct {
+		Jobs          []jobView
+		Failed        bool
+		First         bool
+		Next          string
+		Scanned       int
+		ScannedTo     time.Time
+		CutShort      bool
+		AllURL        string
+		FailedURL     string
+		FirstPageURL  string
+		PageSize      int
+		ShowingFailed string
+	}{Failed: jq.Failed, First: jq.Before == 0, Scanned: p.Scanned, ScannedTo: p.ScannedTo, PageSize: pageSize}
+	for _, st := range p.Jobs {
+		data.Jobs = append(data.Jobs, viewJob(st))
+	}
+	if p.Next != 0 {
+		v := url.Values{"before": {strconv.FormatUint(p.Next, 10)}}
+		if jq.Failed {
+			v.Set("failed", "1")
+		}
+		data.Next = Prefix + "/jobs?" + v.Encode()
+		data.CutShort = len(p.Jobs) < pageSize
+	}
+	data.AllURL = Prefix + "/jobs"
+	data.FailedURL = Prefix + "/jobs?failed=1"
+	data.FirstPageURL = data.AllURL
+	if jq.Failed {
+		data.FirstPageURL = data.FailedURL
+	}
+	title := "Jobs"
+	if jq.Failed {
+		title = "Failed jobs"
+	}
+	c.render(w, http.StatusOK, "jobs", title, data)
+}
+
+// job is one job's page: status, error lines with their field paths,
+// warnings, Binaries, and the report JSON made of an HL7 or FHIR input.
+func (c *Console) job(w http.ResponseWriter, r *http.Request) {
+	st, err := c.cfg.Queue.Status(r.Context(), r.PathValue("id"))
+	if errors.Is(err, folio.ErrNotFound) {
+		c.fail(w, http.StatusNotFound, "jobs", "No job with this id (job statuses are kept 7 days).")
+		return
+	}
+	if err != nil {
+		c.fail(w, http.StatusServiceUnavailable, "jobs", "job status cannot be read now: "+err.Error())
+		return
+	}
+	c.render(w, http.StatusOK, "job", "Job "+st.JobID, viewJob(st))
+}
