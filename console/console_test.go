@@ -293,7 +293,7 @@ func TestConsoleToken(t *testing.T) {
 		{"no token", "", 401},
 		{"not a JWT", "Bearer nonsense", 401},
 		{"FHIR scopes only", "Bearer " + mint("user/Binary.read user/DocumentReference.read"), 403},
-		{"operator scope", "Bearer " + mint("user/Binary.read " + OperatorScope), 200},
+		{"operator scope", "Bearer " + mint("user/Binary.read "+OperatorScope), 200},
 	} {
 		for _, path := range []string{"/console/jobs", "/console/health", "/console/binary/pdf-S26-003318-2", "/console/static/style.css"} {
 			req, _ := http.NewRequest("GET", ts.URL+path, nil)
