@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/render"
@@ -49,22 +50,30 @@ func (e *Engine) Render(ctx context.Context, job *Job) (*Rendered, error) {
 }
 
 func (e *Engine) render(job *Job) (*Rendered, error) {
-	r, err := DecodeReport(job, e.Limits)
+	d, err := DecodeInput(job, e.Limits)
 	if err != nil {
 		return nil, err
+	}
+	r := d.Report
+	if d.Withdrawn {
+		return nil, Permanent(fmt.Errorf("%s: report %s is withdrawn by its sender (status cancelled or entered-in-error): there is nothing to render", firstNonEmpty(d.Source, "status"), r.ID))
 	}
 	laid, err := render.Layout(r)
 	if err != nil {
 		var fe report.Errors
 		if errors.As(err, &fe) { // input the decoder could not check (image pixels)
-			return nil, Permanent(prefixErrors(fe))
+			return nil, Permanent(prefixErrors("report", fe))
 		}
 		return nil, Permanent(err)
 	}
-	out := &Rendered{Record: RecordFacts(r), Warnings: laid.Warnings}
+	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...)}
 	for _, o := range job.Outputs {
 		switch o {
 		case folio.OutputPDF:
+			if d.PDF != nil { // the sender's own PDF, stored as sent
+				out.Renditions = append(out.Renditions, Rendition{Output: o, ContentType: "application/pdf", Data: d.PDF})
+				continue
+			}
 			data, err := laid.PDF()
 			if err != nil {
 				return nil, Permanent(err)
@@ -85,4 +94,13 @@ func (e *Engine) render(job *Job) (*Rendered, error) {
 		}
 	}
 	return out, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }

@@ -1,25 +1,60 @@
 package queue
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/report"
 )
 
-// DecodeReport decodes and validates a job's report with report.Decode;
-// a refusal is returned marked Permanent, since the same input is refused
-// again.
+// DecodeReport decodes and validates a job's report; see DecodeInput.
 func DecodeReport(job *Job, lim report.Limits) (*report.Report, error) {
-	r, err := report.Decode(job.Report, lim)
+	d, err := DecodeInput(job, lim)
 	if err != nil {
-		return nil, Permanent(prefixErrors(err))
+		return nil, err
 	}
-	return r, nil
+	return d.Report, nil
+}
+
+// DecodeInput maps a job's input to its report through input.Map (report
+// v1 with report.Decode, FHIR with fhirinput). A refusal is returned
+// marked Permanent, since the same input is refused again, with the field
+// paths prefixed by the job field ("report.sections[2].title",
+// "fhir.Bundle.entry[3].resource.subject"). An input holding several
+// reports needs job.Source to say which one the job renders.
+func DecodeInput(job *Job, lim report.Limits) (*input.Doc, error) {
+	kind, data, err := job.Input()
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	docs, err := input.Map(kind, data, input.Options{Limits: lim})
+	if err != nil {
+		return nil, Permanent(prefixErrors(string(kind), err))
+	}
+	if job.Source == "" {
+		if len(docs) != 1 {
+			var srcs []string
+			for _, d := range docs {
+				srcs = append(srcs, d.Source)
+			}
+			return nil, Permanent(fmt.Errorf("source: the %s input holds %d reports (%s): say which one in source, one job per report", kind, len(docs), strings.Join(srcs, ", ")))
+		}
+		return &docs[0], nil
+	}
+	for i := range docs {
+		if docs[i].Source == job.Source {
+			return &docs[i], nil
+		}
+	}
+	return nil, Permanent(fmt.Errorf("source: %q names no report of the %s input", job.Source, kind))
 }
 
 // prefixErrors puts the job's "report." prefix on the field paths of a
 // report.Errors, so that a job's reason names the field as it is in the job
 // message ("report.sections[2].title: ...").
-func prefixErrors(err error) error {
+func prefixErrors(field string, err error) error {
 	errs, ok := err.(report.Errors)
 	if !ok {
 		return err
@@ -27,9 +62,9 @@ func prefixErrors(err error) error {
 	out := make(report.Errors, len(errs))
 	for i, fe := range errs {
 		if fe.Path == "$" {
-			fe.Path = "report"
+			fe.Path = field
 		} else {
-			fe.Path = "report." + fe.Path
+			fe.Path = field + "." + fe.Path
 		}
 		out[i] = fe
 	}

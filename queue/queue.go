@@ -83,6 +83,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/store"
 )
 
@@ -195,11 +196,41 @@ func (c Config) backoff(n int) time.Duration {
 
 // Job is a render job, the JSON message on folio.jobs.render
 // (report-v1.md "The render job").
+//
+// A job carries its input in exactly one field named after the input's
+// kind (input.Kind): "report" (report v1 JSON) or "fhir" (FHIR R4 JSON, a
+// DiagnosticReport or a Bundle). An input that holds several reports (a
+// Bundle with several DiagnosticReports) needs "source", the FHIR path of
+// the one this job renders (as folio convert and folio submit name it).
 type Job struct {
 	ID        string          `json:"jobId,omitempty"`
 	Outputs   []string        `json:"outputs,omitempty"`   // default ["pdf"]
 	Thumbnail *ThumbSpec      `json:"thumbnail,omitempty"` // for the thumbnail output
-	Report    json.RawMessage `json:"report"`
+	Report    json.RawMessage `json:"report,omitempty"`
+	FHIR      json.RawMessage `json:"fhir,omitempty"`
+	Source    string          `json:"source,omitempty"` // which report of the input
+}
+
+// Input returns the job's input kind and payload, or an error when the job
+// carries none or more than one.
+func (j *Job) Input() (input.Kind, []byte, error) {
+	var kinds []input.Kind
+	var data []byte
+	for _, c := range []struct {
+		k input.Kind
+		v json.RawMessage
+	}{{input.Report, j.Report}, {input.FHIR, j.FHIR}} {
+		if len(c.v) > 0 && string(c.v) != "null" {
+			kinds, data = append(kinds, c.k), c.v
+		}
+	}
+	switch len(kinds) {
+	case 0:
+		return "", nil, errors.New("report: required (or fhir: a job carries its input in one of them)")
+	case 1:
+		return kinds[0], data, nil
+	}
+	return "", nil, fmt.Errorf("%s: a job carries one input, this one has %d (%v)", kinds[1], len(kinds), kinds)
 }
 
 // ThumbSpec selects the thumbnail rendition of a job.
@@ -256,6 +287,23 @@ var reportIDRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
 // "S26-004512-2.pdf-thumbnail", so that a re-sent job is recognised. A report
 // without a usable id or version (which the worker will refuse) gets
 // "x-<sha256 prefix of the report>.<outputs>".
+//
+// A job whose input is not report v1 (FHIR) gets
+// "<kind>-<sha256 prefix of its input and source>.<outputs>": the same
+// input is recognised, a changed one is a new job.
+func (j *Job) DefaultID() string {
+	kind, data, err := j.Input()
+	if err != nil || kind == input.Report {
+		return DefaultJobID(j.Report, j.Outputs)
+	}
+	h := sha256.New()
+	h.Write([]byte(j.Source))
+	h.Write([]byte{0})
+	h.Write(data)
+	return string(kind) + "-" + hex.EncodeToString(h.Sum(nil)[:8]) + "." + strings.Join(normOutputs(j.Outputs), "-")
+}
+
+// DefaultJobID is the default id of a job carrying reportJSON (report v1).
 func DefaultJobID(reportJSON []byte, outputs []string) string {
 	outs := normOutputs(outputs)
 	var head struct {

@@ -22,11 +22,11 @@ type Submitted struct {
 // published with Nats-Msg-Id set to its id and is recorded as queued unless
 // a worker has already moved it on.
 func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
-	if len(job.Report) == 0 {
-		return nil, errors.New("queue: job has no report")
+	if _, _, err := job.Input(); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
 	}
 	if job.ID == "" {
-		job.ID = DefaultJobID(job.Report, job.Outputs)
+		job.ID = job.DefaultID()
 	}
 	if !validJobID(job.ID) {
 		return nil, fmt.Errorf("queue: jobId %q: want 1-128 characters of A-Z a-z 0-9 _ = - and single inner dots", job.ID)

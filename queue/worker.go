@@ -585,15 +585,15 @@ func decodeJob(m jobMsg) (*Job, error) {
 		return job, Permanent(fmt.Errorf("$: job is not valid JSON: %v", err))
 	}
 	if job.ID == "" {
-		job.ID = DefaultJobID(job.Report, job.Outputs)
+		job.ID = job.DefaultID()
 	}
 	if !validJobID(job.ID) {
 		bad := job.ID
-		job.ID = DefaultJobID(job.Report, job.Outputs)
+		job.ID = job.DefaultID()
 		return job, Permanent(fmt.Errorf("jobId: %q is not a valid job id (1-128 characters of A-Z a-z 0-9 _ = - and single inner dots)", bad))
 	}
-	if len(job.Report) == 0 || string(job.Report) == "null" {
-		return job, Permanent(errors.New("report: required"))
+	if _, _, err := job.Input(); err != nil {
+		return job, Permanent(err)
 	}
 	if len(job.Outputs) == 0 {
 		job.Outputs = []string{folio.OutputPDF}

@@ -2,13 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio/fhirinput"
+	"github.com/foliohealth/folio/internal/testutil"
+	"github.com/foliohealth/folio/queue"
 )
 
 // TestE2EFHIRConvertAndRender drives the folio binary over the FHIR
@@ -124,6 +131,115 @@ func TestE2EFHIRConvertAndRender(t *testing.T) {
 					t.Errorf("stderr lacks %q", f+": "+line)
 				}
 			}
+		}
+	})
+}
+
+// TestE2EFHIRSubmit: "folio submit" of FHIR Bundles against "folio serve":
+// each ends done, its PDF Binary is readable through the FHIR endpoint
+// and is the PDF that "folio render" makes of the same file (or the
+// sender's own PDF); a partial report's warnings name every missing
+// reference; a bad Bundle is refused before anything is queued, with its
+// FHIR path; a raw job message with "fhir" instead of "report" is rendered
+// too, and one holding two inputs is refused.
+func TestE2EFHIRSubmit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test of the folio binary: not in -short mode")
+	}
+	srv := startServe(t)
+	dir := filepath.Join("..", "..", "fixtures", "fhir")
+	inputs := []string{
+		filepath.Join(dir, "cap-breast-synoptic.json"),
+		filepath.Join(dir, "composition-autopsy-document.json"),
+		filepath.Join(dir, "partial-missing-results.json"),
+		filepath.Join(dir, "pdf-presentedform.json"),
+		filepath.Join(dir, "hl7", "us-core-chest-xray-report.json"),
+	}
+	res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL}, inputs...)...)
+	if res.code != 0 {
+		t.Fatalf("folio submit --wait: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	lines := parseSubmit(t, res.stdout)
+	if len(lines) != len(inputs) {
+		t.Fatalf("%d lines for %d inputs:\n%s", len(lines), len(inputs), res.stdout)
+	}
+	tok := strings.TrimSpace(runFolio(t, "token", "--data", srv.data, "--scope", e2eScope).stdout)
+	out := t.TempDir()
+	for _, l := range lines {
+		if l.Status != "done" || len(l.Binaries) == 0 {
+			t.Errorf("%s: status %q error %q binaries %v", l.Input, l.Status, l.Error, l.Binaries)
+			continue
+		}
+		resp, body := fhirGet(t, srv.base, "/Binary/"+l.Binaries[0].ID, tok, "application/pdf")
+		if resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte("%PDF-")) {
+			t.Errorf("%s: GET /Binary/%s: %d, %d bytes", l.Input, l.Binaries[0].ID, resp.StatusCode, len(body))
+			continue
+		}
+		local := filepath.Join(out, filepath.Base(l.Input)+".pdf")
+		if r := runFolio(t, "render", "-o", local, l.Input); r.code != 0 {
+			t.Fatalf("folio render %s: %s", l.Input, r.stderr)
+		}
+		want, _ := os.ReadFile(local)
+		if !bytes.Equal(body, want) {
+			t.Errorf("%s: the Binary read through the FHIR endpoint is not the PDF folio render makes of the file", l.Input)
+		}
+		if strings.HasSuffix(l.Input, "partial-missing-results.json") && len(l.Warnings) != 4 {
+			t.Errorf("partial: warnings %v, want one per missing reference", l.Warnings)
+		}
+	}
+
+	t.Run("bad Bundle refused before queueing", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad", "bundle-subject-unresolved.json")
+		r := runFolio(t, "submit", "--nats-url", srv.natsURL, bad)
+		if r.code != 1 || !strings.Contains(r.stdout, "Bundle.entry[0].resource.subject") {
+			t.Errorf("exit %d, stdout %s", r.code, r.stdout)
+		}
+	})
+
+	t.Run("job message with fhir", func(t *testing.T) {
+		nc, err := nats.Connect(srv.natsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		q, err := queue.Open(ctx, nc, queue.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "contained-skin-biopsy.json"))
+		var compact bytes.Buffer
+		json.Compact(&compact, data)
+		good, err := q.Submit(ctx, &queue.Job{FHIR: compact.Bytes()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(good.JobID, "fhir-") {
+			t.Errorf("default job id %q, want fhir-<digest>", good.JobID)
+		}
+		report := []byte(`{"schema":"folio.report/v1"}`)
+		// Published raw (queue.Submit refuses it): the worker must refuse it.
+		raw, _ := json.Marshal(map[string]any{"jobId": "two-inputs", "report": json.RawMessage(report), "fhir": json.RawMessage(compact.Bytes())})
+		if _, err := q.Submit(ctx, &queue.Job{Report: report, FHIR: compact.Bytes()}); err == nil {
+			t.Error("queue.Submit accepted a job with two inputs")
+		}
+		js, _ := jetstream.New(nc)
+		if _, err := js.Publish(ctx, queue.SubjectJobs, raw, jetstream.WithMsgID("two-inputs")); err != nil {
+			t.Fatal(err)
+		}
+		testutil.PollUntil(t, 60*time.Second, "both jobs end", func() bool {
+			a, e1 := q.Status(ctx, good.JobID)
+			b, e2 := q.Status(ctx, "two-inputs")
+			return e1 == nil && e2 == nil && a.Final() && b.Final()
+		})
+		a, _ := q.Status(ctx, good.JobID)
+		b, _ := q.Status(ctx, "two-inputs")
+		if a.Status != queue.StatusDone {
+			t.Errorf("fhir job: %s %s", a.Status, a.Error)
+		}
+		if b.Status != queue.StatusFailed || b.Reason != queue.ReasonInvalid || !strings.Contains(b.Error, "one input") {
+			t.Errorf("two-input job: %s %s %s", b.Status, b.Reason, b.Error)
 		}
 	})
 }

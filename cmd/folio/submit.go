@@ -8,19 +8,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/report"
 )
 
 // submitLine is one line of "folio submit" output (cli.md).
 type submitLine struct {
 	Input    string            `json:"input,omitempty"`
+	Source   string            `json:"source,omitempty"` // which report of an input holding several
 	JobID    string            `json:"jobId"`
 	Status   string            `json:"status"`
 	Binaries []queue.BinaryRef `json:"binaries"`
@@ -100,50 +102,48 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	code := exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}
+	sourceOf := map[string]string{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err == nil {
-			var buf bytes.Buffer
-			if err = json.Compact(&buf, data); err != nil {
-				err = fmt.Errorf("not valid JSON: %v", err)
-			}
-			data = buf.Bytes()
-		}
+		jobs, err := jobsOf(f, outs)
 		if err != nil {
 			print(submitLine{Input: f, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
 			code = exitFailed
 			continue
 		}
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		sub, err := q.Submit(sctx, &queue.Job{Report: data, Outputs: outs})
-		cancel()
-		if err != nil {
-			print(submitLine{Input: f, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
-			code = exitFailed
-			continue
-		}
-		if first, ok := inputOf[sub.JobID]; ok {
-			// Same report id and version (so the same job id) as an earlier
-			// input of this run: the queue keeps one job per id, so this
-			// file's content is not rendered. Say so instead of crediting
-			// the other file's outcome to it.
-			print(submitLine{Input: f, JobID: sub.JobID, Status: queue.StatusFailed,
-				Error: fmt.Sprintf("%s: same job id (report id and version) as %s in this run: not rendered again; a changed report needs a new version", f, first)})
-			code = exitFailed
-			continue
-		}
-		inputOf[sub.JobID] = f
-		if *wait {
-			subs = append(subs, sub)
-			continue
-		}
-		line := submitLine{Input: f, JobID: sub.JobID, Status: queue.StatusQueued}
-		if sub.Duplicate {
-			if st, err := q.Status(ctx, sub.JobID); err == nil {
-				line = statusLine(f, st)
+		for _, job := range jobs {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			sub, err := q.Submit(sctx, job)
+			cancel()
+			if err != nil {
+				print(submitLine{Input: f, Source: job.Source, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
+				code = exitFailed
+				continue
 			}
+			if first, ok := inputOf[sub.JobID]; ok {
+				// Same report id and version (so the same job id) as an earlier
+				// input of this run: the queue keeps one job per id, so this
+				// file's content is not rendered. Say so instead of crediting
+				// the other file's outcome to it.
+				print(submitLine{Input: f, Source: job.Source, JobID: sub.JobID, Status: queue.StatusFailed,
+					Error: fmt.Sprintf("%s: same job id (report id and version) as %s in this run: not rendered again; a changed report needs a new version", f, first)})
+				code = exitFailed
+				continue
+			}
+			inputOf[sub.JobID] = f
+			sourceOf[sub.JobID] = job.Source
+			if *wait {
+				subs = append(subs, sub)
+				continue
+			}
+			line := submitLine{Input: f, Source: job.Source, JobID: sub.JobID, Status: queue.StatusQueued}
+			if sub.Duplicate {
+				if st, err := q.Status(ctx, sub.JobID); err == nil {
+					line = statusLine(f, st)
+					line.Source = job.Source
+				}
+			}
+			print(line)
 		}
-		print(line)
 	}
 	if !*wait {
 		return code
@@ -151,13 +151,15 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	left := waiter.Wait(wctx, subs, func(st *queue.JobStatus) {
-		print(statusLine(inputOf[st.JobID], st))
+		l := statusLine(inputOf[st.JobID], st)
+		l.Source = sourceOf[st.JobID]
+		print(l)
 		if st.Status != queue.StatusDone {
 			code = exitFailed
 		}
 	})
 	for _, sub := range left {
-		line := submitLine{Input: inputOf[sub.JobID], JobID: sub.JobID, Status: queue.StatusQueued}
+		line := submitLine{Input: inputOf[sub.JobID], Source: sourceOf[sub.JobID], JobID: sub.JobID, Status: queue.StatusQueued}
 		if st, err := q.Status(context.Background(), sub.JobID); err == nil {
 			line.Status = st.Status
 		}
@@ -173,4 +175,43 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 func statusLine(input string, st *queue.JobStatus) submitLine {
 	return submitLine{Input: input, JobID: st.JobID, Status: st.Status, Binaries: st.Binaries, Warnings: st.Warnings, Error: st.Error}
+}
+
+// jobsOf reads one input file and returns its jobs: one for a report v1
+// file, one per report for FHIR (the payload sent as it is, "source"
+// naming the report when the input holds several). FHIR input is mapped
+// here first so that a bad file is refused before anything is queued,
+// with the same FHIR paths the worker would give.
+func jobsOf(path string, outs []string) ([]*queue.Job, error) {
+	lim := report.DefaultLimits()
+	data, err := readLimited(path, int64(lim.MaxBytes))
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	data = buf.Bytes()
+	kind := input.Detect(data)
+	if kind == input.Report {
+		return []*queue.Job{{Report: data, Outputs: outs}}, nil
+	}
+	docs, err := input.Map(kind, data, input.Options{Limits: lim})
+	if err != nil {
+		var lines []string
+		for _, l := range failLine(renderLine{}, err).errLines {
+			lines = append(lines, l)
+		}
+		return nil, errors.New(strings.Join(lines, "; "))
+	}
+	var jobs []*queue.Job
+	for _, d := range docs {
+		j := &queue.Job{FHIR: data, Outputs: outs}
+		if len(docs) > 1 {
+			j.Source = d.Source
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
 }
