@@ -354,6 +354,6 @@ func shapeItem(it item) item {
 	it.src = it.s
 	it.s = sh.s
 	it.w = sh.w * it.size
-	it.marks = sh.marks
+	it.offsets = sh.offsets
 	return it
 }

@@ -20,6 +20,9 @@ func Dump(pages []Page) string {
 					phi = " phi"
 				}
 				fmt.Fprintf(&sb, "  text %.1f %.1f %s %.1f w=%.1f%s %q\n", o.X, o.Y, o.Face, o.Size, o.W, phi, o.S)
+				for _, g := range o.Offsets {
+					fmt.Fprintf(&sb, "    glyph %d offset %.1f %.1f\n", g.Index, g.DX, g.DY)
+				}
 			case *Line:
 				fmt.Fprintf(&sb, "  line %.1f %.1f %.1f %.1f\n", o.X1, o.Y1, o.X2, o.Y2)
 			case *Rect:

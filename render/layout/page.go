@@ -57,6 +57,18 @@ type Text struct {
 	// PHI marks patient-identifying text (the running header's identity
 	// fields); a de-identified thumbnail leaves it out.
 	PHI bool
+	// Offsets move single glyphs off the pen position: the combining marks
+	// the Arabic shaper attaches to their base letters (see shape.go).
+	// Sorted by Index; most strings have none.
+	Offsets []GlyphOffset
+}
+
+// GlyphOffset draws the Index-th rune of a Text's S (counted in runes)
+// DX points to the right of and DY points above its pen position. Such a
+// rune has no advance (a combining mark), so the pen is unaffected.
+type GlyphOffset struct {
+	Index  int
+	DX, DY float64
 }
 
 // Line strokes a straight line.

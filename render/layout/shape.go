@@ -27,25 +27,26 @@ import (
 // U+FB50..U+FDFF and U+FE70..U+FEFF), so Text ops stay plain strings, PDF
 // subsets and encodings stay per character (glyph names uniXXXX), and text
 // extraction recovers the letters (NFKC folds the presentation forms back).
-// Combining marks stay in the string at the font's default position (see
-// shapeHB).
+// Combining marks stay in the string, in the shaper's order, with the
+// offsets the shaper gives them (GPOS mark attachment), so text extraction
+// finds them inside their words.
 //
 // Right-to-left text without Arabic letters or marks (Hebrew names, digits
 // and punctuation inside right-to-left text) needs no shaper: its runes are
 // reversed and mirrored.
 
-// markGlyph is a combining mark drawn apart from its item's string, at an
-// offset from the item's start: dx to the right, dy up, both in ems.
-type markGlyph struct {
-	r      rune
+// markOffset moves the Index-th rune of a shaped string off its pen
+// position: dx to the right, dy up, both in ems.
+type markOffset struct {
+	index  int
 	dx, dy float64
 }
 
 // shaped is the visual form of one item's text.
 type shaped struct {
-	s     string      // visual-order characters, drawn at their advances
-	w     float64     // advance of s in ems
-	marks []markGlyph // marks drawn apart
+	s       string       // visual-order characters, drawn at their advances
+	w       float64      // advance of s in ems
+	offsets []markOffset // marks placed by the shaper
 }
 
 // needsShaper reports whether s holds Arabic-script letters or combining
@@ -193,54 +194,73 @@ func shapeHB(id fonts.ID, s string, rtl bool) shaped {
 	rev := revOf[id]
 	var sb strings.Builder
 	sb.Grow(len(s) + 8)
-	var marks []markGlyph
+	var offs []markOffset
+	n := 0 // runes written
 	pen := 0
 	em := float64(upem)
+	put := func(r rune, dx, dy float64) {
+		if dx != 0 || dy != 0 {
+			offs = append(offs, markOffset{index: n, dx: dx / em, dy: dy / em})
+		}
+		sb.WriteRune(r)
+		n++
+		pen += f.GlyphAdvance(f.Glyph(r))
+	}
+	// Marks keep the shaper's order: in right-to-left output a cluster's
+	// marks come before their base, which is also the order text
+	// extractors, reversing the line, need to attach them to it.
 	for _, g := range out.Glyphs {
 		gid := uint16(g.GlyphID)
 		lo := min(max(g.ClusterIndex, 0), len(rs))
 		hi := min(lo+max(g.RuneCount, 1), len(rs))
-		r := glyphRune(f, rev, gid, rs[lo:hi], g.Advance == 0)
-		if r == 0 {
+		dx, dy := float64(g.XOffset)/64, float64(g.YOffset)/64
+		if r := glyphRune(f, rev, gid, rs[lo:hi]); r != 0 {
+			put(r, dx, dy)
 			continue
 		}
-		// Marks stay in the string, at the place the shaper gives them in
-		// visual order, drawn at the font's default mark position (zero
-		// advance): text extraction then finds them inside their words.
-		// The shaper's finer GPOS offsets are not kept. Only a glyph
-		// without advance that had to fall back to a character with one
-		// is drawn apart, at the shaper's position.
-		if g.Advance == 0 && f.GlyphAdvance(f.Glyph(r)) != 0 {
-			marks = append(marks, markGlyph{r: r,
-				dx: (float64(pen) + float64(g.XOffset)/64) / em,
-				dy: float64(g.YOffset) / 64 / em})
-			continue
+		if g.Advance != 0 {
+			continue // no such glyph in the embedded faces; nothing to draw
 		}
-		sb.WriteRune(r)
-		pen += f.GlyphAdvance(f.Glyph(r))
+		// A glyph no code point reaches: DejaVu's ligatures of shadda with
+		// a vowel mark. Its marks are drawn one by one, shadda at the
+		// shaper's place and each other mark stacked above it.
+		for k, r := range markOrder(rs[lo:hi]) {
+			if f.Has(r) {
+				put(r, dx, dy+float64(k)*0.28*em)
+			}
+		}
 	}
-	return shaped{s: sb.String(), w: float64(pen) / em, marks: marks}
+	return shaped{s: sb.String(), w: float64(pen) / em, offsets: offs}
+}
+
+// markOrder returns the combining marks of a cluster, shadda first.
+func markOrder(cluster []rune) []rune {
+	var out []rune
+	for _, r := range cluster {
+		if r == 0x0651 {
+			out = append(out, r)
+		}
+	}
+	for _, r := range cluster {
+		if isMark(r) && r != 0x0651 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // glyphRune returns the code point that addresses glyph g in face f: one of
 // the cluster's own characters when it is that character's glyph, else the
-// code point the cmap maps to g (a presentation form), else, for a glyph
-// only reachable through the shaper (an alternate mark, say), the cluster's
-// first mark (for a glyph without advance) or first letter: the nominal
-// form, readable if not joined. 0 means nothing to draw.
-func glyphRune(f *fonts.Face, rev []rune, g uint16, cluster []rune, zeroAdv bool) rune {
+// code point the cmap maps to g (a presentation form); 0 when no code point
+// reaches g.
+func glyphRune(f *fonts.Face, rev []rune, g uint16, cluster []rune) rune {
 	for _, r := range cluster {
 		if f.Glyph(r) == g {
 			return r
 		}
 	}
-	if int(g) < len(rev) && rev[g] != 0 {
+	if int(g) < len(rev) {
 		return rev[g]
-	}
-	for _, r := range cluster {
-		if isMark(r) == zeroAdv && f.Has(r) {
-			return r
-		}
 	}
 	return 0
 }

@@ -36,10 +36,10 @@ type item struct {
 	// Bidirectional text: level is the item's resolved embedding level
 	// (odd: right to left) and base its paragraph's level; src holds the
 	// logical text when s is shaped (visual order, presentation forms),
-	// marks the combining marks drawn apart (see shape.go).
+	// offsets the marks the shaper placed (see shape.go).
 	level, base uint8
 	src         string
-	marks       []markGlyph
+	offsets     []markOffset
 }
 
 // font is the look of a run of text before font fallback.
@@ -347,11 +347,11 @@ func splitOverlong(items []item, width float64) []item {
 				// and shape each piece alone.
 				for _, cl := range clusters(it.src) {
 					c := it
-					c.s, c.src, c.marks = cl, "", nil
+					c.s, c.src, c.offsets = cl, "", nil
 					c = shapeItem(c)
 					if len(out) > 0 && out[len(out)-1].kind == itemText {
 						z := it
-						z.kind, z.s, z.src, z.marks, z.w = itemZW, "", "", nil, 0
+						z.kind, z.s, z.src, z.offsets, z.w = itemZW, "", "", nil, 0
 						out = append(out, z)
 					}
 					out = append(out, c)
@@ -402,11 +402,9 @@ func lineWidth(line []item) float64 {
 
 // lineOps emits the text ops of one line (items in logical order) starting
 // at x on baseline y (relative to the box), in visual order, merging
-// neighbouring items of the same look. Marks placed apart by the shaper
-// follow as ops of their own.
+// neighbouring items of the same look.
 func lineOps(line []item, x, y float64, ops []Op) []Op {
 	line = visualOrder(line)
-	var marks []*Text
 	var cur *Text
 	var sb strings.Builder
 	var strikeFrom float64
@@ -441,15 +439,15 @@ func lineOps(line []item, x, y float64, ops []Op) []Op {
 		}
 		sb.WriteString(it.s)
 		cur.W += it.w
-		for _, m := range it.marks {
-			marks = append(marks, &Text{X: x + m.dx*it.size, Y: y - m.dy*it.size, Face: it.face, Size: it.size, Color: it.color, PHI: it.phi, S: string(m.r)})
+		if len(it.offsets) > 0 {
+			before := utf8.RuneCountInString(sb.String()) - utf8.RuneCountInString(it.s)
+			for _, o := range it.offsets {
+				cur.Offsets = append(cur.Offsets, GlyphOffset{Index: before + o.index, DX: o.dx * it.size, DY: o.dy * it.size})
+			}
 		}
 		x += it.w
 	}
 	flush()
 	endStrike(x)
-	for _, m := range marks {
-		ops = append(ops, m)
-	}
 	return ops
 }

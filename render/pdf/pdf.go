@@ -266,11 +266,40 @@ func (p *painter) Text(t *layout.Text) {
 			p.buf = p.buf[:0]
 		}
 	}
+	offs := t.Offsets
+	i := 0
 	for _, r := range t.S {
 		pg, code, ok := e.code(r)
 		if !ok {
 			p.err = fmt.Errorf("text: rune %U not planned for %s", r, face.Name)
 			return
+		}
+		if len(offs) > 0 && offs[0].Index == i {
+			// A mark placed by the shaper: drawn alone at its offset.
+			o := offs[0]
+			offs = offs[1:]
+			flush()
+			x += float64(adv) * t.Size / float64(face.UnitsPerEm)
+			adv = 0
+			if !finite(o.DX, o.DY) {
+				p.err = fmt.Errorf("text: glyph offset (%g, %g) out of range", o.DX, o.DY)
+				return
+			}
+			p.setFont(family(face.ID, pg), t.Size)
+			// Text extractors read a mark raised or lowered off the
+			// baseline as a line of its own. So the mark is written twice:
+			// invisibly (render mode 3) on the baseline at the pen, which
+			// is what extraction reads, and visibly at its offset inside a
+			// marked-content span whose empty /ActualText extraction
+			// reads instead of it.
+			p.f.RawWriteStr("3 Tr")
+			p.f.Text(x, t.Y, string([]byte{code}))
+			p.f.RawWriteStr("0 Tr /Span<</ActualText()>>BDC")
+			p.f.Text(x+o.DX, t.Y-o.DY, string([]byte{code}))
+			p.f.RawWriteStr("EMC")
+			runPage = -1
+			i++
+			continue
 		}
 		if pg != runPage {
 			flush()
@@ -280,6 +309,7 @@ func (p *painter) Text(t *layout.Text) {
 		}
 		p.buf = append(p.buf, code)
 		adv += face.GlyphAdvance(face.Glyph(r))
+		i++
 	}
 	flush()
 }

@@ -143,9 +143,19 @@ func (p *Painter) Text(t *layout.Text) {
 		return
 	}
 	units := 0
+	offs := t.Offsets
+	i := -1
 	for _, r := range t.S {
+		i++
 		gl := face.Glyph(r)
 		px := x0 + float64(units)*k
+		gy := by
+		if len(offs) > 0 && offs[0].Index == i {
+			// A mark placed by the shaper.
+			px += offs[0].DX * p.scale
+			gy -= int(math.Round(offs[0].DY * p.scale))
+			offs = offs[1:]
+		}
 		units += face.GlyphAdvance(gl)
 		if px-reach > float64(b.Max.X) {
 			break // advances are never negative
@@ -166,7 +176,7 @@ func (p *Painter) Text(t *layout.Text) {
 		if m == nil {
 			continue
 		}
-		p.blendMask(int(ix)+m.dx, by+m.dy, m, t.Color)
+		p.blendMask(int(ix)+m.dx, gy+m.dy, m, t.Color)
 	}
 }
 
