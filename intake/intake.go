@@ -1,0 +1,163 @@
+// Package intake turns HL7 v2 result messages into durable render jobs: it
+// maps a message (hl7input), derives each report's version from its content
+// (the same content keeps its version, changed content gets the next one),
+// publishes one job per report and says which acknowledgement the sender
+// gets. It is the handler behind the MLLP listener and what folio submit
+// does with .hl7 files.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/foliohealth/folio/hl7"
+	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/queue"
+)
+
+// Publisher publishes render jobs; *queue.Queue is one.
+type Publisher interface {
+	Submit(ctx context.Context, job *queue.Job) (*queue.Submitted, error)
+}
+
+// Versions derives a report's version from its content digest, durably:
+// the first digest of a report id is version 1, a digest seen before keeps
+// its version, a new one gets the next. *store.Store is one.
+type Versions interface {
+	NextVersion(ctx context.Context, reportID, digest string) (int, error)
+}
+
+// Config says what the intake takes.
+type Config struct {
+	Site hl7input.Site
+	// ProcessingIDs are the MSH-11 processing ids taken (["P"]: production
+	// only; a test system's T messages are rejected, not rendered as
+	// patient documents).
+	ProcessingIDs []string
+	// Outputs of every job (["pdf"]).
+	Outputs []string
+}
+
+// Intake maps messages and publishes their jobs.
+type Intake struct {
+	pub Publisher
+	ver Versions
+	cfg Config
+}
+
+// New returns an intake publishing to pub with versions from ver.
+func New(pub Publisher, ver Versions, cfg Config) *Intake {
+	if len(cfg.ProcessingIDs) == 0 {
+		cfg.ProcessingIDs = []string{"P"}
+	}
+	return &Intake{pub: pub, ver: ver, cfg: cfg}
+}
+
+// Job is one report of a message, published.
+type Job struct {
+	ReportID  string
+	Version   int
+	Submitted *queue.Submitted
+	Warnings  []string
+	OBR       hl7.Location // where in the message the report came from
+}
+
+// TransientError is a failure to publish (the server unreachable, a call
+// timed out): the message was not taken and may be sent again.
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return "not queued, send again: " + e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// Take maps msg and publishes one job per report; it returns once every job
+// is durably published (JetStream acknowledged). A refused message returns
+// hl7input.Errors (content or message type); a publishing failure a
+// *TransientError. A message whose jobs were published before (a resend)
+// publishes nothing new: its versions and job ids are the same.
+func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
+	m, err := hl7.Parse(msg)
+	if err != nil {
+		var he *hl7.Error
+		if errors.As(err, &he) {
+			return nil, hl7input.Errors{he}
+		}
+		return nil, hl7input.Errors{{Loc: hl7.Location{Segment: "MSH", Seq: 1}, Code: hl7.CodeApplicationInternal, Text: err.Error()}}
+	}
+	if p := m.MSH().Text(11, 1); !slices.Contains(in.cfg.ProcessingIDs, p) {
+		return nil, hl7input.Errors{{Loc: m.MSH().Loc(11), Code: hl7.CodeUnsupportedProcessing, Text: fmt.Sprintf("processing id %q is not taken here (taken: %v)", p, in.cfg.ProcessingIDs)}}
+	}
+	mapped, err := hl7input.Map(m, in.cfg.Site)
+	if err != nil {
+		return nil, err
+	}
+	for _, mp := range mapped {
+		if mp.Withdraw {
+			return nil, hl7input.Errors{{Loc: locField(mp.OBR, 25), Code: hl7.CodeTableValue, Text: fmt.Sprintf("result status %s (withdraw) is not taken yet: folio cannot withdraw a report through HL7 v2 in this version", mp.ResultStatus)}}
+		}
+		if mp.PDF != nil {
+			return nil, hl7input.Errors{{Loc: mp.OBR, Code: hl7.CodeTableValue, Text: "an encapsulated PDF (OBX type ED, application/pdf) is not taken yet: folio cannot store a sender's PDF through HL7 v2 in this version"}}
+		}
+	}
+	var jobs []Job
+	for _, mp := range mapped {
+		r := *mp.Report
+		r.Version = 0
+		canon, err := json.Marshal(&r)
+		if err != nil {
+			return jobs, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
+		}
+		sum := sha256.Sum256(canon)
+		v, err := in.ver.NextVersion(ctx, r.ID, "sha256:"+hex.EncodeToString(sum[:]))
+		if err != nil {
+			return jobs, &TransientError{fmt.Errorf("version of report %s: %w", r.ID, err)}
+		}
+		r.Version = v
+		data, err := json.Marshal(&r)
+		if err != nil {
+			return jobs, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
+		}
+		sub, err := in.pub.Submit(ctx, &queue.Job{Outputs: in.cfg.Outputs, Report: data})
+		if err != nil {
+			return jobs, &TransientError{err}
+		}
+		jobs = append(jobs, Job{ReportID: r.ID, Version: v, Submitted: sub, Warnings: mp.Warnings, OBR: mp.OBR})
+	}
+	return jobs, nil
+}
+
+func locField(l hl7.Location, f int) hl7.Location {
+	l.Field = f
+	return l
+}
+
+// Handle is Take as an MLLP handler: AA once every job is durably published
+// (warnings as ERR segments of severity W), AE for refused content, AR for a
+// message type, version or processing id not taken, a message that is not
+// HL7, or a publishing failure (the sender should send it again).
+func (in *Intake) Handle(ctx context.Context, msg []byte) mllp.Outcome {
+	jobs, err := in.Take(ctx, msg)
+	if err == nil {
+		out := mllp.Outcome{Code: mllp.AA}
+		for _, j := range jobs {
+			for _, w := range j.Warnings {
+				out.Errors = append(out.Errors, &hl7.Error{Loc: j.OBR, Code: 0, Text: j.ReportID + ": " + w})
+			}
+		}
+		return out
+	}
+	var es hl7input.Errors
+	if errors.As(err, &es) {
+		code := mllp.AE
+		if hl7input.IsRejection(err) {
+			code = mllp.AR
+		}
+		return mllp.Outcome{Code: code, Errors: es}
+	}
+	return mllp.Outcome{Code: mllp.AR, Errors: []*hl7.Error{{Loc: hl7.Location{Segment: "MSH", Seq: 1}, Code: hl7.CodeApplicationInternal, Text: "folio could not queue the message; send it again (" + err.Error() + ")"}}}
+}
