@@ -164,3 +164,18 @@ func (mp *mapper) pathLoc(g *group, path string) hl7.Location {
 	}
 	return loc
 }
+
+// Sniff reports whether data looks like HL7 v2 (ER7): it starts, after
+// white space and MLLP start bytes, with an MSH, FHS or BHS segment.
+func Sniff(data []byte) bool {
+	i := 0
+	for i < len(data) && i < 64 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n' || data[i] == 0x0b) {
+		i++
+	}
+	if len(data)-i < 4 {
+		return false
+	}
+	h := string(data[i : i+3])
+	c := data[i+3]
+	return (h == "MSH" || h == "FHS" || h == "BHS") && !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z')
+}

@@ -6,7 +6,12 @@
 package input
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/foliohealth/folio/fhirinput"
+	"github.com/foliohealth/folio/hl7"
+	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -20,12 +25,19 @@ const (
 	// FHIR is FHIR R4 JSON: a DiagnosticReport, or a Bundle holding one or
 	// more, or a Composition-led document Bundle.
 	FHIR Kind = "fhir"
+	// HL7 is HL7 v2: one or more ORU^R01 messages (a file starting with MSH,
+	// batch segments and MLLP framing bytes allowed between messages).
+	HL7 Kind = "hl7"
 )
 
 // Detect tells an input's kind from its content: JSON with a top-level
-// "resourceType" is FHIR; anything else is read as report v1 (which
+// "resourceType" is FHIR; text starting with MSH (or an HL7 batch header
+// or MLLP start byte) is HL7 v2; anything else is read as report v1 (which
 // refuses what is not a report, with the reason).
 func Detect(data []byte) Kind {
+	if hl7input.Sniff(data) {
+		return HL7
+	}
 	if fhirinput.Sniff(data) != "" {
 		return FHIR
 	}
@@ -62,6 +74,9 @@ type Options struct {
 	Limits report.Limits
 	// FHIR configures the FHIR adapter (site category table, bounds).
 	FHIR fhirinput.Options
+	// HL7 is the HL7 v2 adapter's site table (kinds of local codes,
+	// facility names, time zone).
+	HL7 hl7input.Site
 }
 
 // Map maps one input of the given kind to the reports it holds. An input
@@ -83,6 +98,8 @@ func Map(kind Kind, data []byte, o Options) ([]Doc, error) {
 			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Source: m.Source}
 		}
 		return docs, nil
+	case HL7:
+		return mapHL7(data, o)
 	default:
 		r, err := report.Decode(data, o.Limits)
 		if err != nil {
@@ -90,4 +107,44 @@ func Map(kind Kind, data []byte, o Options) ([]Doc, error) {
 		}
 		return []Doc{{Report: r, VersionGiven: true}}, nil
 	}
+}
+
+// mapHL7 maps every message of an HL7 v2 file. A refused message refuses
+// the file, each problem named by its HL7 location ("PID^1^3", prefixed
+// with "message N" when the file holds several messages).
+func mapHL7(data []byte, o Options) ([]Doc, error) {
+	msgs := hl7.Split(data)
+	if len(msgs) == 0 {
+		return nil, report.Errors{{Path: "MSH^1", Rule: "no HL7 v2 message in the input"}}
+	}
+	var docs []Doc
+	var errs report.Errors
+	for i, b := range msgs {
+		m, mapped, err := hl7input.Parse(b, o.HL7)
+		prefix := ""
+		if len(msgs) > 1 {
+			prefix = "message " + strconv.Itoa(i+1) + ": "
+		}
+		if err != nil {
+			es, ok := err.(hl7input.Errors)
+			if !ok {
+				return nil, err
+			}
+			for _, e := range es {
+				errs = append(errs, report.FieldError{Path: prefix + e.Loc.String(), Rule: e.Text})
+			}
+			continue
+		}
+		for _, mp := range mapped {
+			src := mp.OBR.String()
+			if id := m.ControlID(); id != "" {
+				src = fmt.Sprintf("MSH-10 %s %s", id, src)
+			}
+			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + src})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return docs, nil
 }

@@ -49,7 +49,7 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		data, err := readLimited(f, int64(lim.MaxBytes))
 		var docs []input.Doc
 		if err == nil {
-			docs, err = input.Map(input.Detect(data), data, input.Options{Limits: lim})
+			docs, err = input.Map(kindOf(f, data), data, input.Options{Limits: lim})
 		}
 		if err != nil {
 			for _, l := range failLine(renderLine{}, err).errLines {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -197,16 +198,23 @@ func renderInput(in, outPath string, thumb bool, o render.ThumbOptions) []render
 	if err != nil {
 		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}
-	docs, err := input.Map(input.Detect(data), data, input.Options{Limits: lim})
+	docs, err := input.Map(kindOf(in, data), data, input.Options{Limits: lim})
 	if err != nil {
 		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}
 	var out []renderLine
+	seen := map[string]int{}
 	for _, d := range docs {
 		p := outPath
 		if len(docs) > 1 {
 			ext := filepath.Ext(outPath)
-			p = strings.TrimSuffix(outPath, ext) + "-" + d.Report.ID + ext
+			name := d.Report.ID
+			// An HL7 file may hold several versions of one report
+			// (preliminary, final, corrected): -2, -3 for the later ones.
+			if seen[d.Report.ID]++; seen[d.Report.ID] > 1 {
+				name += "-" + strconv.Itoa(seen[d.Report.ID])
+			}
+			p = strings.TrimSuffix(outPath, ext) + "-" + name + ext
 		}
 		out = append(out, renderDoc(in, p, d, len(docs) > 1, thumb, o))
 	}
@@ -301,11 +309,16 @@ func expandInputs(paths []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		h, err := filepath.Glob(filepath.Join(p, "*.hl7"))
+		if err != nil {
+			return nil, err
+		}
+		m = append(m, h...)
 		sort.Strings(m)
 		out = append(out, m...)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no *.json inputs found")
+		return nil, errors.New("no *.json or *.hl7 inputs found")
 	}
 	return out, nil
 }
@@ -348,4 +361,14 @@ func (p *progress) done() {
 	if p.on {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// kindOf is the input kind of a file: a .hl7 file is HL7 v2 whatever it
+// holds (so that one that is not HL7 is refused as HL7, not as JSON);
+// otherwise the content decides.
+func kindOf(path string, data []byte) input.Kind {
+	if strings.EqualFold(filepath.Ext(path), ".hl7") {
+		return input.HL7
+	}
+	return input.Detect(data)
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestE2EHL7ConvertAndRender drives the folio binary over the HL7 v2
+// fixtures: convert prints exactly the mapped reports of the goldens (one
+// line per report), render writes one PDF per report (the sender's own PDF
+// as sent for the ED PDF message), and every bad message is refused with
+// its HL7 location.
+func TestE2EHL7ConvertAndRender(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test of the folio binary: not in -short mode")
+	}
+	dir := filepath.Join("..", "..", "fixtures", "hl7") + string(filepath.Separator)
+	files, _ := filepath.Glob(dir + "*.hl7")
+	if len(files) < 8 {
+		t.Fatalf("want at least 8 HL7 fixtures, have %d", len(files))
+	}
+	reports := 0
+	t.Run("convert", func(t *testing.T) {
+		for _, f := range files {
+			res := runFolio(t, "convert", f)
+			if res.code != 0 {
+				t.Fatalf("folio convert %s: exit %d\n%s", f, res.code, res.stderr)
+			}
+			want, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "golden", "hl7", strings.TrimSuffix(filepath.Base(f), ".hl7")+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.stdout != string(want) {
+				t.Errorf("%s: convert output differs from its golden\n%s", f, res.stdout)
+			}
+			reports += strings.Count(res.stdout, "\n")
+		}
+	})
+
+	t.Run("render", func(t *testing.T) {
+		out := t.TempDir()
+		res := runFolio(t, "render", "--json", "-o", out, dir)
+		if res.code != 0 {
+			t.Fatalf("folio render: exit %d\n%s", res.code, res.stderr)
+		}
+		n := 0
+		for _, l := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+			var rl renderLine
+			if err := json.Unmarshal([]byte(l), &rl); err != nil || rl.Output == "" {
+				t.Fatalf("line %q: %v", l, err)
+			}
+			n++
+			b, err := os.ReadFile(rl.Output)
+			if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
+				t.Fatalf("%s: not a PDF (%v)", rl.Output, err)
+			}
+			qpdfCheck(t, rl.Output, b)
+			if filepath.Base(rl.Input) == "ed-pdf.hl7" {
+				src, _ := os.ReadFile(rl.Input)
+				i := bytes.Index(src, []byte("^AP^PDF^Base64^"))
+				enc := src[i+len("^AP^PDF^Base64^"):]
+				enc = enc[:bytes.IndexByte(enc, '|')]
+				sent, _ := base64.StdEncoding.DecodeString(string(enc))
+				if !bytes.Equal(sent, b) {
+					t.Error("ed-pdf: the output is not the PDF the message carried")
+				}
+				if len(rl.Warnings) == 0 {
+					t.Error("ed-pdf: no warning that folio did not render it")
+				}
+			}
+		}
+		if n != reports || n < 10 {
+			t.Errorf("%d PDFs for %d reports", n, reports)
+		}
+	})
+
+	t.Run("bad", func(t *testing.T) {
+		bad, _ := filepath.Glob(dir + "bad/*.hl7")
+		res := runFolio(t, "render", "-o", t.TempDir(), dir+"bad")
+		if res.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
+		}
+		for _, f := range bad {
+			want, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "golden", "hl7", "bad", strings.TrimSuffix(filepath.Base(f), ".hl7")+".err"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+				// golden lines are "ACK CODE LOCATION: text"
+				parts := strings.SplitN(line, " ", 3)
+				if !strings.Contains(res.stderr, f+": "+parts[2]+"\n") {
+					t.Errorf("stderr lacks %q", f+": "+parts[2])
+				}
+			}
+		}
+	})
+}
