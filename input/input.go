@@ -63,6 +63,9 @@ type Doc struct {
 	// Warnings say what the mapping left out (unresolved references,
 	// attachments not shown).
 	Warnings []string
+	// Missing is the number of referenced results that were not in the
+	// input (FHIR): the report says so in its first section.
+	Missing int
 	// Source is where in the input the report came from: "" for report
 	// v1, the FHIR path of the DiagnosticReport or Composition for FHIR.
 	Source string
@@ -95,7 +98,7 @@ func Map(kind Kind, data []byte, o Options) ([]Doc, error) {
 		}
 		docs := make([]Doc, len(ms))
 		for i, m := range ms {
-			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Source: m.Source}
+			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Missing: m.Missing, Source: m.Source}
 		}
 		return docs, nil
 	case HL7:

@@ -1,0 +1,38 @@
+package input
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/foliohealth/folio/report"
+)
+
+func TestDetect(t *testing.T) {
+	for in, want := range map[string]Kind{
+		`{"resourceType":"Bundle","type":"collection"}`:  FHIR,
+		` {"meta":{},"resourceType":"DiagnosticReport"}`: FHIR,
+		`{"schema":"folio.report/v1"}`:                   Report,
+		`{"resourceType":42}`:                            Report,
+		`MSH|^~\&|`:                                      Report,
+		``:                                               Report,
+		`{"resource":{"resourceType":"DiagnosticReport"}}`: Report,
+	} {
+		if got := Detect([]byte(in)); got != want {
+			t.Errorf("Detect(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// Map refuses with the adapter's paths: report v1 paths for report JSON,
+// FHIR paths for FHIR.
+func TestMapPaths(t *testing.T) {
+	_, err := Map(Report, []byte(`{"schema":"folio.report/v1"}`), Options{})
+	var fe report.Errors
+	if !errors.As(err, &fe) || fe[0].Path != "id" {
+		t.Errorf("report: %v", err)
+	}
+	_, err = Map(FHIR, []byte(`{"resourceType":"DiagnosticReport","status":"final"}`), Options{})
+	if !errors.As(err, &fe) || fe[0].Path[:16] != "DiagnosticReport" {
+		t.Errorf("fhir: %v", err)
+	}
+}
