@@ -13,7 +13,7 @@ func TestDetect(t *testing.T) {
 		` {"meta":{},"resourceType":"DiagnosticReport"}`: FHIR,
 		`{"schema":"folio.report/v1"}`:                   Report,
 		`{"resourceType":42}`:                            Report,
-		`MSH|^~\&|`:                                      Report,
+		`MSH|^~\&|`:                                      HL7,
 		``:                                               Report,
 		`{"resource":{"resourceType":"DiagnosticReport"}}`: Report,
 	} {
