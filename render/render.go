@@ -53,7 +53,7 @@ func Layout(r *report.Report) (*Laid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, res.Warnings...)}, nil
+	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, replacementWarnings(r, res)...)}, nil
 }
 
 // PDF paints the laid-out pages as a PDF.

@@ -20,9 +20,11 @@ import (
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/fonts"
+	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
 	"github.com/foliohealth/folio/render/raster/rastertest"
+	"github.com/foliohealth/folio/report"
 )
 
 // run is one directional run of a reference line: its logical text and
@@ -398,5 +400,43 @@ func saveFailure(t *testing.T, name string, folio, ref image.Image) {
 		if err := rastertest.WritePNG(filepath.Join(dir, name+"-"+suffix+".png"), im); err != nil {
 			t.Log(err)
 		}
+	}
+}
+
+// TestUnshapedScriptWarningNamesField: text in a script folio cannot shape
+// prints as U+FFFD (never as a wrong string of isolated glyphs) and the
+// render result's warning names the field by its JSON path.
+func TestUnshapedScriptWarningNamesField(t *testing.T) {
+	needTools(t, "pdftotext")
+	raw, err := os.ReadFile(filepath.Join(fixtures, "spec-example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := report.Decode(raw, report.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Patient.Name = "ศรีสุข, สมชาย"
+	r.Sections[0].Body += "\n\nनमस्ते"
+	laid, err := render.Layout(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(laid.Warnings, "\n")
+	for _, want := range []string{
+		`patient.name: character U+0E28 "ศ" (Thai) needs shaping folio does not do: printed as U+FFFD`,
+		`sections[0].body: character U+0928 "न" (Devanagari) needs shaping folio does not do: printed as U+FFFD`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	data, err := laid.PDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdftotext(t, data)
+	if strings.ContainsAny(text, "ศสนम") || !strings.Contains(text, "\uFFFD") {
+		t.Errorf("unshaped script printed, or no visible replacement:\n%s", text)
 	}
 }

@@ -29,8 +29,21 @@ var A4 = Geometry{Width: 595.28, Height: 841.89, Left: 56.69, Right: 56.69, Top:
 
 // Result is a laid-out document.
 type Result struct {
-	Pages    []Page
+	Pages []Page
+	// Warnings has one entry per character that was replaced, in the order
+	// of Replaced, naming the character and why.
 	Warnings []string
+	// Replaced lists the characters printed as fonts.Replacement.
+	Replaced []Replaced
+}
+
+// Replaced is a character printed as fonts.Replacement: Script names the
+// script folio cannot shape, empty when no embedded font covers the
+// character at all.
+type Replaced struct {
+	R      rune
+	Script string
+	Count  int
 }
 
 // Type sizes and spacing, in points.
@@ -91,7 +104,7 @@ func Layout(d *doc.Document, g Geometry) (*Result, error) {
 		p.Ops = l.footer(p.Ops, &d.Header, i+1, len(pages))
 		out[i] = p
 	}
-	return &Result{Pages: out, Warnings: l.sh.warnings()}, nil
+	return &Result{Pages: out, Warnings: l.sh.warnings(), Replaced: l.sh.replaced()}, nil
 }
 
 type layouter struct {

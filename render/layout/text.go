@@ -249,6 +249,18 @@ func (sh *shaper) warnings() []string {
 	return out
 }
 
+// replaced lists the replaced characters in the order of warnings.
+func (sh *shaper) replaced() []Replaced {
+	var out []Replaced
+	for _, r := range sortedRunes(sh.complex) {
+		out = append(out, Replaced{R: r, Script: complexScript(r), Count: sh.complex[r]})
+	}
+	for _, r := range sortedRunes(sh.missing) {
+		out = append(out, Replaced{R: r, Count: sh.missing[r]})
+	}
+	return out
+}
+
 func sortedRunes(m map[rune]int) []rune {
 	rs := make([]rune, 0, len(m))
 	for r := range m {

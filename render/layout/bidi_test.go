@@ -1,0 +1,287 @@
+package layout
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/fonts"
+)
+
+// visual lays s out as one paragraph of the given width and returns its
+// lines as displayed (each line's Text ops left to right, NFKC-normalised so
+// shaped Arabic reads as its letters), and the x of each line's first op.
+func visual(t *testing.T, s string, width float64) ([]string, []float64) {
+	t.Helper()
+	var sh shaper
+	items := sh.itemsString(s, font{face: fonts.Sans, size: 10}, nil)
+	var lines []string
+	var xs []float64
+	for _, ln := range breakLines(items, width) {
+		x := 0.0
+		if rtlLine(ln) {
+			x = width - lineWidth(ln)
+		}
+		ops := lineOps(ln, x, 0, nil)
+		var sb strings.Builder
+		first := -1.0
+		for _, op := range ops {
+			if tx, ok := op.(*Text); ok {
+				sb.WriteString(tx.S)
+				if first < 0 {
+					first = tx.X
+				}
+			}
+		}
+		lines = append(lines, norm.NFKC.String(sb.String()))
+		xs = append(xs, first)
+	}
+	return lines, xs
+}
+
+// rev reverses a string's runes: how a right-to-left run is displayed.
+func rev(s string) string {
+	rs := []rune(s)
+	for a, b := 0, len(rs)-1; a < b; a, b = a+1, b-1 {
+		rs[a], rs[b] = rs[b], rs[a]
+	}
+	return string(rs)
+}
+
+func TestBidiVisualOrder(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"latin only", "abc def", "abc def"},
+		{"hebrew in ltr", "Patient כהן שרה MRN 12", "Patient " + rev("כהן שרה") + " MRN 12"},
+		{"rtl paragraph with latin", "שלום abc עולם", rev("עולם") + " abc " + rev("שלום")},
+		{"numbers inside rtl", "גיל 42 שנים", rev("שנים") + " 42 " + rev("גיל")},
+		{"date inside rtl", "תאריך 2026-11-26 היום", rev("היום") + " 2026-11-26 " + rev("תאריך")},
+		{"mirrored brackets", "שרה (כהן)", "(" + rev("כהן") + ") " + rev("שרה")},
+		{"brackets around latin in rtl", "בדיקה (MRI) היום", rev("היום") + " (MRI) " + rev("בדיקה")},
+		{"comma between rtl words in ltr", "Name: כהן, שרה", "Name: " + rev("כהן, שרה")},
+		{"rlm makes a latin-first paragraph rtl", "\u200fabc שלום", rev("שלום") + " abc"},
+		{"isolate keeps the number with latin", "שלום \u2066abc 12\u2069 עולם", rev("עולם") + " abc 12 " + rev("שלום")},
+		// Arabic is shaped into presentation forms; NFKC reads them as
+		// letters, in display order. The lam-alef ligature is one glyph
+		// whose NFKC form is lam, alef.
+		{"arabic name", "محمد عبد الله", rev("محمد عبد الله")},
+		{"arabic-indic digits stay in order", "عدد ١٢٣", "١٢٣ " + rev("عدد")},
+		{"lam-alef", "لا", "لا"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines, _ := visual(t, tt.in, 1000)
+			got := strings.Join(lines, "/")
+			want := tt.want
+			if got != want {
+				t.Errorf("%q displayed as %q, want %q", tt.in, got, want)
+			}
+		})
+	}
+}
+
+func TestBidiArabicShaping(t *testing.T) {
+	var sh shaper
+	items := sh.itemsString("محمد لا پزشک", font{face: fonts.Sans, size: 10}, nil)
+	var sb strings.Builder
+	for _, ln := range breakLines(items, 1000) {
+		for _, op := range lineOps(ln, 0, 0, nil) {
+			sb.WriteString(op.(*Text).S)
+		}
+	}
+	got := sb.String()
+	// Visual order, joined forms: final dal, medial meem, medial hah,
+	// initial meem; the lam-alef ligature; Persian kaf final, sheen medial,
+	// zain final, peh isolated... as presentation forms.
+	for _, want := range []string{"\uFEAA\uFEE4\uFEA4\uFEE3", "\uFEFB", "\uFB8F"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("shaped %q lacks %q (%U)", got, want, []rune(want))
+		}
+	}
+	for _, r := range got {
+		if r >= 0x0620 && r <= 0x064A {
+			t.Errorf("shaped text %q still holds the nominal letter %U", got, r)
+		}
+	}
+}
+
+func TestBidiBreaksInLogicalOrder(t *testing.T) {
+	// Three Hebrew words, room for two per line: the first line holds the
+	// first two words (logical order), displayed right to left and aligned
+	// right.
+	w := fonts.Get(fonts.Sans).Width("אבג דהו ")*10 + 2
+	lines, xs := visual(t, "אבג דהו זחט", w)
+	if len(lines) != 2 || lines[0] != rev("אבג דהו") || lines[1] != rev("זחט") {
+		t.Fatalf("lines %q", lines)
+	}
+	if xs[1] <= xs[0] {
+		t.Errorf("right-aligned lines start at %v", xs)
+	}
+}
+
+func TestBidiLatinUntouched(t *testing.T) {
+	var sh shaper
+	items := sh.itemsString("Invasive ductal carcinoma, grade 2 (of 3).", font{face: fonts.Sans, size: 10}, nil)
+	for _, it := range items {
+		if it.level != 0 || it.base != 0 || it.src != "" || it.offsets != nil {
+			t.Fatalf("latin item %+v was changed by the bidi path", it)
+		}
+	}
+}
+
+func TestBidiMarksCarryOffsets(t *testing.T) {
+	var sh shaper
+	items := sh.itemsString("قِطَع", font{face: fonts.Sans, size: 10}, nil)
+	ops := lineOps(breakLines(items, 1000)[0], 0, 0, nil)
+	tx := ops[0].(*Text)
+	if len(tx.Offsets) != 2 {
+		t.Fatalf("%q: offsets %+v, want one per mark", tx.S, tx.Offsets)
+	}
+	n := utf8.RuneCountInString(tx.S)
+	rs := []rune(tx.S)
+	for _, o := range tx.Offsets {
+		if o.Index < 0 || o.Index >= n || !isMark(rs[o.Index]) {
+			t.Errorf("offset %+v does not point at a mark of %q", o, tx.S)
+		}
+	}
+	// Shadda with a vowel: DejaVu's unencoded ligature is drawn as both
+	// marks, neither lost.
+	items = sh.itemsString("سَّ", font{face: fonts.Sans, size: 10}, nil)
+	s := items[0].s
+	if !strings.ContainsRune(s, 0x0651) || !strings.ContainsRune(s, 0x064E) {
+		t.Errorf("shadda+fatha shaped as %U", []rune(s))
+	}
+}
+
+func TestComplexScriptsReplacedWithWarning(t *testing.T) {
+	d := &doc.Document{Header: doc.Header{Title: "t"}, Body: []doc.Block{
+		doc.Paragraph{Text: doc.T("Devanagari नमस्ते, Thai สวัสดี, Tamil வணக்கம், baht ฿.")},
+	}}
+	res, err := Layout(d, Letter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := Dump(res.Pages)
+	for _, r := range "नमสวவண" {
+		if strings.ContainsRune(dump, r) {
+			t.Errorf("%q printed unshaped", r)
+		}
+	}
+	if !strings.Contains(dump, "\uFFFD") || !strings.Contains(dump, "฿") {
+		t.Errorf("no visible replacement, or the baht sign replaced:\n%s", dump)
+	}
+	all := strings.Join(res.Warnings, "\n")
+	for _, want := range []string{"U+0928 \"न\" (Devanagari) needs shaping folio does not do", "(Thai)", "(Tamil)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	if len(res.Replaced) != len(res.Warnings) {
+		t.Errorf("%d replaced characters, %d warnings", len(res.Replaced), len(res.Warnings))
+	}
+}
+
+func TestRTLBlocksAlignRight(t *testing.T) {
+	d := &doc.Document{Header: doc.Header{Title: "t"}, Body: []doc.Block{
+		doc.Paragraph{Text: doc.T("שלום")},
+		doc.List{Items: [][]doc.Block{{doc.Paragraph{Text: doc.T("פריט")}}}},
+		doc.Fields{Items: []doc.Field{{Label: "Name", Value: doc.T("כהן")}}},
+	}}
+	res, err := Layout(d, Letter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := Letter.Width - Letter.Right
+	var para, item, marker, value *Text
+	for _, op := range res.Pages[0].Ops {
+		tx, ok := op.(*Text)
+		if !ok {
+			continue
+		}
+		switch tx.S {
+		case rev("שלום"):
+			para = tx
+		case rev("פריט"):
+			item = tx
+		case "•":
+			marker = tx
+		case rev("כהן"):
+			value = tx
+		}
+	}
+	if para == nil || item == nil || marker == nil || value == nil {
+		t.Fatalf("ops missing:\n%s", Dump(res.Pages))
+	}
+	if d := right - (para.X + para.W); d > 0.01 || d < -0.01 {
+		t.Errorf("rtl paragraph ends at %.2f, right margin %.2f", para.X+para.W, right)
+	}
+	if marker.X < item.X+item.W {
+		t.Errorf("rtl list marker at %.1f is left of its item (ends %.1f)", marker.X, item.X+item.W)
+	}
+	if value.X > Letter.Left+200 {
+		t.Errorf("field value at %.1f: values stay next to their labels", value.X)
+	}
+}
+
+// fuzzPalette holds characters of every bidi class and Arabic joining type
+// the algorithm and the shaper branch on: Latin (L), Hebrew (R), Arabic
+// dual-, right- and non-joining letters (AL), Persian and Urdu letters,
+// lam and alefs (ligatures), harakat and shadda (NSM, transparent), tatweel
+// (join causing), ZWJ/ZWNJ, European and Arabic-Indic digits (EN, AN),
+// separators and terminators (ES, ET, CS), brackets, spaces, a tab, a line
+// break, the explicit embeddings, overrides and isolates, marks, a
+// Devanagari letter and an emoji (both replaced).
+var fuzzPalette = []rune("aZ5 \t\n.,:-+%$#()[]{}<>«»אבגשׁ" +
+	"بمحدرواءلأإآةيىپچژگکیٹڈڑںےہ" +
+	"\u064B\u064E\u064F\u0650\u0651\u0652\u0670ـ\u200C\u200D١٢٣۴۵" +
+	"\u200E\u200F\u061C\u202A\u202B\u202C\u202D\u202E\u2066\u2067\u2068\u2069" +
+	"क😀\uFEFB\uFE8D")
+
+// FuzzBidi lays out random mixes of directions and joining classes at
+// random widths: nothing panics, every line is displayed with runes its face
+// covers, and glyph offsets point inside their strings, in order.
+func FuzzBidi(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 30, 31, 40, 3, 50, 60, 70}, uint8(40))
+	f.Add([]byte("mixed \x10\x11 text"), uint8(5))
+	f.Add([]byte{55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67}, uint8(200))
+	f.Fuzz(func(t *testing.T, data []byte, w uint8) {
+		if len(data) > 400 {
+			data = data[:400]
+		}
+		var sb strings.Builder
+		for _, b := range data {
+			sb.WriteRune(fuzzPalette[int(b)%len(fuzzPalette)])
+		}
+		var sh shaper
+		for _, face := range []fonts.ID{fonts.Sans, fonts.SansBoldItalic, fonts.Mono} {
+			items := sh.items(doc.Text{{Text: sb.String()}, {Text: sb.String(), Style: doc.Bold}}, font{face: face, size: 9}, nil)
+			for _, ln := range breakLines(items, float64(w)+1) {
+				for _, op := range lineOps(ln, 0, 10, nil) {
+					tx, ok := op.(*Text)
+					if !ok {
+						continue
+					}
+					fc := fonts.Get(tx.Face)
+					n := 0
+					for _, r := range tx.S {
+						if !fc.Has(r) && r != ' ' {
+							t.Fatalf("%U in %q is not covered by %s", r, tx.S, fc.Name)
+						}
+						n++
+					}
+					last := -1
+					for _, o := range tx.Offsets {
+						if o.Index <= last || o.Index >= n {
+							t.Fatalf("offsets %+v out of order or range for %q", tx.Offsets, tx.S)
+						}
+						last = o.Index
+					}
+				}
+			}
+		}
+	})
+}
