@@ -188,6 +188,38 @@ func TestE2EFHIRSubmit(t *testing.T) {
 		}
 	}
 
+	t.Run("preliminary then final", func(t *testing.T) {
+		for _, f := range []string{"mr-brain-1-preliminary.json", "mr-brain-2-final.json"} {
+			r := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, filepath.Join(dir, f))
+			if r.code != 0 {
+				t.Fatalf("%s: exit %d\n%s", f, r.code, r.stdout)
+			}
+		}
+		var docs [2]struct {
+			Status    string `json:"status"`
+			DocStatus string `json:"docStatus"`
+			RelatesTo []struct {
+				Code   string `json:"code"`
+				Target struct {
+					Reference string `json:"reference"`
+				} `json:"target"`
+			} `json:"relatesTo"`
+		}
+		for i, id := range []string{"R26-220031-1", "R26-220031-2"} {
+			resp, body := fhirGet(t, srv.base, "/DocumentReference/"+id, tok, "application/fhir+json")
+			if resp.StatusCode != 200 || json.Unmarshal(body, &docs[i]) != nil {
+				t.Fatalf("GET /DocumentReference/%s: %d %s", id, resp.StatusCode, body)
+			}
+		}
+		if docs[0].Status != "superseded" || docs[1].Status != "current" || len(docs[1].RelatesTo) != 1 ||
+			docs[1].RelatesTo[0].Code != "replaces" || docs[1].RelatesTo[0].Target.Reference != "DocumentReference/R26-220031-1" {
+			t.Errorf("the final report (meta.versionId 2) does not replace the preliminary one (1): %+v", docs)
+		}
+		if docs[0].DocStatus != "preliminary" || docs[1].DocStatus != "final" {
+			t.Errorf("docStatus %q then %q, want preliminary then final", docs[0].DocStatus, docs[1].DocStatus)
+		}
+	})
+
 	t.Run("bad Bundle refused before queueing", func(t *testing.T) {
 		bad := filepath.Join(dir, "bad", "bundle-subject-unresolved.json")
 		r := runFolio(t, "submit", "--nats-url", srv.natsURL, bad)
