@@ -829,6 +829,9 @@ func TestE2ERender(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if st, err := os.Stat(filepath.Join(out, n)); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v, want 0600 (a rendered report is patient data)", n, st.Mode().Perm())
+			}
 			if !bytes.HasPrefix(b, []byte("%PDF-")) {
 				t.Errorf("%s does not start with %%PDF-", n)
 				continue
@@ -888,6 +891,30 @@ func TestE2ERender(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(out); len(entries) != 0 {
 			t.Errorf("refused reports left files in the output directory: %v", entries)
+		}
+	})
+
+	t.Run("outputs are mode 0600, also over an existing 0644 file", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "thumb.png")
+		if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := runFolio(t, "render", "--thumbnail", "-o", out, fixtures[0])
+		if res.code != 0 {
+			t.Fatalf("folio render --thumbnail: exit %d\nstderr:\n%s", res.code, res.stderr)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 || st.Size() < 100 {
+			t.Errorf("%s: mode %v size %d, want a new thumbnail with mode 0600", out, st.Mode().Perm(), st.Size())
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 1 {
+			t.Errorf("temporary files left beside the output: %v", entries)
 		}
 	})
 

@@ -106,7 +106,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if *out != "" && !(single && !isDir(*out) && !strings.HasSuffix(*out, string(filepath.Separator))) {
-		if err := os.MkdirAll(*out, 0o755); err != nil {
+		if err := os.MkdirAll(*out, 0o700); err != nil {
 			fmt.Fprintln(stderr, "folio render:", err)
 			return exitFailed
 		}
@@ -266,13 +266,39 @@ func renderDoc(in, outPath string, d input.Doc, named, thumb bool, o render.Thum
 		}
 		res.Pages = len(laid.Pages)
 	}
-	if err := os.WriteFile(outPath, b, 0o644); err != nil {
+	if err := writePrivate(outPath, b); err != nil {
 		return failLine(res, err)
 	}
 	sum := sha256.Sum256(b)
 	res.Output, res.Bytes, res.SHA256 = outPath, len(b), hex.EncodeToString(sum[:])
 	res.Warnings = append(res.Warnings, laid.Warnings...)
 	return res
+}
+
+// writePrivate writes b to path readable by its owner only (mode 0600: a
+// rendered report is patient data). It writes a temporary file beside path
+// and renames it, so that a file already at path, whatever its mode, is
+// replaced whole and never left half-written or world-readable.
+func writePrivate(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // readLimited reads a file, refusing one larger than max bytes without
