@@ -51,17 +51,33 @@ func (s staticKeys) Refresh(context.Context) (jwk.Set, error) { return s.set, ni
 // DefaultSkew is the clock skew allowed on exp and nbf.
 const DefaultSkew = 30 * time.Second
 
+// DefaultMaxLifetime is the longest token lifetime accepted by default.
+const DefaultMaxLifetime = 24 * time.Hour
+
 // Verifier verifies JWT bearer tokens signed with an asymmetric algorithm
 // by a key of a KeySource, with a fixed issuer and audience. It refuses
 // "alg": "none", every HMAC algorithm (so a public key can never be used as
-// an HMAC secret), tokens without exp, and keys whose type or declared
-// algorithm does not fit the token's alg.
+// an HMAC secret), tokens without exp, exp/nbf/iat that are not JSON
+// numbers, tokens living longer than MaxLifetime, and keys whose type or
+// declared algorithm does not fit the token's alg.
+//
+// ECDSA signatures are accepted with either S (s or n-s): ECDSA is
+// malleable, so whoever holds a valid token can make a second valid
+// encoding of the same claims; it confers nothing the holder did not
+// already have. folio keys nothing on a token's bytes except the memory of
+// verified tokens below, whose entries hold the same claims either way, and
+// many JOSE signers (Go's crypto/ecdsa, Java, Node) do not normalise S, so
+// refusing high S would refuse about half of their valid ES* tokens.
 type Verifier struct {
 	keys     KeySource
 	issuer   string
 	audience string
 	// Skew is the clock skew allowed on exp and nbf (DefaultSkew).
 	Skew time.Duration
+	// MaxLifetime is the longest lifetime accepted: exp minus iat (or nbf,
+	// or now when the token has neither), and exp no further than that from
+	// now (DefaultMaxLifetime; zero or negative means DefaultMaxLifetime).
+	MaxLifetime time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// Remember is how long a verified token is remembered, so that a
@@ -86,7 +102,7 @@ const maxSeen = 4096
 // NewVerifier returns a Verifier over keys requiring iss == issuer and
 // audience among aud.
 func NewVerifier(keys KeySource, issuer, audience string) *Verifier {
-	return &Verifier{keys: keys, issuer: issuer, audience: audience, Skew: DefaultSkew, Now: time.Now, Remember: 30 * time.Second}
+	return &Verifier{keys: keys, issuer: issuer, audience: audience, Skew: DefaultSkew, MaxLifetime: DefaultMaxLifetime, Now: time.Now, Remember: 30 * time.Second}
 }
 
 // keyTypeOf lists the accepted signature algorithms and the key type each
@@ -161,6 +177,9 @@ func (v *Verifier) verify(ctx context.Context, token string, now func() time.Tim
 	if err := json.Unmarshal(raw, &hdr); err != nil {
 		return nil, never, invalidToken("header is not JSON")
 	}
+	if err := checkNumericDates(parts[1]); err != nil {
+		return nil, never, err
+	}
 	kty, ok := keyTypeOf[hdr.Alg]
 	if !ok {
 		return nil, never, invalidToken("signature algorithm %q is not accepted (asymmetric algorithms only)", truncate(hdr.Alg, 16))
@@ -230,7 +249,53 @@ func (v *Verifier) verify(ctx context.Context, token string, now func() time.Tim
 		c.Patient, _ = pt.(string)
 	}
 	exp, _ := tok.Expiration()
+	if err := v.checkLifetime(tok, exp, now()); err != nil {
+		return nil, never, err
+	}
 	return c, exp, nil
+}
+
+// checkNumericDates refuses a payload whose exp, nbf or iat is present but
+// not a JSON number (RFC 7519 NumericDate): "exp": "1900000000" is not
+// read as a time.
+func checkNumericDates(payload string) error {
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return invalidToken("payload is not base64url")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return invalidToken("payload is not a JSON object")
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		v, ok := m[name]
+		if !ok {
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) || json.Unmarshal(v, &n) != nil {
+			return invalidToken("%s is not a number (RFC 7519 NumericDate)", name)
+		}
+	}
+	return nil
+}
+
+// checkLifetime refuses a token that lives longer than MaxLifetime.
+func (v *Verifier) checkLifetime(tok jwt.Token, exp, now time.Time) error {
+	max := v.MaxLifetime
+	if max <= 0 {
+		max = DefaultMaxLifetime
+	}
+	start := now
+	if iat, ok := tok.IssuedAt(); ok {
+		start = iat
+	} else if nbf, ok := tok.NotBefore(); ok {
+		start = nbf
+	}
+	if exp.Sub(start) > max || exp.Sub(now) > max+v.Skew {
+		return invalidToken("lifetime longer than the %s this server accepts", max)
+	}
+	return nil
 }
 
 func scopeString(v any) string {
@@ -378,14 +443,21 @@ func satisfied(scopes []scope, contexts []string, needs []need) (need, bool) {
 // authorize verifies the request's bearer token and checks its scopes for
 // a read (or search) of typ.
 func (h *Handler) authorize(r *http.Request, typ string, search bool) (*principal, error) {
-	authz := r.Header.Get("Authorization")
-	scheme, token, _ := strings.Cut(authz, " ")
-	token = strings.TrimSpace(token)
-	if authz == "" {
-		return nil, fail(errUnauthenticated, "missing bearer token (Authorization: Bearer <JWT>)")
+	authz := r.Header.Values("Authorization")
+	if len(authz) == 0 {
+		return nil, fail(errNoCredentials, "missing bearer token (Authorization: Bearer <JWT>)")
 	}
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return nil, fail(errUnauthenticated, "malformed Authorization header: expected Bearer <JWT>")
+	if len(authz) > 1 {
+		return nil, fail(errMalformedAuth, "malformed request: more than one Authorization header")
+	}
+	scheme, token, _ := strings.Cut(authz[0], " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") {
+		// Another scheme is no bearer credentials at all (RFC 6750 3.1).
+		return nil, fail(errNoCredentials, "missing bearer token: Authorization scheme is not Bearer (Authorization: Bearer <JWT>)")
+	}
+	if !b64token(token) {
+		return nil, fail(errMalformedAuth, "malformed Authorization header: expected Bearer <JWT>")
 	}
 	claims, err := h.cfg.Verifier.Verify(r.Context(), token)
 	if err != nil {
@@ -407,12 +479,40 @@ func (h *Handler) authorize(r *http.Request, typ string, search bool) (*principa
 	}
 	if _, pok := satisfied(scopes, []string{"patient"}, needs); pok {
 		if !h.cfg.AllowPatientAccess {
-			return nil, fail(errForbidden, "patient/ scopes are not accepted by this server (practitioner user/ and system/ access only); missing scope %s", missing)
+			return nil, &apiError{kind: errForbidden, scope: sufficientScope(needs),
+				msg: fmt.Sprintf("patient/ scopes are not accepted by this server (practitioner user/ and system/ access only); missing scope %s", missing)}
 		}
 		if err := checkID(claims.Patient); err != nil {
-			return nil, fail(errForbidden, "a patient/ scope needs a token with a valid \"patient\" claim")
+			return nil, &apiError{kind: errForbidden, scope: sufficientScope(needs),
+				msg: "a patient/ scope needs a token with a valid \"patient\" claim"}
 		}
 		return &principal{subject: claims.Subject, patient: claims.Patient}, nil
 	}
-	return nil, fail(errForbidden, "insufficient scope: missing %s", missing)
+	return nil, &apiError{kind: errForbidden, msg: fmt.Sprintf("insufficient scope: missing %s", missing), scope: sufficientScope(needs)}
+}
+
+// sufficientScope is one set of scopes that satisfies needs: the first
+// resource of each need, user/ context, SMART v1 form.
+func sufficientScope(needs []need) string {
+	var s []string
+	for _, n := range needs {
+		s = append(s, "user/"+n.resources[0]+".read")
+	}
+	return strings.Join(s, " ")
+}
+
+// b64token reports whether s has the RFC 6750 section 2.1 b64token syntax:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func b64token(s string) bool {
+	t := strings.TrimRight(s, "=")
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -351,7 +351,7 @@ func (e *env) do(t testing.TB, method, path string, headers ...string) (*http.Re
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := e.srv.Client().Do(req)
 	if err != nil {

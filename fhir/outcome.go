@@ -19,6 +19,8 @@ var (
 	errNotSupported    = errors.New("not supported")
 	errNotAcceptable   = errors.New("not acceptable")
 	errUnauthenticated = errors.New("unauthenticated")
+	errNoCredentials   = errors.New("no credentials")
+	errMalformedAuth   = errors.New("malformed authorization")
 	errForbidden       = errors.New("forbidden")
 	errRange           = errors.New("range not satisfiable")
 	errMethod          = errors.New("method not allowed")
@@ -43,6 +45,8 @@ var errorTable = []struct {
 	{errNotSupported, http.StatusBadRequest, "not-supported", true},
 	{errNotAcceptable, http.StatusNotAcceptable, "not-supported", true},
 	{errUnauthenticated, http.StatusUnauthorized, "login", true},
+	{errNoCredentials, http.StatusUnauthorized, "login", true},
+	{errMalformedAuth, http.StatusBadRequest, "login", true},
 	{errForbidden, http.StatusForbidden, "forbidden", true},
 	{errRange, http.StatusRequestedRangeNotSatisfiable, "invalid", true},
 	{errMethod, http.StatusMethodNotAllowed, "not-supported", true},
@@ -56,6 +60,9 @@ var errorTable = []struct {
 type apiError struct {
 	kind error
 	msg  string
+	// scope, on an insufficient-scope 403, is a set of scopes that would
+	// have sufficed (the RFC 6750 challenge's scope attribute).
+	scope string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -100,8 +107,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		st.err = err
 	}
 	h := w.Header()
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer error="invalid_token", error_description=`+strconv.Quote(diag))
+	if c := challenge(err, diag); c != "" {
+		h.Set("WWW-Authenticate", c)
 	}
 	body, _ := marshal(OperationOutcome{
 		ResourceType: "OperationOutcome",
@@ -117,6 +124,48 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// realm is the protection space named in every Bearer challenge.
+const realm = "folio"
+
+// challenge returns the RFC 6750 section 3 WWW-Authenticate value for err,
+// or "" when err needs none: no credentials at all get the bare challenge
+// (no error code, section 3.1), a malformed request invalid_request (400),
+// a token that fails verification invalid_token (401), too little scope
+// insufficient_scope with the scope needed (403).
+func challenge(err error, diag string) string {
+	var ae *apiError
+	errors.As(err, &ae)
+	switch {
+	case errors.Is(err, errNoCredentials):
+		return `Bearer realm="` + realm + `"`
+	case errors.Is(err, errMalformedAuth):
+		return `Bearer realm="` + realm + `", error="invalid_request", error_description="` + challengeText(diag) + `"`
+	case errors.Is(err, errUnauthenticated):
+		return `Bearer realm="` + realm + `", error="invalid_token", error_description="` + challengeText(diag) + `"`
+	case errors.Is(err, errForbidden) && ae != nil && ae.scope != "":
+		return `Bearer realm="` + realm + `", error="insufficient_scope", scope="` + challengeText(ae.scope) + `", error_description="` + challengeText(diag) + `"`
+	}
+	return ""
+}
+
+// challengeText keeps only the characters RFC 6750 allows in a challenge's
+// quoted values (printable ASCII without '"' and '\'); a double quote
+// becomes a single one.
+func challengeText(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 200; i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			b = append(b, '\'')
+		case c == '\\' || c < 0x20 || c > 0x7e:
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // marshal encodes v as JSON without escaping <, > and & (the bodies are

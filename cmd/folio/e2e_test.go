@@ -669,6 +669,14 @@ func TestE2EServe(t *testing.T) {
 		}
 	})
 
+	t.Run("development auth on a non-loopback --addr is refused without --dev-auth", func(t *testing.T) {
+		_, port, _ := net.SplitHostPort(freeAddr(t))
+		res := runFolio(t, "serve", "--data", filepath.Join(t.TempDir(), "d"), "--addr", "0.0.0.0:"+port, "--nats-listen", freeAddr(t), "--workers", "1")
+		if res.code != exitFailed || !strings.Contains(res.stderr, "--dev-auth") || !strings.Contains(res.stderr, "not a loopback address") {
+			t.Fatalf("folio serve --addr 0.0.0.0:%s in development auth mode: exit %d, want 1 naming --dev-auth\n%s", port, res.code, res.stderr)
+		}
+	})
+
 	// Last: SIGTERM ends serve with status 0.
 	if code := srv.stop(t); code != 0 {
 		t.Errorf("folio serve exited %d after SIGTERM, want 0\nlog:\n%s", code, srv.log.String())

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/fhir"
@@ -22,6 +25,12 @@ type apiConfig struct {
 	// BaseURL is the endpoint's public base URL for Bundle fullUrls (empty:
 	// from each request's Host).
 	BaseURL string
+	// Addr is the listen address; development auth is refused on one that
+	// is not loopback unless DevAuth.
+	Addr    string
+	DevAuth bool
+	// MaxTokenLifetime caps the lifetime of accepted tokens.
+	MaxTokenLifetime time.Duration
 }
 
 // apiHandler returns the FHIR read endpoint over store. Without a JWKS URL
@@ -49,7 +58,9 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 		if err := keys.Ready(context.Background()); err != nil {
 			log.Warn("JWKS not fetched yet: every token is refused until it is", "jwks", cfg.JWKSURL)
 		}
-		fc.Verifier = fhir.NewVerifier(keys, cfg.Issuer, cfg.Audience)
+		v := fhir.NewVerifier(keys, cfg.Issuer, cfg.Audience)
+		v.MaxLifetime = cfg.MaxTokenLifetime
+		fc.Verifier = v
 		fc.Ready = keys.Ready
 		fc.SMART = fhir.SMARTInfo{Issuer: cfg.Issuer, JWKSURI: cfg.JWKSURL}
 		log.Info("bearer tokens verified against JWKS", "jwks", cfg.JWKSURL, "issuer", cfg.Issuer, "audience", cfg.Audience)
@@ -57,11 +68,16 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 		if cfg.Issuer != "" || cfg.Audience != "" {
 			return nil, errors.New("--issuer and --audience need --jwks-url (without it, development auth is used)")
 		}
+		if !cfg.DevAuth && !isLoopback(cfg.Addr) {
+			return nil, fmt.Errorf("--addr %s is not a loopback address: development auth (tokens from `folio token`) is refused there; set --jwks-url, --issuer and --audience, or give --dev-auth to accept development tokens on the network anyway", cfg.Addr)
+		}
 		key, created, err := fhir.LoadDevKey(cfg.DataDir, true)
 		if err != nil {
 			return nil, err
 		}
-		fc.Verifier = key.Verifier()
+		v := key.Verifier()
+		v.MaxLifetime = cfg.MaxTokenLifetime
+		fc.Verifier = v
 		fc.SMART = fhir.SMARTInfo{Issuer: fhir.DevIssuer}
 		log.Warn("!!! DEVELOPMENT AUTH IS ON: tokens signed by a local key are accepted; mint them with `folio token`; set --jwks-url, --issuer and --audience in production !!!",
 			"key", key.Path, "created", created, "issuer", fhir.DevIssuer, "audience", fhir.DevAudience)
@@ -75,7 +91,8 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 // apiFlags are the FHIR endpoint's flags, shared by serve and api.
 type apiFlags struct {
 	jwks, issuer, audience, baseURL *string
-	allowPatient                    *bool
+	allowPatient, devAuth           *bool
+	maxTokenLifetime                *time.Duration
 }
 
 func addAPIFlags(fs *flag.FlagSet) apiFlags {
@@ -85,6 +102,9 @@ func addAPIFlags(fs *flag.FlagSet) apiFlags {
 		audience:     fs.String("audience", "", "required token audience (with --jwks-url)"),
 		allowPatient: fs.Bool("allow-patient-access", false, "accept patient-context tokens (patient/ scopes)"),
 		baseURL:      fs.String("base-url", "", "public base URL of the endpoint, for Bundle fullUrls"),
+		devAuth:      fs.Bool("dev-auth", false, "accept development tokens (no --jwks-url) on a non-loopback --addr too"),
+		maxTokenLifetime: fs.Duration("max-token-lifetime", fhir.DefaultMaxLifetime,
+			"refuse bearer tokens whose lifetime (exp - iat) is longer"),
 	}
 }
 
@@ -94,9 +114,24 @@ func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) 
 	api, err := apiHandler(p.q.Store(), apiConfig{
 		DataDir: dataDir, JWKSURL: *f.jwks, Issuer: *f.issuer, Audience: *f.audience,
 		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: *f.baseURL,
+		Addr: addr, DevAuth: *f.devAuth, MaxTokenLifetime: *f.maxTokenLifetime,
 	})
 	if err != nil {
 		return "", nil, err
 	}
 	return p.serveHTTP(addr, api, log)
+}
+
+// isLoopback reports whether the listen address addr (host:port) binds
+// loopback interfaces only. An empty host binds every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
