@@ -179,3 +179,13 @@ func Sniff(data []byte) bool {
 	c := data[i+3]
 	return (h == "MSH" || h == "FHS" || h == "BHS") && !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z')
 }
+
+// Source names where in message m a mapped report came from, as folio
+// convert prints it and as a job's "source" picks it: "MSH-10 <control id>
+// OBR^n" (the OBR location alone when MSH-10 is empty).
+func Source(m *hl7.Message, mp Mapped) string {
+	if id := m.ControlID(); id != "" {
+		return "MSH-10 " + id + " " + mp.OBR.String()
+	}
+	return mp.OBR.String()
+}

@@ -6,7 +6,6 @@
 package input
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/foliohealth/folio/fhirinput"
@@ -139,11 +138,7 @@ func mapHL7(data []byte, o Options) ([]Doc, error) {
 			continue
 		}
 		for _, mp := range mapped {
-			src := mp.OBR.String()
-			if id := m.ControlID(); id != "" {
-				src = fmt.Sprintf("MSH-10 %s %s", id, src)
-			}
-			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + src})
+			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + hl7input.Source(m, mp)})
 		}
 	}
 	if len(errs) > 0 {

@@ -14,11 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/foliohealth/folio"
 
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/report"
 )
 
 // Publisher publishes render jobs; *queue.Queue is one.
@@ -59,11 +63,13 @@ func New(pub Publisher, ver Versions, cfg Config) *Intake {
 	return &Intake{pub: pub, ver: ver, cfg: cfg}
 }
 
-// Job is one report of a message, published.
+// Job is one report of a message: its render job (the mapped report with
+// its derived version) and, once published, the queue's answer.
 type Job struct {
+	Job       *queue.Job
 	ReportID  string
 	Version   int
-	Submitted *queue.Submitted
+	Submitted *queue.Submitted // nil until published
 	Warnings  []string
 	OBR       hl7.Location // where in the message the report came from
 }
@@ -81,6 +87,24 @@ func (e *TransientError) Unwrap() error { return e.Err }
 // *TransientError. A message whose jobs were published before (a resend)
 // publishes nothing new: its versions and job ids are the same.
 func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
+	jobs, err := in.Jobs(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	for i := range jobs {
+		sub, err := in.pub.Submit(ctx, jobs[i].Job)
+		if err != nil {
+			return jobs[:i], &TransientError{err}
+		}
+		jobs[i].Submitted = sub
+	}
+	return jobs, nil
+}
+
+// Jobs maps msg and derives each report's version, and returns the jobs
+// without publishing them (folio submit publishes them itself). Errors are
+// as for Take.
+func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 	m, err := hl7.Parse(msg)
 	if err != nil {
 		var he *hl7.Error
@@ -100,35 +124,44 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 		if mp.Withdraw {
 			return nil, hl7input.Errors{{Loc: locField(mp.OBR, 25), Code: hl7.CodeTableValue, Text: fmt.Sprintf("result status %s (withdraw) is not taken yet: folio cannot withdraw a report through HL7 v2 in this version", mp.ResultStatus)}}
 		}
-		if mp.PDF != nil {
-			return nil, hl7input.Errors{{Loc: mp.OBR, Code: hl7.CodeTableValue, Text: "an encapsulated PDF (OBX type ED, application/pdf) is not taken yet: folio cannot store a sender's PDF through HL7 v2 in this version"}}
-		}
 	}
 	var jobs []Job
 	for _, mp := range mapped {
 		r := *mp.Report
 		r.Version = 0
+		if mp.PDF != nil { // the sender's PDF is part of the content
+			r.Sections = append(slices.Clone(r.Sections), report.Section{Kind: report.SectionImage, Title: "sender PDF", Data: mp.PDF})
+		}
 		canon, err := json.Marshal(&r)
 		if err != nil {
-			return jobs, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
+			return nil, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
 		}
 		sum := sha256.Sum256(canon)
 		v, err := in.ver.NextVersion(ctx, r.ID, "sha256:"+hex.EncodeToString(sum[:]))
 		if err != nil {
-			return jobs, &TransientError{fmt.Errorf("version of report %s: %w", r.ID, err)}
+			return nil, &TransientError{fmt.Errorf("version of report %s: %w", r.ID, err)}
 		}
-		r.Version = v
-		data, err := json.Marshal(&r)
-		if err != nil {
-			return jobs, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
+		// The job carries the message itself; the worker maps it again
+		// (a pure function: the same report) and gives it this version.
+		// Its id is the report's id, version and content, so a resend,
+		// even under a new MSH-10, is the same job.
+		job := &queue.Job{
+			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), hex.EncodeToString(sum[:6]), strings.Join(outputs(in.cfg.Outputs), "-")),
+			Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
 		}
-		sub, err := in.pub.Submit(ctx, &queue.Job{Outputs: in.cfg.Outputs, Report: data})
-		if err != nil {
-			return jobs, &TransientError{err}
-		}
-		jobs = append(jobs, Job{ReportID: r.ID, Version: v, Submitted: sub, Warnings: mp.Warnings, OBR: mp.OBR})
+		jobs = append(jobs, Job{Job: job, ReportID: r.ID, Version: v, Warnings: mp.Warnings, OBR: mp.OBR})
 	}
 	return jobs, nil
+}
+
+// outputs returns the outputs sorted, ["pdf"] when empty.
+func outputs(o []string) []string {
+	if len(o) == 0 {
+		return []string{folio.OutputPDF}
+	}
+	o = slices.Clone(o)
+	slices.Sort(o)
+	return slices.Compact(o)
 }
 
 func locField(l hl7.Location, f int) hl7.Location {

@@ -3,6 +3,7 @@ package mllp
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -123,8 +124,8 @@ func Ack(msg []byte, out Outcome, app, fac string) []byte {
 	if proc == "" {
 		proc = "P"
 	}
-	ver := h.field(12)
-	if ver == "" {
+	ver := h.field(12) // the message's version, when folio reads it
+	if !slices.Contains(hl7.Versions, ver) {
 		ver = "2.5.1"
 	}
 	now := time.Now().UTC()

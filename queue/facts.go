@@ -33,6 +33,12 @@ func DecodeInput(job *Job, lim report.Limits) (*input.Doc, error) {
 	if err != nil {
 		return nil, Permanent(prefixErrors(string(kind), err))
 	}
+	pick := func(d *input.Doc) (*input.Doc, error) {
+		if !d.VersionGiven && job.Version > 0 && d.Report != nil {
+			d.Report.Version = job.Version
+		}
+		return d, nil
+	}
 	if job.Source == "" {
 		if len(docs) != 1 {
 			var srcs []string
@@ -41,11 +47,11 @@ func DecodeInput(job *Job, lim report.Limits) (*input.Doc, error) {
 			}
 			return nil, Permanent(fmt.Errorf("source: the %s input holds %d reports (%s): say which one in source, one job per report", kind, len(docs), strings.Join(srcs, ", ")))
 		}
-		return &docs[0], nil
+		return pick(&docs[0])
 	}
 	for i := range docs {
 		if docs[i].Source == job.Source {
-			return &docs[i], nil
+			return pick(&docs[i])
 		}
 	}
 	return nil, Permanent(fmt.Errorf("source: %q names no report of the %s input", job.Source, kind))

@@ -198,8 +198,9 @@ func (c Config) backoff(n int) time.Duration {
 // (report-v1.md "The render job").
 //
 // A job carries its input in exactly one field named after the input's
-// kind (input.Kind): "report" (report v1 JSON) or "fhir" (FHIR R4 JSON, a
-// DiagnosticReport or a Bundle). An input that holds several reports (a
+// kind (input.Kind): "report" (report v1 JSON), "fhir" (FHIR R4 JSON, a
+// DiagnosticReport or a Bundle) or "hl7" (one HL7 v2 ORU^R01 message, as
+// a JSON string). An input that holds several reports (a
 // Bundle with several DiagnosticReports) needs "source", the FHIR path of
 // the one this job renders (as folio convert and folio submit name it).
 type Job struct {
@@ -208,7 +209,12 @@ type Job struct {
 	Thumbnail *ThumbSpec      `json:"thumbnail,omitempty"` // for the thumbnail output
 	Report    json.RawMessage `json:"report,omitempty"`
 	FHIR      json.RawMessage `json:"fhir,omitempty"`
+	HL7       string          `json:"hl7,omitempty"`
 	Source    string          `json:"source,omitempty"` // which report of the input
+	// Version is the version an intake derived for a report whose input
+	// carries none (HL7 v2; see store NextVersion): the worker gives it to
+	// the mapped report. Ignored for input that states its version.
+	Version int `json:"version,omitempty"`
 }
 
 // Input returns the job's input kind and payload, or an error when the job
@@ -224,9 +230,12 @@ func (j *Job) Input() (input.Kind, []byte, error) {
 			kinds, data = append(kinds, c.k), c.v
 		}
 	}
+	if j.HL7 != "" {
+		kinds, data = append(kinds, input.HL7), []byte(j.HL7)
+	}
 	switch len(kinds) {
 	case 0:
-		return "", nil, errors.New("report: required (or fhir: a job carries its input in one of them)")
+		return "", nil, errors.New("report: required (or fhir or hl7: a job carries its input in one of them)")
 	case 1:
 		return kinds[0], data, nil
 	}

@@ -595,6 +595,9 @@ func decodeJob(m jobMsg) (*Job, error) {
 	if _, _, err := job.Input(); err != nil {
 		return job, Permanent(err)
 	}
+	if job.Version < 0 || job.Version > 999999999 {
+		return job, Permanent(fmt.Errorf("version: %d is not an integer from 1 to 999999999", job.Version))
+	}
 	if len(job.Outputs) == 0 {
 		job.Outputs = []string{folio.OutputPDF}
 	}

@@ -144,11 +144,17 @@ type server struct {
 // /readyz. The process is stopped when the test ends.
 func startServe(t *testing.T) *server {
 	t.Helper()
-	work := t.TempDir()
+	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t))
+}
+
+// startServeIn starts "folio serve" with its data directory under work, the
+// FHIR endpoint on addr, the embedded NATS server on natsAddr, and extra
+// flags (a restart passes the same ones).
+func startServeIn(t *testing.T, work, addr, natsAddr string, extra ...string) *server {
+	t.Helper()
 	s := &server{data: filepath.Join(work, "folio-data"), log: &syncBuffer{}, exited: make(chan struct{})}
-	addr, natsAddr := freeAddr(t), freeAddr(t)
 	s.base, s.natsURL = "http://"+addr, "nats://"+natsAddr
-	s.cmd = exec.Command(folioBinary(t), "serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--workers", "2")
+	s.cmd = exec.Command(folioBinary(t), append([]string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
 	s.cmd.Dir = work
 	s.cmd.Env = testutil.CleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

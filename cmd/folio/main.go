@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"token":   runToken,
 		"jobs":    runJobs,
 		"job":     runJob,
+		"mllp":    runMLLP,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -59,11 +60,12 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: folio COMMAND [flags]
 
 commands:
-  render   render report files (report JSON, FHIR R4 JSON) to PDF or thumbnails, no queue
+  render   render report files (report JSON, FHIR R4 JSON, HL7 v2) to PDF or thumbnails, no queue
   convert  print the report v1 JSON that each input maps to
   serve    run everything in one process (embedded NATS, workers, FHIR API)
   worker   run render workers against an external NATS server
   api      run the FHIR read endpoint against an external NATS server
+  mllp     take HL7 v2 ORU^R01 over MLLP, queueing jobs on an external NATS server
   submit   publish render jobs
   jobs     list recent jobs (--failed, --since D, --json)
   job      show one job: status, error with its field path, warnings

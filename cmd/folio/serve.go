@@ -51,6 +51,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verbose := fs.Bool("verbose", false, "log the embedded NATS server's start-up and informational lines too\n(default: its warnings and errors only)")
 	pf := addPipelineFlags(fs, "")
 	af := addAPIFlags(fs)
+	mllpAddr := fs.String("mllp", "", "also take HL7 v2 ORU^R01 over MLLP on this address (conventional port 2575);\neach message is acknowledged AA only once its jobs are durably queued")
+	mf := addMLLPFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,9 +92,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	defer stopHTTP()
+	var mllpBound string
+	if *mllpAddr != "" {
+		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, mf, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "folio serve:", err)
+			return exitFailed
+		}
+		defer stopMLLP()
+		mllpBound = bound
+	}
 	log.Info("folio serve ready", "workers", *pf.workers)
 	printBanner(stdout, bannerInfo{
-		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "",
+		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "", mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
 	p.q.Work(ctx, &queue.Engine{}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
@@ -136,7 +148,8 @@ type bannerInfo struct {
 	opsAddr           string // operator listener address ("" when it is httpAddr)
 	console           bool   // the console is mounted on the operator listener
 	natsURL           string
-	embedded          bool // the NATS server is folio's own
+	mllpAddr          string // HL7 v2 MLLP listener ("" when off)
+	embedded          bool   // the NATS server is folio's own
 	dataDir           string
 	devAuth           bool
 	workers           int
@@ -164,6 +177,9 @@ func printBanner(w io.Writer, b bannerInfo) {
 	fmt.Fprintf(w, "folio %s ready: %d render workers\n", folio.Version, b.workers)
 	fmt.Fprintf(w, "  FHIR endpoint   %s/  (bearer token required)\n", strings.TrimSuffix(fhirURL, "/"))
 	fmt.Fprintf(w, "  NATS            %s\n", nats)
+	if b.mllpAddr != "" {
+		fmt.Fprintf(w, "  HL7 v2 (MLLP)   %s\n", b.mllpAddr)
+	}
 	if b.console {
 		fmt.Fprintf(w, "  operator        http://%s/console  (metrics: http://%s/metrics)\n", ops, ops)
 	} else {

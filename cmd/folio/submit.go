@@ -14,7 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
@@ -99,12 +101,13 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer waiter.Close()
 	}
 
+	hl7in := intake.New(q, q.Store(), intake.Config{Outputs: outs})
 	code := exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}
 	sourceOf := map[string]string{}
 	for _, f := range files {
-		jobs, err := jobsOf(f, outs)
+		jobs, err := jobsOf(ctx, f, outs, hl7in)
 		if err != nil {
 			print(submitLine{Input: f, Status: queue.StatusFailed, Error: fmt.Sprintf("%s: %v", f, err)})
 			code = exitFailed
@@ -182,11 +185,35 @@ func statusLine(input string, st *queue.JobStatus) submitLine {
 // naming the report when the input holds several). FHIR input is mapped
 // here first so that a bad file is refused before anything is queued,
 // with the same FHIR paths the worker would give.
-func jobsOf(path string, outs []string) ([]*queue.Job, error) {
+func jobsOf(ctx context.Context, path string, outs []string, hl7in *intake.Intake) ([]*queue.Job, error) {
 	lim := report.DefaultLimits()
 	data, err := readLimited(path, int64(lim.MaxBytes))
 	if err != nil {
 		return nil, err
+	}
+	if kindOf(path, data) == input.HL7 {
+		// HL7 v2: every message mapped and versioned here (as the MLLP
+		// listener does), one report job per OBR; a refused message
+		// refuses the file before anything is queued.
+		var jobs []*queue.Job
+		var errs []string
+		for i, msg := range hl7.Split(data) {
+			js, err := hl7in.Jobs(ctx, msg)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("message %d: %v", i+1, strings.ReplaceAll(err.Error(), "\n", "; ")))
+				continue
+			}
+			for _, j := range js {
+				jobs = append(jobs, j.Job)
+			}
+		}
+		if len(errs) > 0 {
+			return nil, errors.New(strings.Join(errs, "; "))
+		}
+		if len(jobs) == 0 {
+			return nil, errors.New("MSH^1: no HL7 v2 message in the file")
+		}
+		return jobs, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {

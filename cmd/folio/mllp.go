@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp"
+)
+
+// mllpFlags are the MLLP listener's flags (folio serve and folio mllp).
+type mllpFlags struct {
+	maxFrame      *int
+	readTimeout   *time.Duration
+	idleTimeout   *time.Duration
+	maxConns      *int
+	processingIDs *string
+}
+
+func addMLLPFlags(fs *flag.FlagSet) mllpFlags {
+	return mllpFlags{
+		maxFrame:      fs.Int("mllp-max-frame", 16<<20, "MLLP: largest message in bytes; a larger frame is refused (AR) and its connection closed"),
+		readTimeout:   fs.Duration("mllp-read-timeout", 60*time.Second, "MLLP: a message must arrive whole within this time of its start byte"),
+		idleTimeout:   fs.Duration("mllp-idle-timeout", 10*time.Minute, "MLLP: close a connection that sends nothing for this long"),
+		maxConns:      fs.Int("mllp-max-conns", 256, "MLLP: connections served at once (more are closed when accepted)"),
+		processingIDs: fs.String("mllp-processing-ids", "P", "MLLP: MSH-11 processing ids taken, comma-separated (others get AR)"),
+	}
+}
+
+// startMLLP listens for HL7 v2 over MLLP on addr and hands each message to
+// an intake publishing to the pipeline. It returns the bound address and a
+// function that stops the listener (letting messages in hand finish).
+func (p *pipeline) startMLLP(ctx context.Context, addr string, mf mllpFlags, log *slog.Logger) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--mllp %s: %w", addr, err)
+	}
+	var ids []string
+	for _, s := range strings.Split(*mf.processingIDs, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			ids = append(ids, s)
+		}
+	}
+	in := intake.New(p.q, p.q.Store(), intake.Config{ProcessingIDs: ids})
+	srv := mllp.NewServer(in, mllp.Config{
+		MaxFrame: *mf.maxFrame, ReadTimeout: *mf.readTimeout, IdleTimeout: *mf.idleTimeout,
+		MaxConns: *mf.maxConns, Logger: log, Metrics: mllp.NewMetrics(p.reg),
+	})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(sctx, ln); err != nil {
+			log.Error("MLLP listener stopped", "err", err)
+		}
+	}()
+	log.Info("MLLP listener ready", "addr", ln.Addr().String())
+	return ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// runMLLP implements "folio mllp": the MLLP listener alone, publishing jobs
+// to an external NATS server or cluster for workers elsewhere.
+func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("folio mllp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
+	def := "127.0.0.1:2575"
+	if v := os.Getenv("FOLIO_MLLP"); v != "" {
+		def = v
+	}
+	listen := fs.String("listen", def, "MLLP address (also FOLIO_MLLP; conventional port 2575)")
+	addr := fs.String("addr", "", "HTTP address for /healthz, /readyz and /metrics (off when empty)")
+	mf := addMLLPFlags(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "folio mllp:", err)
+		return exitUsage
+	}
+	if len(pos) > 0 || *pf.natsURL == "" {
+		fmt.Fprintln(stderr, "folio mllp: no arguments expected and --nats-url must be set")
+		fs.Usage()
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	p, err := openPipeline(ctx, *pf.natsURL, *pf.replicas, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio mllp:", err)
+		return exitFailed
+	}
+	defer p.close(log)
+	if *addr != "" {
+		_, stop, err := p.serveHTTP(*addr, nil, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "folio mllp:", err)
+			return exitFailed
+		}
+		defer stop()
+	}
+	bound, stop, err := p.startMLLP(ctx, *listen, mf, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio mllp:", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "folio mllp ready: HL7 v2 over MLLP on %s, jobs to %s\n", bound, *pf.natsURL)
+	<-ctx.Done()
+	stop()
+	log.Info("MLLP listener stopped")
+	return exitOK
+}
