@@ -1,0 +1,117 @@
+package intake_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foliohealth/folio/hl7"
+	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/queue"
+)
+
+// open starts an embedded nats-server and returns the queue on it and the
+// server (to stop it).
+func open(t *testing.T) (*queue.Queue, *queue.Server) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := queue.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	q, err := queue.Open(context.Background(), nc, queue.Config{CallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, srv
+}
+
+func fixture(t *testing.T, name string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "fixtures", "hl7", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hl7.Split(data)
+}
+
+func TestTakeVersionsAndResends(t *testing.T) {
+	q, _ := open(t)
+	in := intake.New(q, q.Store(), intake.Config{})
+	ctx := context.Background()
+	seq := fixture(t, "prostate-sequence.hl7")
+	var ids []string
+	for i, msg := range seq {
+		jobs, err := in.Take(ctx, msg)
+		if err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+		if len(jobs) != 1 || jobs[0].Version != i+1 || jobs[0].Submitted.Duplicate {
+			t.Fatalf("message %d: %+v, want version %d, a new job", i+1, jobs, i+1)
+		}
+		if jobs[0].Job.HL7 != string(msg) || jobs[0].Job.Source == "" || jobs[0].Job.Version != i+1 {
+			t.Errorf("message %d: the job does not carry the message, its source and version: %+v", i+1, jobs[0].Job)
+		}
+		ids = append(ids, jobs[0].Submitted.JobID)
+	}
+	// The same messages again, and the first under a new control id: the
+	// same versions and the same jobs (no new job).
+	again := append([][]byte{bytes.Replace(seq[0], []byte("CP-7001-1"), []byte("CP-7001-1-RESENT"), 1)}, seq...)
+	for i, msg := range again {
+		jobs, err := in.Take(ctx, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := max(i, 1)
+		if jobs[0].Version != want || !jobs[0].Submitted.Duplicate || jobs[0].Submitted.JobID != ids[want-1] {
+			t.Errorf("resend %d: version %d duplicate %v job %s; want version %d, the job %s again", i, jobs[0].Version, jobs[0].Submitted.Duplicate, jobs[0].Submitted.JobID, want, ids[want-1])
+		}
+	}
+}
+
+func TestHandleAcks(t *testing.T) {
+	q, srv := open(t)
+	in := intake.New(q, q.Store(), intake.Config{})
+	ctx := context.Background()
+	good := fixture(t, "ed-pdf.hl7")[0]
+	if out := in.Handle(ctx, good); out.Code != mllp.AA || len(out.Errors) != 1 || out.Errors[0].Code != 0 {
+		t.Errorf("ED PDF: %s %v, want AA with the warning that folio did not render it", out.Code, out.Errors)
+	}
+	for _, c := range []struct {
+		name string
+		msg  []byte
+		code string
+		loc  string
+		err  int
+	}{
+		{"processing id T", bytes.Replace(good, []byte("|P|2.8|"), []byte("|T|2.8|"), 1), mllp.AR, "MSH^1^11", hl7.CodeUnsupportedProcessing},
+		{"ADT", fixture(t, "bad/adt-a01.hl7")[0], mllp.AR, "MSH^1^9", hl7.CodeUnsupportedMessageType},
+		{"no PID-3", fixture(t, "bad/no-pid3.hl7")[0], mllp.AE, "PID^1^3", hl7.CodeRequiredMissing},
+		{"not HL7", []byte("hello"), mllp.AR, "MSH^1", hl7.CodeSegmentSequence},
+	} {
+		out := in.Handle(ctx, c.msg)
+		if out.Code != c.code || len(out.Errors) == 0 || out.Errors[0].Loc.String() != c.loc || out.Errors[0].Code != c.err {
+			t.Errorf("%s: %s %v, want %s at %s code %d", c.name, out.Code, out.Errors, c.code, c.loc, c.err)
+		}
+	}
+	// The queue unreachable: AR (resend later), code 207, nothing promised.
+	srv.Shutdown()
+	msg := bytes.Replace(fixture(t, "latin1.hl7")[0], []byte("E26-04411"), []byte("E26-09999"), 1)
+	out := in.Handle(ctx, msg)
+	if out.Code != mllp.AR || len(out.Errors) == 0 || out.Errors[0].Code != hl7.CodeApplicationInternal || !strings.Contains(out.Errors[0].Text, "send it again") {
+		t.Errorf("queue down: %s %v, want AR 207 asking for a resend", out.Code, out.Errors)
+	}
+}
