@@ -6,6 +6,10 @@
 package input
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/foliohealth/folio/fhirinput"
@@ -145,4 +149,26 @@ func mapHL7(data []byte, o Options) ([]Doc, error) {
 		return nil, errs
 	}
 	return docs, nil
+}
+
+// ContentDigest is the digest from which a report whose input carries no
+// version (HL7 v2, FHIR without meta.versionId) gets its durable
+// content-based version through store NextVersion (the same digest keeps
+// its version, a new one gets the next): "sha256:" and the hex SHA-256 of
+// the report's JSON with its version zeroed, the sender's PDF, when there
+// is one, counted as a last image section. It is the digest the HL7 intake
+// derives versions from, so the same rule holds whichever way a report
+// came in.
+func ContentDigest(r *report.Report, pdf []byte) string {
+	c := *r
+	c.Version = 0
+	if pdf != nil { // the sender's PDF is part of the content
+		c.Sections = append(slices.Clone(c.Sections), report.Section{Kind: report.SectionImage, Title: "sender PDF", Data: pdf})
+	}
+	js, err := json.Marshal(&c)
+	if err != nil { // a report.Report always encodes; be safe anyway
+		js = []byte(err.Error())
+	}
+	sum := sha256.Sum256(js)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

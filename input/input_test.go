@@ -36,3 +36,23 @@ func TestMapPaths(t *testing.T) {
 		t.Errorf("fhir: %v", err)
 	}
 }
+
+// ContentDigest ignores the version and counts the sender's PDF.
+func TestContentDigest(t *testing.T) {
+	r := &report.Report{ID: "S1", Version: 1, Title: "A"}
+	r2 := *r
+	r2.Version = 7
+	if ContentDigest(r, nil) != ContentDigest(&r2, nil) {
+		t.Error("the version changed the digest")
+	}
+	if ContentDigest(r, nil) == ContentDigest(r, []byte("%PDF-1.4")) || ContentDigest(r, []byte("%PDF-1.4 a")) == ContentDigest(r, []byte("%PDF-1.4 b")) {
+		t.Error("the sender's PDF does not count")
+	}
+	r2.Title = "B"
+	if ContentDigest(r, nil) == ContentDigest(&r2, nil) {
+		t.Error("a changed title kept the digest")
+	}
+	if d := ContentDigest(r, nil); len(d) != 71 || d[:7] != "sha256:" {
+		t.Errorf("digest %q", d)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
@@ -19,6 +20,18 @@ import (
 type Engine struct {
 	// Limits bound the report (report.DefaultLimits() when zero).
 	Limits report.Limits
+	// Versions gives a report whose input carries no version (FHIR without
+	// meta.versionId) and whose job names none (an intake derives HL7 v2
+	// versions before publishing) its durable content-based version from
+	// input.ContentDigest. Nil: such a report is version 1.
+	Versions Versions
+}
+
+// Versions derives a report's version from its content digest, durably: the
+// first digest of a report id is version 1, a digest seen before keeps its
+// version, a new one gets the next. *store.Store is one.
+type Versions interface {
+	NextVersion(ctx context.Context, reportID, digest string) (int, error)
 }
 
 var _ Renderer = (*Engine)(nil)
@@ -38,7 +51,7 @@ func (e *Engine) Render(ctx context.Context, job *Job) (*Rendered, error) {
 				ch <- result{nil, Permanent(fmt.Errorf("render: panic: %v", p))}
 			}
 		}()
-		res, err := e.render(job)
+		res, err := e.render(ctx, job)
 		ch <- result{res, err}
 	}()
 	select {
@@ -49,7 +62,7 @@ func (e *Engine) Render(ctx context.Context, job *Job) (*Rendered, error) {
 	}
 }
 
-func (e *Engine) render(job *Job) (*Rendered, error) {
+func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 	d, err := DecodeInput(job, e.Limits)
 	if err != nil {
 		return nil, err
@@ -57,6 +70,13 @@ func (e *Engine) render(job *Job) (*Rendered, error) {
 	r := d.Report
 	if d.Withdrawn {
 		return nil, Permanent(fmt.Errorf("%s: report %s is withdrawn by its sender (status cancelled or entered-in-error): there is nothing to render", firstNonEmpty(d.Source, "status"), r.ID))
+	}
+	if !d.VersionGiven && job.Version == 0 && e.Versions != nil {
+		v, err := e.Versions.NextVersion(ctx, r.ID, input.ContentDigest(r, d.PDF))
+		if err != nil {
+			return nil, fmt.Errorf("version of report %s: %w", r.ID, err) // transient: retried
+		}
+		r.Version = v
 	}
 	laid, err := render.Layout(r)
 	if err != nil {

@@ -107,7 +107,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "", mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
-	p.q.Work(ctx, &queue.Engine{}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
+	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped; shutting down")
 	return exitOK
 }

@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/foliohealth/folio"
+)
+
+// fhirJob reads a FHIR fixture and applies edit to its parsed JSON.
+func fhirJob(t *testing.T, name string, edit func(m map[string]any)) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../fixtures/fhir/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// TestFHIRVersions runs "fhir" jobs through a real worker and store on an
+// embedded server: a DiagnosticReport without meta.versionId gets the
+// durable content-based version (the same content sent again keeps version
+// 1, changed content is version 2 and supersedes it).
+func TestFHIRVersions(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "")
+	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	runWorkers(t, q, &Engine{Versions: q.Store()}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	run := func(data []byte) *JobStatus {
+		t.Helper()
+		sub, err := q.Submit(ctx, &Job{FHIR: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waitFinal(t, q, []*Submitted{sub}, 30*time.Second)[sub.JobID]
+	}
+	first := fhirJob(t, "contained-skin-biopsy.json", nil)
+	st := run(first)
+	if st.Status != StatusDone || st.RecordID != "S26-007731-1" {
+		t.Fatalf("first: %s %s record %q", st.Status, st.Error, st.RecordID)
+	}
+	// The same content in another JSON spelling: same version, same Binary.
+	var pretty bytes.Buffer
+	json.Indent(&pretty, first, "", "   ")
+	if st := run(pretty.Bytes()); st.Status != StatusDone || st.RecordID != "S26-007731-1" {
+		t.Fatalf("same content again: %s %s record %q", st.Status, st.Error, st.RecordID)
+	}
+	changed := fhirJob(t, "contained-skin-biopsy.json", func(m map[string]any) {
+		m["conclusion"] = "Irritated seborrheic keratosis; no further treatment needed."
+	})
+	st = run(changed)
+	if st.Status != StatusDone || st.RecordID != "S26-007731-2" {
+		t.Fatalf("changed content: %s %s record %q, want version 2", st.Status, st.Error, st.RecordID)
+	}
+	rec, err := q.Store().Record(ctx, "S26-007731-1")
+	if err != nil || rec.SupersededBy != "S26-007731-2" {
+		t.Fatalf("version 1 not superseded by 2: %+v %v", rec, err)
+	}
+	_ = folio.OutputPDF
+}
