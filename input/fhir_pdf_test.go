@@ -20,6 +20,7 @@ import (
 
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/render"
+	"github.com/foliohealth/folio/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the PDF and text goldens of the FHIR fixtures")
@@ -123,8 +124,22 @@ func TestFHIRFixturesPDF(t *testing.T) {
 				if len(docs) > 1 {
 					suffix = "-" + d.Report.ID
 				}
+				layoutText := pdftotext(t, pdf, "-layout")
+				// Plain sections keep their columns: every line of a
+				// text/plain presented form is in the layout text with its
+				// spaces.
+				for _, s := range d.Report.Sections {
+					if s.Kind != report.SectionPlain {
+						continue
+					}
+					for _, line := range strings.Split(s.Body, "\n") {
+						if line = strings.TrimRight(line, " "); strings.TrimSpace(line) != "" && len(line) < 80 && !strings.Contains(layoutText, line) {
+							t.Errorf("plain line %q lost its columns in the PDF text", line)
+						}
+					}
+				}
 				golden(t, name+suffix+".pdf", pdf)
-				golden(t, name+suffix+".txt", []byte(pdftotext(t, pdf, "-layout")))
+				golden(t, name+suffix+".txt", []byte(layoutText))
 			}
 			all := flat(strings.Join(texts, "\n"))
 			for _, w := range sourceWords(t, data) {
