@@ -46,7 +46,11 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Fatalf("%v (run go test ./hl7input -update and review the diff)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden file; if intended, run go test ./hl7input -update and review the diff\ngot:\n%s", path, got)
+		shown := got
+		if bytes.HasSuffix([]byte(path), []byte(".pdf")) {
+			shown = nil
+		}
+		t.Errorf("%s differs from its golden file; if intended, run go test ./hl7input -update and review the diff\ngot:\n%s", path, shown)
 	}
 }
 
@@ -217,12 +221,16 @@ func pdftotext(t *testing.T, pdf []byte, args ...string) string {
 	return string(out)
 }
 
-// TestEveryWordReachesThePDF renders every good fixture and checks that
-// every word of every OBX value and NTE comment, decoded from the HL7
-// message itself, is in the PDF's text layer.
+// TestEveryWordReachesThePDF renders every good fixture, checks each PDF
+// with qpdf, the patient's name and MRN on every page, every word of every
+// OBX value and NTE comment (decoded from the HL7 message itself, not from
+// the mapped report) in the PDF's text layer, and compares the PDF and its
+// pdftotext -layout text with their goldens.
 func TestEveryWordReachesThePDF(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		t.Fatal("pdftotext is needed (apt-get install poppler-utils)")
+	for _, tool := range []string{"qpdf", "pdftotext"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed (apt-get install qpdf poppler-utils)", tool)
+		}
 	}
 	for _, f := range fixtures(t, "") {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -262,7 +270,12 @@ func TestEveryWordReachesThePDF(t *testing.T) {
 				}
 			}
 			var text string
-			for _, mp := range mapped {
+			base := strings.TrimSuffix(filepath.Base(f), ".hl7")
+			for i, mp := range mapped {
+				name := base
+				if len(mapped) > 1 {
+					name = fmt.Sprintf("%s-%d", base, i+1)
+				}
 				if mp.PDF != nil {
 					text += pdftotext(t, mp.PDF)
 					continue
@@ -275,6 +288,23 @@ func TestEveryWordReachesThePDF(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				tmp := filepath.Join(t.TempDir(), "r.pdf")
+				os.WriteFile(tmp, pdf, 0o644)
+				if out, err := exec.Command("qpdf", "--check", tmp).CombinedOutput(); err != nil {
+					t.Fatalf("qpdf --check: %v\n%s", err, out)
+				}
+				// Whose report it is, on every page.
+				for p := 1; p <= len(laid.Pages); p++ {
+					page := flat(pdftotext(t, pdf, "-f", fmt.Sprint(p), "-l", fmt.Sprint(p)))
+					for _, w := range []string{mp.Report.Patient.Name, mp.Report.Patient.MRN, fmt.Sprintf("Page %d of %d", p, len(laid.Pages))} {
+						if !strings.Contains(page, flat(w)) {
+							t.Errorf("%s page %d lacks %q", name, p, w)
+						}
+					}
+				}
+				gdir := filepath.Join(dir, "..", "golden", "hl7")
+				golden(t, filepath.Join(gdir, name+".txt"), []byte(pdftotext(t, pdf, "-layout")))
+				golden(t, filepath.Join(gdir, name+".pdf"), pdf)
 				// -layout keeps a table's rows together; the plain mode
 				// keeps wrapped paragraphs together.
 				text += pdftotext(t, pdf) + "\n" + pdftotext(t, pdf, "-layout")
