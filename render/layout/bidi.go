@@ -351,9 +351,8 @@ func shapeItem(it item) item {
 		return it
 	}
 	sh := shapeText(it.face, it.s, rtl)
-	it.src = it.s
+	it.shaped = &shapedItem{src: it.s, offsets: sh.offsets}
 	it.s = sh.s
 	it.w = sh.w * it.size
-	it.offsets = sh.offsets
 	return it
 }

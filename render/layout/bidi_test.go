@@ -1,6 +1,8 @@
 package layout
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/fonts"
+	"github.com/foliohealth/folio/report"
+	"github.com/foliohealth/folio/templates"
 )
 
 // visual lays s out as one paragraph of the given width and returns its
@@ -127,7 +131,7 @@ func TestBidiLatinUntouched(t *testing.T) {
 	var sh shaper
 	items := sh.itemsString("Invasive ductal carcinoma, grade 2 (of 3).", font{face: fonts.Sans, size: 10}, nil)
 	for _, it := range items {
-		if it.level != 0 || it.base != 0 || it.src != "" || it.offsets != nil {
+		if it.level != 0 || it.base != 0 || it.shaped != nil {
 			t.Fatalf("latin item %+v was changed by the bidi path", it)
 		}
 	}
@@ -284,4 +288,44 @@ func FuzzBidi(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkLayoutRTL lays out the Arabic pathology fixture (2 pages) and,
+// side by side, the Latin 2-page benchmark report: with the shaped-word
+// cache warm (steady state: names and words repeat across reports) and
+// emptied before every layout (every word shaped by HarfBuzz again).
+func BenchmarkLayoutRTL(b *testing.B) {
+	for _, name := range []string{"surgical-breast", "rtl-pathology"} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "fixtures", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := report.Decode(raw, report.DefaultLimits())
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, _, err := templates.Build(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, cold := range []bool{false, true} {
+			mode := "warm"
+			if cold {
+				mode = "cold"
+			}
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if cold {
+						shapeMu.Lock()
+						clear(shapeCache)
+						shapeMu.Unlock()
+					}
+					if _, err := Layout(d, Letter); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -31,15 +31,20 @@ type item struct {
 	color  Color
 	strike bool
 	phi    bool
-	s      string
-	w      float64
 	// Bidirectional text: level is the item's resolved embedding level
-	// (odd: right to left) and base its paragraph's level; src holds the
-	// logical text when s is shaped (visual order, presentation forms),
-	// offsets the marks the shaper placed (see shape.go).
+	// (odd: right to left) and base its paragraph's level.
 	level, base uint8
-	src         string
-	offsets     []markOffset
+	s           string
+	w           float64
+	// shaped is set when s was shaped (visual order, presentation forms):
+	// a pointer, so that the items of Latin text stay small.
+	shaped *shapedItem
+}
+
+// shapedItem is what a shaped item keeps besides its display string.
+type shapedItem struct {
+	src     string       // the logical text
+	offsets []markOffset // the marks the shaper placed (see shape.go)
 }
 
 // font is the look of a run of text before font fallback.
@@ -354,16 +359,16 @@ func splitOverlong(items []item, width float64) []item {
 		}
 		for _, it := range items[i:j] {
 			face := fonts.Get(it.face)
-			if it.src != "" {
+			if it.shaped != nil {
 				// Shaped text: split the logical text between clusters
 				// and shape each piece alone.
-				for _, cl := range clusters(it.src) {
+				for _, cl := range clusters(it.shaped.src) {
 					c := it
-					c.s, c.src, c.offsets = cl, "", nil
+					c.s, c.shaped = cl, nil
 					c = shapeItem(c)
 					if len(out) > 0 && out[len(out)-1].kind == itemText {
 						z := it
-						z.kind, z.s, z.src, z.offsets, z.w = itemZW, "", "", nil, 0
+						z.kind, z.s, z.shaped, z.w = itemZW, "", nil, 0
 						out = append(out, z)
 					}
 					out = append(out, c)
@@ -451,9 +456,9 @@ func lineOps(line []item, x, y float64, ops []Op) []Op {
 		}
 		sb.WriteString(it.s)
 		cur.W += it.w
-		if len(it.offsets) > 0 {
+		if it.shaped != nil && len(it.shaped.offsets) > 0 {
 			before := utf8.RuneCountInString(sb.String()) - utf8.RuneCountInString(it.s)
-			for _, o := range it.offsets {
+			for _, o := range it.shaped.offsets {
 				cur.Offsets = append(cur.Offsets, GlyphOffset{Index: before + o.index, DX: o.dx * it.size, DY: o.dy * it.size})
 			}
 		}
