@@ -8,9 +8,6 @@ package intake
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,9 +17,9 @@ import (
 
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/queue"
-	"github.com/foliohealth/folio/report"
 )
 
 // Publisher publishes render jobs; *queue.Queue is one.
@@ -127,17 +124,9 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 	}
 	var jobs []Job
 	for _, mp := range mapped {
-		r := *mp.Report
-		r.Version = 0
-		if mp.PDF != nil { // the sender's PDF is part of the content
-			r.Sections = append(slices.Clone(r.Sections), report.Section{Kind: report.SectionImage, Title: "sender PDF", Data: mp.PDF})
-		}
-		canon, err := json.Marshal(&r)
-		if err != nil {
-			return nil, fmt.Errorf("intake: encoding report %s: %w", r.ID, err)
-		}
-		sum := sha256.Sum256(canon)
-		v, err := in.ver.NextVersion(ctx, r.ID, "sha256:"+hex.EncodeToString(sum[:]))
+		r := mp.Report
+		digest := input.ContentDigest(r, mp.PDF)
+		v, err := in.ver.NextVersion(ctx, r.ID, digest)
 		if err != nil {
 			return nil, &TransientError{fmt.Errorf("version of report %s: %w", r.ID, err)}
 		}
@@ -146,7 +135,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 		// Its id is the report's id, version and content, so a resend,
 		// even under a new MSH-10, is the same job.
 		job := &queue.Job{
-			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), hex.EncodeToString(sum[:6]), strings.Join(outputs(in.cfg.Outputs), "-")),
+			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), strings.TrimPrefix(digest, "sha256:")[:12], strings.Join(outputs(in.cfg.Outputs), "-")),
 			Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
 		}
 		jobs = append(jobs, Job{Job: job, ReportID: r.ID, Version: v, Warnings: mp.Warnings, OBR: mp.OBR})
