@@ -811,7 +811,7 @@ func TestE2ERender(t *testing.T) {
 		// no progress bar is drawn when stderr is not a terminal.
 		for _, want := range []string{
 			filepath.Join(dir, "url-sections.json") + `: warning: sections[1]: url section "Digital Slides" not included in PDF`,
-			filepath.Join(dir, "multiscript.json") + `: warning: character U+1F4C5`,
+			filepath.Join(dir, "multiscript.json") + `: warning: sections[4].body: character U+1F4C5`,
 			fmt.Sprintf("folio render: %d of %d rendered, 0 refused", len(fixtures), len(fixtures)),
 		} {
 			if !strings.Contains(res.stderr, want) {

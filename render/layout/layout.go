@@ -1,7 +1,7 @@
 // Package layout turns a doc.Document into pages of positioned painting
-// operations using the embedded fonts' real metrics: line breaking,
-// pagination, running header and footer, tables split across pages with the
-// header row repeated. The total page count is known before anything is
+// operations using the embedded fonts' real metrics: bidirectional text and
+// Arabic shaping, line breaking, pagination, running header and footer,
+// tables split across pages with the header row repeated. The total page count is known before anything is
 // painted. Layout never imports a painter; painters never measure text.
 package layout
 

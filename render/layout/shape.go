@@ -171,14 +171,14 @@ func isPresentationForm(r rune) bool {
 func shapeHB(id fonts.ID, s string, rtl bool) shaped {
 	f := fonts.Get(id)
 	rs := []rune(s)
-	script := language.Arabic
-	lang := language.NewLanguage("ar")
+	script, lang := language.Latin, language.NewLanguage("en")
 	for _, r := range rs {
 		if unicode.Is(unicode.Hebrew, r) {
 			script, lang = language.Hebrew, language.NewLanguage("he")
 			break
 		}
 		if isArabic(r) {
+			script, lang = language.Arabic, language.NewLanguage("ar")
 			break
 		}
 	}
