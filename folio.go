@@ -19,6 +19,11 @@ const Version = "0.1.0"
 const (
 	OutputPDF       = "pdf"
 	OutputThumbnail = "thumbnail"
+	// OutputReportJSON is not asked for: it is the report v1 JSON that folio
+	// made of an input it converted (FHIR, HL7 v2), kept beside the
+	// renditions for audit and the operator console, and not listed among
+	// a record's Binaries.
+	OutputReportJSON = "report-json"
 )
 
 // ErrNotFound is returned by Store methods for an unknown id.
@@ -79,8 +84,11 @@ func RecordID(reportID string, version int) string {
 // characters, a valid FHIR id).
 func BinaryID(reportID string, version int, output string) string {
 	prefix := "pdf"
-	if output == OutputThumbnail {
+	switch output {
+	case OutputThumbnail:
 		prefix = "thumb"
+	case OutputReportJSON:
+		prefix = "json"
 	}
 	return fmt.Sprintf("%s-%s-%d", prefix, reportID, version)
 }

@@ -19,7 +19,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/fhir"
+	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -29,8 +31,9 @@ import (
 type pipeline struct {
 	q  *queue.Queue
 	nc *nats.Conn
-	// failedJob is the job id of the invalid report.
-	failedJob string
+	// failedJob is the job id of the invalid report, fhirJob that of a
+	// FHIR DiagnosticReport.
+	failedJob, fhirJob, hl7Job string
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -84,6 +87,10 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	reports["bad"] = bad
+	fhirReport, err := os.ReadFile("../fixtures/fhir/xhtml-cytology.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	waiter, err := q.NewWaiter()
 	if err != nil {
@@ -104,6 +111,26 @@ func startPipeline(t *testing.T) *pipeline {
 		}
 		subs = append(subs, sub)
 	}
+	var buf bytes.Buffer
+	json.Compact(&buf, fhirReport)
+	fj := &queue.Job{FHIR: buf.Bytes(), Outputs: []string{"pdf", "thumbnail"}}
+	sub, err := q.Submit(ctx, fj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fhirJob = sub.JobID
+	subs = append(subs, sub)
+	// An HL7 v2 message, queued by the intake as the MLLP listener does.
+	msg, err := os.ReadFile("../fixtures/hl7/cytology-thyroid.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken, err := intake.New(q, q.Store(), intake.Config{Outputs: []string{"pdf"}}).Take(ctx, msg)
+	if err != nil || len(taken) != 1 {
+		t.Fatalf("intake: %d jobs, %v", len(taken), err)
+	}
+	p.hl7Job = taken[0].Submitted.JobID
+	subs = append(subs, taken[0].Submitted)
 	wctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel2()
 	left := waiter.Wait(wctx2, subs, func(st *queue.JobStatus) {
@@ -190,8 +217,32 @@ func TestConsole(t *testing.T) {
 
 	t.Run("jobs", func(t *testing.T) {
 		r := get(t, ts.URL+"/console/jobs")
-		if n := strings.Count(r.body, `<tr class="st-`); n != 19 {
-			t.Errorf("jobs page lists %d jobs, want 19 (17 fixtures, a version 1, a bad one)", n)
+		if n := strings.Count(r.body, `<tr class="st-`); n != 21 {
+			t.Errorf("jobs page lists %d jobs, want 21 (17 fixtures, a version 1, a FHIR report, an HL7 one, a bad one)", n)
+		}
+		r = get(t, ts.URL+"/console/jobs/"+p.hl7Job)
+		if !strings.Contains(r.body, "<th>Input</th><td>HL7 v2</td>") || !strings.Contains(r.body, "&#34;schema&#34;: &#34;folio.report/v1&#34;") {
+			t.Errorf("the HL7 job's page lacks its input kind or report JSON:\n%s", r.body)
+		}
+		st, err := p.q.Status(context.Background(), p.hl7Job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := p.q.Store().Record(context.Background(), st.RecordID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range rec.Binaries {
+			if b.Output == folio.OutputReportJSON {
+				t.Errorf("the report JSON is listed among the record's Binaries: %+v", rec.Binaries)
+			}
+		}
+		r = get(t, ts.URL+"/console/jobs/"+p.fhirJob)
+		if !strings.Contains(r.body, "<th>Input</th><td>FHIR R4</td>") {
+			t.Errorf("the FHIR job's page does not name its input kind:\n%s", r.body)
+		}
+		if !strings.Contains(r.body, `<pre class="json">{`) || !strings.Contains(r.body, "&#34;schema&#34;: &#34;folio.report/v1&#34;") {
+			t.Errorf("the FHIR job's page does not show the report JSON folio made of it:\n%s", r.body)
 		}
 		r = get(t, ts.URL+"/console/jobs?failed=1")
 		if n := strings.Count(r.body, `<tr class="st-`); n != 1 {

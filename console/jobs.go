@@ -1,7 +1,12 @@
 package console
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,7 +32,10 @@ type jobView struct {
 	Binaries                                   []queue.BinaryRef
 	Submitted, Updated                         time.Time
 	Deliveries                                 int
-	ReportJSON                                 string // for HL7 v2 and FHIR inputs: the report folio made of it
+	// Converted: the input was not report JSON (FHIR, HL7 v2); ReportJSON
+	// is then the report folio made of it, or ReportJSONNote says why not.
+	Converted                  bool
+	ReportJSON, ReportJSONNote string
 }
 
 func viewJob(st *queue.JobStatus) jobView {
@@ -40,9 +48,16 @@ func viewJob(st *queue.JobStatus) jobView {
 	return v
 }
 
-// inputKind names what was submitted. Job statuses do not record the input
-// kind yet; every job so far is report JSON.
+// inputKind names what was submitted: report JSON unless the status says
+// otherwise (a status written before workers recorded the kind, or a job
+// still queued, has none).
 func inputKind(st *queue.JobStatus) string {
+	switch st.Input {
+	case "fhir":
+		return "FHIR R4"
+	case "hl7":
+		return "HL7 v2"
+	}
 	return "report JSON"
 }
 
@@ -133,5 +148,44 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, http.StatusServiceUnavailable, "jobs", "job status cannot be read now: "+err.Error())
 		return
 	}
-	c.render(w, http.StatusOK, "job", "Job "+st.JobID, viewJob(st))
+	v := viewJob(st)
+	if v.Converted = st.Input != "" && st.Input != "report"; v.Converted {
+		v.ReportJSON, v.ReportJSONNote = c.reportJSON(r.Context(), st)
+	}
+	c.render(w, http.StatusOK, "job", "Job "+st.JobID, v)
+}
+
+// maxReportJSON bounds the report JSON shown on a job page.
+const maxReportJSON = 1 << 20
+
+// reportJSON returns the report v1 JSON that folio made of a converted
+// input (indented), or why there is none to show.
+func (c *Console) reportJSON(ctx context.Context, st *queue.JobStatus) (string, string) {
+	if st.RecordID == "" {
+		return "", "None: the input was not converted into a stored report (see the error)."
+	}
+	rec, err := c.cfg.Store.Record(ctx, st.RecordID)
+	if err != nil {
+		return "", "The report's record cannot be read now."
+	}
+	_, rc, err := c.cfg.Store.OpenBinary(ctx, folio.BinaryID(rec.ReportID, rec.Version, folio.OutputReportJSON))
+	if errors.Is(err, folio.ErrNotFound) {
+		return "", "Not kept: this report was rendered before folio kept the report JSON of converted inputs."
+	}
+	if err != nil {
+		return "", "The report JSON cannot be read now."
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, maxReportJSON+1))
+	if err != nil {
+		return "", "The report JSON cannot be read now."
+	}
+	if len(raw) > maxReportJSON {
+		return "", fmt.Sprintf("Larger than %d bytes: not shown here.", maxReportJSON)
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		return string(raw), ""
+	}
+	return buf.String(), ""
 }

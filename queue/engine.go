@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,6 +88,11 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		return nil, Permanent(err)
 	}
 	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...)}
+	if kind, _, _ := job.Input(); kind != input.Report {
+		if out.ReportJSON, err = json.Marshal(r); err != nil {
+			return nil, Permanent(err)
+		}
+	}
 	for _, o := range job.Outputs {
 		switch o {
 		case folio.OutputPDF:

@@ -126,14 +126,34 @@ func (q *Queue) Workload(ctx context.Context) (Workload, error) {
 }
 
 // ReportVersion names the report version of a job: its record id once
-// done, else the "<report id>-<version>" that a default job id starts with,
-// else "" (a job id chosen by its submitter, or a report without a usable id).
+// done, else the "<report id>-<version>" that a default job id starts with
+// ("<report id>-<version>.<outputs>", or with the content digest between
+// them), else "" (a job id chosen by its submitter, or an input without a
+// usable report id and version).
 func (s *JobStatus) ReportVersion() string {
 	if s.RecordID != "" {
 		return s.RecordID
 	}
-	if i := strings.LastIndexByte(s.JobID, '.'); i > 0 && !strings.HasPrefix(s.JobID, "x-") {
-		return s.JobID[:i]
+	id := s.JobID
+	if strings.HasPrefix(id, "x-") || strings.HasPrefix(id, "fhir-") {
+		return ""
 	}
-	return ""
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 {
+		return ""
+	}
+	id = id[:i] // drop the outputs
+	if j := strings.LastIndexByte(id, '.'); j > 0 && len(id)-j-1 == 16 && isHex(id[j+1:]) {
+		id = id[:j] // drop the content digest
+	}
+	return id
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return s != ""
 }

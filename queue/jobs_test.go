@@ -93,3 +93,22 @@ func TestListJobs(t *testing.T) {
 		t.Errorf("since in an hour: %d jobs, next %d, %v; want none", len(p.Jobs), p.Next, err)
 	}
 }
+
+func TestReportVersion(t *testing.T) {
+	for id, want := range map[string]string{
+		"S26-004512-2.pdf":                          "S26-004512-2",
+		"S26-004512-2.pdf-thumbnail":                "S26-004512-2",
+		"S26.7-004512-2.3f1c9a0b7d2e4f60.pdf":       "S26.7-004512-2",
+		"x-51c696047501308c.pdf":                    "",
+		"fhir-51c696047501308c.pdf":                 "",
+		"my-own-id":                                 "",
+		"RAD-2026-1.3f1c9a0b7d2e4f60.pdf-thumbnail": "RAD-2026-1",
+	} {
+		if got := (&JobStatus{JobID: id}).ReportVersion(); got != want {
+			t.Errorf("%s: %q, want %q", id, got, want)
+		}
+	}
+	if got := (&JobStatus{JobID: "x-1.pdf", RecordID: "S26-1-3"}).ReportVersion(); got != "S26-1-3" {
+		t.Errorf("with a record id: %q", got)
+	}
+}

@@ -267,6 +267,7 @@ type JobStatus struct {
 	Deliveries int         `json:"deliveries,omitempty"`
 	Seq        uint64      `json:"seq,omitempty"`      // stream sequence of the job message
 	Submitted  time.Time   `json:"submitted,omitzero"` // when the job message was published
+	Input      string      `json:"input,omitempty"`    // the job's input kind (input.Kind: report, fhir), once a worker has it
 	Updated    time.Time   `json:"updated"`
 }
 

@@ -39,6 +39,10 @@ type Rendered struct {
 	Record     folio.Record
 	Renditions []Rendition
 	Warnings   []string
+	// ReportJSON is, for an input that was converted (FHIR, HL7 v2), the
+	// report v1 JSON it became; the worker
+	// stores it as the folio.OutputReportJSON Binary.
+	ReportJSON []byte
 }
 
 // Rendition is one rendered output.
@@ -242,6 +246,9 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 
 	job, jobErr := decodeJob(msg)
 	a.st = &JobStatus{JobID: job.ID, Seq: meta.Sequence.Stream, Deliveries: deliveries, Submitted: meta.Timestamp.UTC()}
+	if kind, _, err := job.Input(); err == nil {
+		a.st.Input = string(kind)
+	}
 	a.log = w.log.With("job", job.ID, "delivery", deliveries)
 	if jobErr != nil {
 		w.fail(a, ReasonInvalid, jobErr)
@@ -365,6 +372,17 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if res.ReportJSON != nil {
+		// What a converted input became, kept beside the renditions but
+		// not among the record's Binaries (not a rendition of the report).
+		if _, err := w.q.store.PutBinary(ctx, folio.Binary{
+			ID: folio.BinaryID(rec.ReportID, rec.Version, folio.OutputReportJSON), ContentType: "application/json",
+			Output: folio.OutputReportJSON, JobID: job.ID, ReportID: rec.ReportID, Version: rec.Version,
+			PatientID: rec.PatientID, RecordID: rec.ID,
+		}, res.ReportJSON); err != nil {
+			return err
+		}
 	}
 	warnings := slices.Clone(res.Warnings)
 	st.Binaries = st.Binaries[:0]
