@@ -98,10 +98,19 @@ var (
 	shapeMu    sync.Mutex
 	shapeCache = map[string]shaped{}
 	shapeMax   = 16384
-	hbShaper   shaping.HarfbuzzShaper
+	// maxCachedText bounds the text of one cache entry (words are short; a
+	// long run without spaces is shaped every time), so the cache holds at
+	// most a few MB.
+	maxCachedText = 96
+	hbShaper      shaping.HarfbuzzShaper
 )
 
 func shapeCached(face fonts.ID, s string, rtl bool) shaped {
+	if len(s) > maxCachedText {
+		shapeMu.Lock()
+		defer shapeMu.Unlock()
+		return shapeHB(face, s, rtl)
+	}
 	var kb strings.Builder
 	kb.Grow(len(s) + 2)
 	kb.WriteByte(byte(face))

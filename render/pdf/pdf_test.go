@@ -433,3 +433,33 @@ func TestPaintPictures(t *testing.T) {
 		t.Errorf("opaque bottom of the picture is %d,%d,%d, want blue", r>>8, g>>8, b>>8)
 	}
 }
+
+// TestPaintGlyphOffsets: a mark placed by the shaper is drawn at its
+// offset and read once by text extraction, inside its word: the visible
+// copy sits in an empty /ActualText span, the invisible one on the pen.
+func TestPaintGlyphOffsets(t *testing.T) {
+	// "قِطَع" as layout shapes it: final ain, medial tah with fatha, initial
+	// qaf with kasra, in visual order, marks before their bases.
+	s := "\uFECA\u064E\uFEC4\u0650\uFED7"
+	tx := &layout.Text{X: 100, Y: 100, Face: fonts.Sans, Size: 20, Color: layout.Black, S: s,
+		W:       fonts.Get(fonts.Sans).Width(s) * 20,
+		Offsets: []layout.GlyphOffset{{Index: 1, DX: -1, DY: 4}, {Index: 3, DX: -1, DY: -2}}}
+	pages := []layout.Page{{Width: 300, Height: 200, Ops: []layout.Op{tx}}}
+	path, _ := writePDF(t, pages)
+	// The content streams are compressed: read them through qpdf.
+	qdf := filepath.Join(t.TempDir(), "qdf.pdf")
+	tool(t, "qpdf", "--qdf", "--object-streams=disable", path, qdf)
+	raw, err := os.ReadFile(qdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3 Tr", "/Span<</ActualText()>>BDC", "EMC"} {
+		if n := bytes.Count(raw, []byte(want)); n != 2 {
+			t.Errorf("content has %d × %q, want 2 (one per mark)", n, want)
+		}
+	}
+	got := norm.NFKC.String(tool(t, "pdftotext", path, "-"))
+	if !strings.Contains(got, "قِطَع") {
+		t.Errorf("extracted %q, want the word with its marks", got)
+	}
+}

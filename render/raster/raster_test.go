@@ -307,3 +307,21 @@ func TestPainterOffsetOrigin(t *testing.T) {
 		t.Errorf("(105,105) = %v, want untouched", c)
 	}
 }
+
+// TestGlyphOffsets: a mark the shaper placed (layout.GlyphOffset) is
+// painted at its offset, the pen unaffected.
+func TestGlyphOffsets(t *testing.T) {
+	page := func(offs []layout.GlyphOffset) layout.Page {
+		tx := text(20, 60, "\u064E") // fatha alone: a zero-advance mark
+		tx.Offsets = offs
+		return layout.Page{Width: 100, Height: 100, Ops: []layout.Op{tx}}
+	}
+	plain, n := inkBounds(paint(t, page(nil), 2, false))
+	moved, m := inkBounds(paint(t, page([]layout.GlyphOffset{{Index: 0, DX: 10, DY: 15}}), 2, false))
+	if n == 0 || m == 0 {
+		t.Fatal("mark not painted")
+	}
+	if dx, dy := moved.Min.X-plain.Min.X, plain.Min.Y-moved.Min.Y; dx < 19 || dx > 21 || dy < 29 || dy > 31 {
+		t.Errorf("mark moved by (%d, %d) px, want (20, 30) at scale 2: %v -> %v", dx, dy, plain, moved)
+	}
+}
