@@ -51,6 +51,7 @@ var rtlLines = []struct {
 		[]run{{"إيجابية", true}, {" Giemsa ", false}, {"صبغة", true}, {" 42 ", false}, {"الخزعة رقم", true}}},
 	{"lam-alef-harakat", "السَّلَامُ عَلَيْكُمْ وَلَا بَأْسَ", []run{{"السَّلَامُ عَلَيْكُمْ وَلَا بَأْسَ", true}}},
 	{"persian", "پزشک معالج: دکتر ژیلا گلچین", []run{{"پزشک معالج: دکتر ژیلا گلچین", true}}},
+	{"hebrew-points", "שָׂרָה כֹּהֵן", []run{{"שָׂרָה כֹּהֵן", true}}},
 }
 
 // Thresholds of the hb-view comparison, on ink-cropped images at 288 dpi
