@@ -104,7 +104,7 @@ func (d *deployment) startAPI() {
 		d.apiData = t.TempDir()
 	}
 	d.api = start(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, "api", "--nats-url", d.urls,
-		"--addr", d.apiAddr, "--data", d.apiData, "--replicas", fmt.Sprint(d.replicas))
+		"--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData, "--replicas", fmt.Sprint(d.replicas))
 	d.apiProcs = append(d.apiProcs, d.api)
 	waitReady(t, d.api, d.base(), 90*time.Second)
 	if d.token == "" {

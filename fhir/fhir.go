@@ -37,18 +37,18 @@ type Config struct {
 	// Nil means slog.Default().
 	Logger *slog.Logger
 	// BaseURL is the absolute base of the endpoint used in Bundle fullUrls
-	// (for example "https://fhir.example.org/r4"). Empty means derived from
-	// each request's Host.
+	// (for example "https://fhir.example.org/r4"). Empty means
+	// http://<the local address the request arrived on>; the client's Host
+	// header is never used, so a client cannot make the server print links
+	// to a host of its choosing.
 	BaseURL string
 	// CacheBytes bounds the in-memory cache of recently read Binaries
 	// (default 32 MiB; negative disables it). CacheMaxEntry is the largest
 	// Binary cached (default 2 MiB); larger ones are always streamed.
 	CacheBytes    int64
 	CacheMaxEntry int64
-	// Ready, if set, answers /readyz; nil means always ready.
+	// Ready, if set, answers /readyz (GET and HEAD); nil means always ready.
 	Ready func(context.Context) error
-	// Metrics, if set, is served without authorization at /metrics.
-	Metrics http.Handler
 	// SMART describes the authorization server in /metadata and
 	// /.well-known/smart-configuration.
 	SMART SMARTInfo
@@ -192,6 +192,11 @@ func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 // is ever unescaped into a path separator or dot segment.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, r, fail(errMethod, "%s is not supported: this endpoint is read-only", r.Method))
+		return
+	}
 	switch path {
 	case "/healthz":
 		h.plain(w, r, nil)
@@ -202,16 +207,6 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			err = h.cfg.Ready(r.Context())
 		}
 		h.plain(w, r, err)
-		return
-	case "/metrics":
-		if h.cfg.Metrics != nil {
-			h.cfg.Metrics.ServeHTTP(w, r)
-			return
-		}
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, r, fail(errMethod, "%s is not supported: this endpoint is read-only", r.Method))
 		return
 	}
 	switch path {

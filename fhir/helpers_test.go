@@ -351,6 +351,10 @@ func (e *env) do(t testing.TB, method, path string, headers ...string) (*http.Re
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := e.srv.Client().Do(req)

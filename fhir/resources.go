@@ -3,6 +3,7 @@ package fhir
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -353,8 +354,9 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *principal, t
 	if patient == "" {
 		return fail(errInvalid, "%s search needs patient={id}", typ)
 	}
-	if err := checkID(patient); err != nil {
-		return fail(errInvalid, "patient: %v", err)
+	if checkID(patient) != nil {
+		// The value is not echoed: it names a patient, and errors reach the log.
+		return fail(errInvalid, "%s search: patient is not a FHIR id ([A-Za-z0-9-.]{1,64}; optionally Patient/{id})", typ)
 	}
 	codeParam := "type"
 	if typ == "DiagnosticReport" {
@@ -450,7 +452,11 @@ func (h *Handler) baseURL(r *http.Request) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	// The address the connection was accepted on, never the Host header.
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return scheme + "://" + a.String()
+	}
+	return scheme + "://localhost"
 }
 
 // writeJSON sends v as FHIR JSON.

@@ -1,9 +1,13 @@
 package fhir
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -237,5 +241,58 @@ func TestRequestID(t *testing.T) {
 	}
 	if strings.Contains(logs, "pt-1") || strings.Contains(logs, "Ramírez") {
 		t.Errorf("log names a patient: %s", logs)
+	}
+}
+
+// TestHealthMethods: /healthz and /readyz answer GET and HEAD only, and a
+// HEAD /readyz runs the readiness check like a GET (issue 10).
+func TestHealthMethods(t *testing.T) {
+	var checks atomic.Int32
+	e := newEnv(t, func(c *Config) {
+		c.Ready = func(context.Context) error { checks.Add(1); return errors.New("NATS down") }
+	})
+	for _, p := range []string{"/healthz", "/readyz"} {
+		for _, m := range []string{http.MethodPost, http.MethodDelete, http.MethodPut, http.MethodPatch, http.MethodOptions} {
+			res, body := e.do(t, m, p)
+			if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: %d Allow %q %.100s, want 405 with Allow: GET, HEAD", m, p, res.StatusCode, res.Header.Get("Allow"), body)
+			}
+		}
+	}
+	if checks.Load() != 0 {
+		t.Fatalf("refused methods ran the readiness check %d times", checks.Load())
+	}
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		res, _ := e.do(t, m, "/readyz")
+		if res.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s /readyz with NATS down: %d, want 503", m, res.StatusCode)
+		}
+		res, _ = e.do(t, m, "/healthz")
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("%s /healthz: %d, want 200", m, res.StatusCode)
+		}
+	}
+	if checks.Load() != 2 {
+		t.Errorf("GET and HEAD /readyz ran the readiness check %d times, want 2", checks.Load())
+	}
+	if res, _ := e.do(t, http.MethodGet, "/metrics"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the FHIR endpoint: %d, want 404 (it lives on the operator listener)", res.StatusCode)
+	}
+}
+
+// TestBundleLinksIgnoreHost: without BaseURL, links name the address the
+// server accepted the connection on, whatever Host the client sends.
+func TestBundleLinksIgnoreHost(t *testing.T) {
+	e := newEnv(t, nil)
+	res, body := e.get(t, "/DocumentReference?patient=pt-1", "Authorization", "Bearer "+e.token(t, allScopes), "Host", "evil.example")
+	if res.StatusCode != 200 {
+		t.Fatalf("search: %d %.300s", res.StatusCode, body)
+	}
+	if strings.Contains(string(body), "evil.example") {
+		t.Fatalf("a link reflects the Host header: %.500s", body)
+	}
+	want := `"url":"` + e.srv.URL + `/DocumentReference?patient=pt-1"`
+	if !strings.Contains(string(body), want) {
+		t.Errorf("self link: want %s in %.500s", want, body)
 	}
 }

@@ -15,7 +15,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s), comma-separated")
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint (and /healthz, /readyz)")
 	data := fs.String("data", "./folio-data", "directory of the development signing key")
 	replicas := fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)")
 	af := addAPIFlags(fs)
@@ -39,7 +39,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer p.close(log)
-	_, stop, err := p.startAPI(*addr, *data, af, log)
+	_, _, stop, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed

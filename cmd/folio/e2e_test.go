@@ -133,6 +133,7 @@ type server struct {
 	cmd      *exec.Cmd
 	data     string // --data
 	base     string // http://ADDR
+	ops      string // http://OPS-ADDR, the operator listener
 	natsURL  string
 	log      *syncBuffer
 	exited   chan struct{} // closed when the process has exited
@@ -153,8 +154,9 @@ func startServe(t *testing.T) *server {
 func startServeIn(t *testing.T, work, addr, natsAddr string, extra ...string) *server {
 	t.Helper()
 	s := &server{data: filepath.Join(work, "folio-data"), log: &syncBuffer{}, exited: make(chan struct{})}
-	s.base, s.natsURL = "http://"+addr, "nats://"+natsAddr
-	s.cmd = exec.Command(folioBinary(t), append([]string{"serve", "--data", s.data, "--addr", addr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
+	opsAddr := freeAddr(t)
+	s.base, s.natsURL, s.ops = "http://"+addr, "nats://"+natsAddr, "http://"+opsAddr
+	s.cmd = exec.Command(folioBinary(t), append([]string{"serve", "--data", s.data, "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
 	s.cmd.Dir = work
 	s.cmd.Env = testutil.CleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -666,7 +668,7 @@ func TestE2EServe(t *testing.T) {
 	})
 
 	t.Run("second serve on the same data directory is refused", func(t *testing.T) {
-		res := runFolio(t, "serve", "--data", srv.data, "--addr", freeAddr(t), "--nats-listen", freeAddr(t), "--workers", "1")
+		res := runFolio(t, "serve", "--data", srv.data, "--addr", freeAddr(t), "--ops-addr", freeAddr(t), "--nats-listen", freeAddr(t), "--workers", "1")
 		if res.code == 0 {
 			t.Fatalf("second folio serve on %s exited 0, want refused\n%s", srv.data, res.stderr)
 		}
@@ -675,9 +677,37 @@ func TestE2EServe(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics on the operator listener only; health GET and HEAD only", func(t *testing.T) {
+		client := &http.Client{Timeout: 10 * time.Second}
+		check := func(method, url string, want int, wantIn string) {
+			t.Helper()
+			req, _ := http.NewRequest(method, url, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want || !strings.Contains(string(body), wantIn) {
+				t.Errorf("%s %s: %s %.200q, want %d with %q", method, url, resp.Status, body, want, wantIn)
+			}
+		}
+		check("GET", srv.ops+"/metrics", 200, "folio_")
+		check("GET", srv.base+"/metrics", 404, "")
+		for _, base := range []string{srv.base, srv.ops} {
+			check("GET", base+"/healthz", 200, "ok")
+			check("HEAD", base+"/readyz", 200, "")
+			check("GET", base+"/readyz", 200, "ready")
+			for _, m := range []string{"POST", "DELETE", "PUT"} {
+				check(m, base+"/healthz", 405, "")
+				check(m, base+"/readyz", 405, "")
+			}
+		}
+	})
+
 	t.Run("development auth on a non-loopback --addr is refused without --dev-auth", func(t *testing.T) {
 		_, port, _ := net.SplitHostPort(freeAddr(t))
-		res := runFolio(t, "serve", "--data", filepath.Join(t.TempDir(), "d"), "--addr", "0.0.0.0:"+port, "--nats-listen", freeAddr(t), "--workers", "1")
+		res := runFolio(t, "serve", "--data", filepath.Join(t.TempDir(), "d"), "--addr", "0.0.0.0:"+port, "--ops-addr", freeAddr(t), "--nats-listen", freeAddr(t), "--workers", "1")
 		if res.code != exitFailed || !strings.Contains(res.stderr, "--dev-auth") || !strings.Contains(res.stderr, "not a loopback address") {
 			t.Fatalf("folio serve --addr 0.0.0.0:%s in development auth mode: exit %d, want 1 naming --dev-auth\n%s", port, res.code, res.stderr)
 		}

@@ -100,7 +100,7 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer p.close(log)
 	if *addr != "" {
-		_, stop, err := p.serveHTTP(*addr, nil, log)
+		_, stop, err := listenHTTP(*addr, p.opsMux(), defaultHTTPLimits, "operator", log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio mllp:", err)
 			return exitFailed

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/queue"
@@ -45,7 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("folio serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./folio-data", "data directory (embedded NATS store, signing key)")
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint, health and metrics")
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint (and /healthz, /readyz)")
 	listen := fs.String("nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
 	syncAlways := fs.Bool("sync-always", false, "embedded NATS server: fsync the JetStream store before acknowledging each write,\nso that acknowledged jobs and Binaries survive a machine crash or power loss\n(slower). Default: nats-server's policy, which survives a process crash\nand fsyncs every 2 minutes. Ignored with --nats-url (configure that server)")
 	verbose := fs.Bool("verbose", false, "log the embedded NATS server's start-up and informational lines too\n(default: its warnings and errors only)")
@@ -86,7 +83,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer p.close(log)
 
-	httpAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
+	httpAddr, opsAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed
@@ -104,7 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("folio serve ready", "workers", *pf.workers)
 	printBanner(stdout, bannerInfo{
-		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "", mllpAddr: mllpBound,
+		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "", opsAddr: opsAddr, mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
 	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
@@ -145,7 +142,7 @@ func (h quietNATS) WithGroup(g string) slog.Handler       { return quietNATS{h.H
 // bannerInfo is what the ready banner of folio serve says.
 type bannerInfo struct {
 	httpAddr, baseURL string // FHIR listener address, --base-url
-	opsAddr           string // operator listener address ("" when it is httpAddr)
+	opsAddr           string // operator listener address ("" when it is off)
 	console           bool   // the console is mounted on the operator listener
 	natsURL           string
 	mllpAddr          string // HL7 v2 MLLP listener ("" when off)
@@ -163,9 +160,6 @@ func printBanner(w io.Writer, b bannerInfo) {
 		fhirURL = "http://" + b.httpAddr
 	}
 	ops := b.opsAddr
-	if ops == "" {
-		ops = b.httpAddr
-	}
 	data := b.dataDir
 	if abs, err := filepath.Abs(data); err == nil {
 		data = abs
@@ -180,7 +174,9 @@ func printBanner(w io.Writer, b bannerInfo) {
 	if b.mllpAddr != "" {
 		fmt.Fprintf(w, "  HL7 v2 (MLLP)   %s\n", b.mllpAddr)
 	}
-	if b.console {
+	if ops == "" {
+		fmt.Fprintf(w, "  operator        off (--ops-addr \"\")\n")
+	} else if b.console {
 		fmt.Fprintf(w, "  operator        http://%s/console  (metrics: http://%s/metrics)\n", ops, ops)
 	} else {
 		fmt.Fprintf(w, "  operator        http://%s/metrics\n", ops)
@@ -263,47 +259,4 @@ func (p *pipeline) close(log *slog.Logger) {
 		log.Warn("NATS drain timed out")
 		p.nc.Close()
 	}
-}
-
-// serveHTTP serves /healthz, /readyz, /metrics and, if api is not nil,
-// everything else through api. It returns the address it listens on and a
-// function that shuts it down.
-func (p *pipeline) serveHTTP(addr string, api http.Handler, log *slog.Logger) (string, func(), error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if !p.nc.IsConnected() {
-			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
-			return
-		}
-		if _, _, err := p.q.Depth(ctx); err != nil {
-			http.Error(w, "JetStream not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
-	if api != nil {
-		mux.Handle("/", api)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP server", "err", err)
-		}
-	}()
-	log.Info("HTTP listening", "addr", ln.Addr().String())
-	return ln.Addr().String(), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
 }

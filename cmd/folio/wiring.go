@@ -93,6 +93,7 @@ type apiFlags struct {
 	jwks, issuer, audience, baseURL *string
 	allowPatient, devAuth           *bool
 	maxTokenLifetime                *time.Duration
+	opsAddr                         *string
 }
 
 func addAPIFlags(fs *flag.FlagSet) apiFlags {
@@ -105,21 +106,59 @@ func addAPIFlags(fs *flag.FlagSet) apiFlags {
 		devAuth:      fs.Bool("dev-auth", false, "accept development tokens (no --jwks-url) on a non-loopback --addr too"),
 		maxTokenLifetime: fs.Duration("max-token-lifetime", fhir.DefaultMaxLifetime,
 			"refuse bearer tokens whose lifetime (exp - iat) is longer"),
+		opsAddr: fs.String("ops-addr", "127.0.0.1:9090", "operator listener: /metrics, /healthz, /readyz (empty: off); keep it on loopback"),
 	}
 }
 
-// startAPI mounts the FHIR endpoint over the pipeline's store and serves it
-// with /healthz, /readyz and /metrics on addr. stop shuts the server down.
-func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) (listening string, stop func(), err error) {
+// startAPI mounts the FHIR endpoint over the pipeline's store with
+// /healthz and /readyz on addr, and the operator listener (opsMux:
+// /metrics, health) on --ops-addr unless that is empty. Links in Bundles
+// use --base-url, else the address listened on (never a request's Host).
+// stop shuts both down.
+func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) (listening, opsListening string, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	if *f.opsAddr != "" {
+		if !isLoopback(*f.opsAddr) {
+			log.Warn("the operator listener (metrics) is not on a loopback address: anyone who reaches it reads the metrics", "ops_addr", *f.opsAddr)
+		}
+		a, s, err := listenHTTP(*f.opsAddr, p.opsMux(), defaultHTTPLimits, "operator", log)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("--ops-addr: %w", err)
+		}
+		opsListening, stops = a, append(stops, s)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		stop()
+		return "", "", nil, err
+	}
+	base := *f.baseURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+		if !isLoopback(ln.Addr().String()) {
+			log.Warn("no --base-url: Bundle links name the listen address", "base", base)
+		}
+	}
 	api, err := apiHandler(p.q.Store(), apiConfig{
 		DataDir: dataDir, JWKSURL: *f.jwks, Issuer: *f.issuer, Audience: *f.audience,
-		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: *f.baseURL,
+		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: base,
 		Addr: addr, DevAuth: *f.devAuth, MaxTokenLifetime: *f.maxTokenLifetime,
 	})
 	if err != nil {
-		return "", nil, err
+		ln.Close()
+		stop()
+		return "", "", nil, err
 	}
-	return p.serveHTTP(addr, api, log)
+	mux := http.NewServeMux()
+	p.addHealth(mux)
+	mux.Handle("/", api)
+	stops = append(stops, serveListener(ln, mux, defaultHTTPLimits, "FHIR", log))
+	return ln.Addr().String(), opsListening, stop, nil
 }
 
 // isLoopback reports whether the listen address addr (host:port) binds

@@ -17,7 +17,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("folio worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
-	addr := fs.String("addr", "", "HTTP address for /healthz, /readyz and /metrics (off when empty)")
+	addr := fs.String("addr", "", "operator listener: /healthz, /readyz and /metrics (off when empty); keep it on loopback")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -39,7 +39,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer p.close(log)
 	if *addr != "" {
-		_, stop, err := p.serveHTTP(*addr, nil, log)
+		_, stop, err := listenHTTP(*addr, p.opsMux(), defaultHTTPLimits, "operator", log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio worker:", err)
 			return exitFailed
