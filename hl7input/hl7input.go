@@ -100,7 +100,11 @@ func Map(m *hl7.Message, site Site) ([]Mapped, error) {
 	if event != "R01" {
 		return nil, Errors{{Loc: m.MSH().Loc(9), Code: hl7.CodeUnsupportedEvent, Text: fmt.Sprintf("trigger event ORU^%s is not taken: folio takes ORU^R01 result messages", event)}}
 	}
-	mp := &mapper{m: m, site: site}
+	zone, err := site.zone()
+	if err != nil {
+		return nil, Errors{{Loc: m.MSH().Loc(7), Code: hl7.CodeApplicationInternal, Text: "the site's time zone: " + err.Error()}}
+	}
+	mp := &mapper{m: m, site: site, zone: zone}
 	groups := mp.groups()
 	if len(mp.errs) > 0 {
 		return nil, mp.errs

@@ -17,6 +17,7 @@ import (
 type mapper struct {
 	m    *hl7.Message
 	site Site
+	zone *time.Location
 	errs Errors
 	pid  *hl7.Segment
 	pv1  *hl7.Segment
@@ -633,7 +634,7 @@ func (mp *mapper) ts(v hl7.Value, loc hl7.Location) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
-	t, err := parseTS(s, mp.site.Zone)
+	t, err := parseTS(s, mp.zone)
 	if err != nil {
 		mp.fail(loc, hl7.CodeDataType, "%q is not an HL7 time (YYYYMMDD[HHMM[SS[.S]]][+/-ZZZZ]): %v", s, err)
 		return time.Time{}, false
@@ -853,7 +854,7 @@ func (mp *mapper) value(s *hl7.Segment, vt string) string {
 			v = b.String()
 		case "DT", "TS", "DTM":
 			raw := mp.line(rep.Comp(1), comp(loc, i, 1))
-			if t, err := parseTS(raw, mp.site.Zone); err == nil {
+			if t, err := parseTS(raw, mp.zone); err == nil {
 				if len(raw) == 8 {
 					v = t.Format("2006-01-02")
 				} else {

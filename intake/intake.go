@@ -138,6 +138,10 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), strings.TrimPrefix(digest, "sha256:")[:12], strings.Join(outputs(in.cfg.Outputs), "-")),
 			Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
 		}
+		if !in.cfg.Site.IsZero() {
+			site := in.cfg.Site
+			job.HL7Site = &site
+		}
 		jobs = append(jobs, Job{Job: job, ReportID: r.ID, Version: v, Warnings: mp.Warnings, OBR: mp.OBR})
 	}
 	return jobs, nil

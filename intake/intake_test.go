@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio/hl7"
+	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/report"
 )
 
 // open starts an embedded nats-server and returns the queue on it and the
@@ -113,5 +115,32 @@ func TestHandleAcks(t *testing.T) {
 	out := in.Handle(ctx, msg)
 	if out.Code != mllp.AR || len(out.Errors) == 0 || out.Errors[0].Code != hl7.CodeApplicationInternal || !strings.Contains(out.Errors[0].Text, "send it again") {
 		t.Errorf("queue down: %s %v, want AR 207 asking for a resend", out.Code, out.Errors)
+	}
+}
+
+// TestSiteTravelsWithTheJob: a message only the site table can read
+// (OBR-24 empty, local codes, a sender default, local times) maps in the
+// intake, and the worker's mapping of the job it publishes gives the same
+// report.
+func TestSiteTravelsWithTheJob(t *testing.T) {
+	q, _ := open(t)
+	msg := fixture(t, "bad/kind-unknown.hl7")[0]
+	if _, err := intake.New(q, q.Store(), intake.Config{}).Jobs(context.Background(), msg); err == nil {
+		t.Fatal("the default site read a message whose kind nothing decides")
+	}
+	site := hl7input.Site{SenderKinds: map[string]string{"LIS|ELSEWHERE": report.KindAP}, TimeZone: "America/Detroit"}
+	jobs, err := intake.New(q, q.Store(), intake.Config{Site: site}).Jobs(context.Background(), msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := queue.DecodeInput(jobs[0].Job, report.DefaultLimits())
+	if err != nil {
+		t.Fatalf("the worker cannot map the job: %v", err)
+	}
+	if d.Report.Kind != report.KindAP || d.Report.Version != jobs[0].Version {
+		t.Errorf("worker's report: kind %s version %d", d.Report.Kind, d.Report.Version)
+	}
+	if _, off := d.Report.Issued.Zone(); off != -5*3600 {
+		t.Errorf("issued %v: the site's time zone was not applied", d.Report.Issued)
 	}
 }

@@ -29,7 +29,14 @@ func DecodeInput(job *Job, lim report.Limits) (*input.Doc, error) {
 	if err != nil {
 		return nil, Permanent(err)
 	}
-	docs, err := input.Map(kind, data, input.Options{Limits: lim})
+	opt := input.Options{Limits: lim}
+	if job.HL7Site != nil {
+		if err := job.HL7Site.Check(); err != nil {
+			return nil, Permanent(fmt.Errorf("hl7Site: %v", err))
+		}
+		opt.HL7 = *job.HL7Site
+	}
+	docs, err := input.Map(kind, data, opt)
 	if err != nil {
 		return nil, Permanent(prefixErrors(string(kind), err))
 	}

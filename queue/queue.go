@@ -83,6 +83,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/store"
 )
@@ -210,7 +211,11 @@ type Job struct {
 	Report    json.RawMessage `json:"report,omitempty"`
 	FHIR      json.RawMessage `json:"fhir,omitempty"`
 	HL7       string          `json:"hl7,omitempty"`
-	Source    string          `json:"source,omitempty"` // which report of the input
+	// HL7Site is the site table an HL7 v2 job was read with (local OBR-24
+	// codes, sender defaults, facility names, time zone), so the worker maps
+	// the message as the listener did. Absent: the default site.
+	HL7Site *hl7input.Site `json:"hl7Site,omitempty"`
+	Source  string         `json:"source,omitempty"` // which report of the input
 	// Version is the version an intake derived for a report whose input
 	// carries none (HL7 v2; see store NextVersion): the worker gives it to
 	// the mapped report. Ignored for input that states its version.

@@ -20,8 +20,9 @@ import (
 func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	sitePath := addSiteFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio convert FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: folio convert [--hl7-site FILE] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	paths, err := parseArgs(fs, args)
@@ -41,6 +42,11 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "folio convert:", err)
 		return exitUsage
 	}
+	site, err := loadSite(*sitePath)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio convert: --hl7-site:", err)
+		return exitUsage
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	code := exitOK
@@ -49,7 +55,7 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		data, err := readLimited(f, int64(lim.MaxBytes))
 		var docs []input.Doc
 		if err == nil {
-			docs, err = input.Map(kindOf(f, data), data, input.Options{Limits: lim})
+			docs, err = input.Map(kindOf(f, data), data, input.Options{Limits: lim, HL7: site})
 		}
 		if err != nil {
 			for _, l := range failLine(renderLine{}, err).errLines {

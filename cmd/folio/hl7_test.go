@@ -79,6 +79,24 @@ func TestE2EHL7ConvertAndRender(t *testing.T) {
 		}
 	})
 
+	t.Run("site table", func(t *testing.T) {
+		site := filepath.Join(t.TempDir(), "site.json")
+		os.WriteFile(site, []byte(`{"senderKinds": {"LIS|ELSEWHERE": "anatomic-pathology"}, "timeZone": "America/Detroit",
+			"facilities": {"ELSEWHERE": {"name": "Elsewhere Clinic Laboratory", "phone": "+1 555 0100"}}}`), 0o600)
+		f := dir + "bad/kind-unknown.hl7"
+		if res := runFolio(t, "convert", f); res.code != 1 {
+			t.Errorf("without the site table: exit %d", res.code)
+		}
+		res := runFolio(t, "convert", "--hl7-site", site, f)
+		if res.code != 0 || !strings.Contains(res.stdout, `"kind":"anatomic-pathology"`) || !strings.Contains(res.stdout, `"issued":"2026-11-20T14:01:00-05:00"`) || !strings.Contains(res.stdout, "Elsewhere Clinic Laboratory") {
+			t.Errorf("with the site table: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		os.WriteFile(site, []byte(`{"senderKinds": {"LIS": "pathology"}}`), 0o600)
+		if res := runFolio(t, "convert", "--hl7-site", site, f); res.code != 2 || !strings.Contains(res.stderr, "not a report kind") {
+			t.Errorf("a bad site table: exit %d\n%s", res.code, res.stderr)
+		}
+	})
+
 	t.Run("bad", func(t *testing.T) {
 		bad, _ := filepath.Glob(dir + "bad/*.hl7")
 		res := runFolio(t, "render", "-o", t.TempDir(), dir+"bad")

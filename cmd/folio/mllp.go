@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/mllp"
 )
@@ -23,6 +24,7 @@ type mllpFlags struct {
 	idleTimeout   *time.Duration
 	maxConns      *int
 	processingIDs *string
+	site          *string
 }
 
 func addMLLPFlags(fs *flag.FlagSet) mllpFlags {
@@ -32,7 +34,21 @@ func addMLLPFlags(fs *flag.FlagSet) mllpFlags {
 		idleTimeout:   fs.Duration("mllp-idle-timeout", 10*time.Minute, "MLLP: close a connection that sends nothing for this long"),
 		maxConns:      fs.Int("mllp-max-conns", 256, "MLLP: connections served at once (more are closed when accepted)"),
 		processingIDs: fs.String("mllp-processing-ids", "P", "MLLP: MSH-11 processing ids taken, comma-separated (others get AR)"),
+		site:          addSiteFlag(fs),
 	}
+}
+
+// addSiteFlag adds --hl7-site: the HL7 v2 site table (docs/hl7v2.md).
+func addSiteFlag(fs *flag.FlagSet) *string {
+	return fs.String("hl7-site", "", "HL7 v2 site table, JSON: local OBR-24 codes, sender defaults, facility names, time zone (docs/hl7v2.md)")
+}
+
+// loadSite reads the site table, the default site when path is empty.
+func loadSite(path string) (hl7input.Site, error) {
+	if path == "" {
+		return hl7input.Site{}, nil
+	}
+	return hl7input.LoadSite(path)
 }
 
 // startMLLP listens for HL7 v2 over MLLP on addr and hands each message to
@@ -49,7 +65,12 @@ func (p *pipeline) startMLLP(ctx context.Context, addr string, mf mllpFlags, log
 			ids = append(ids, s)
 		}
 	}
-	in := intake.New(p.q, p.q.Store(), intake.Config{ProcessingIDs: ids})
+	site, err := loadSite(*mf.site)
+	if err != nil {
+		ln.Close()
+		return "", nil, fmt.Errorf("--hl7-site: %w", err)
+	}
+	in := intake.New(p.q, p.q.Store(), intake.Config{ProcessingIDs: ids, Site: site})
 	srv := mllp.NewServer(in, mllp.Config{
 		MaxFrame: *mf.maxFrame, ReadTimeout: *mf.readTimeout, IdleTimeout: *mf.idleTimeout,
 		MaxConns: *mf.maxConns, Logger: log, Metrics: mllp.NewMetrics(p.reg),

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
@@ -53,6 +54,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	asJSON := fs.Bool("json", false, "print one JSON line per input on stdout")
 	page := fs.Int("page", 1, "thumbnail: page number")
 	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values")
+	sitePath := addSiteFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")
 		fs.PrintDefaults()
@@ -88,6 +90,11 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "folio render:", err)
 		return exitUsage
 	}
+	site, err := loadSite(*sitePath)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio render: --hl7-site:", err)
+		return exitUsage
+	}
 	ext := ".pdf"
 	if *thumb {
 		ext = map[string]string{"png": ".png", "jpeg": ".jpg"}[*format]
@@ -121,7 +128,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				perInput[i] = renderInput(inputs[i], outputFor(inputs[i]), *thumb, opts)
+				perInput[i] = renderInput(inputs[i], outputFor(inputs[i]), *thumb, opts, site)
 				prog.step()
 			}
 		}()
@@ -192,13 +199,13 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // renderInput renders the reports of one input file: one PDF or image per
 // report (an input holding several, a FHIR Bundle, gets
 // "<name>-<report id>" outputs).
-func renderInput(in, outPath string, thumb bool, o render.ThumbOptions) []renderLine {
+func renderInput(in, outPath string, thumb bool, o render.ThumbOptions, site hl7input.Site) []renderLine {
 	lim := report.DefaultLimits()
 	data, err := readLimited(in, int64(lim.MaxBytes))
 	if err != nil {
 		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}
-	docs, err := input.Map(kindOf(in, data), data, input.Options{Limits: lim})
+	docs, err := input.Map(kindOf(in, data), data, input.Options{Limits: lim, HL7: site})
 	if err != nil {
 		return []renderLine{failLine(renderLine{Input: in}, err)}
 	}

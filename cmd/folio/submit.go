@@ -41,6 +41,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	outputs := fs.String("outputs", "pdf", "comma-separated outputs: pdf, thumbnail")
 	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
+	sitePath := addSiteFlag(fs)
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,7 +102,12 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer waiter.Close()
 	}
 
-	hl7in := intake.New(q, q.Store(), intake.Config{Outputs: outs})
+	site, err := loadSite(*sitePath)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio submit: --hl7-site:", err)
+		return exitUsage
+	}
+	hl7in := intake.New(q, q.Store(), intake.Config{Outputs: outs, Site: site})
 	code := exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}
