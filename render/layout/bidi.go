@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,6 +102,19 @@ func resolveLevels(p *gtbidi.Paragraph, rs []rune, para uint8, levels []uint8) {
 		dir = gtbidi.RightToLeft
 	}
 	runs := p.Segment(rs, dir)
+	// Runs are split where the direction changes, not the level: a digit
+	// run at level 2 and the Latin after it at level 0 share one run, whose
+	// level is its first character's. Rule L2 needs every character's own
+	// level, which the package keeps in an unexported field: read it. The
+	// module version is pinned and TestBidiConformance (the Unicode test
+	// file) fails if this stops working; the run levels are the fallback.
+	if lv := reflect.ValueOf(runs).FieldByName("levels"); lv.IsValid() && lv.Kind() == reflect.Slice &&
+		lv.Len() == len(rs) && lv.Type().Elem().Kind() == reflect.Int8 {
+		for k := range levels {
+			levels[k] = uint8(lv.Index(k).Int())
+		}
+		return
+	}
 	for i := 0; i < runs.NumRuns(); i++ {
 		run := runs.Run(i)
 		for k := run.Start; k < run.End && k < len(levels); k++ {

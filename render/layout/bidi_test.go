@@ -2,11 +2,15 @@ package layout
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	gtbidi "github.com/go-text/typesetting/bidi"
+	xbidi "golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/foliohealth/folio/doc"
@@ -75,6 +79,9 @@ func TestBidiVisualOrder(t *testing.T) {
 		{"arabic name", "محمد عبد الله", rev("محمد عبد الله")},
 		{"arabic-indic digits stay in order", "عدد ١٢٣", "١٢٣ " + rev("عدد")},
 		{"lam-alef", "لا", "لا"},
+		// The number is at level 2 and the Latin after it at level 0:
+		// one direction run, two levels (the case go-text's runs merge).
+		{"number between arabic and latin", "Name: ع 42 abc", "Name: 42 ع abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,5 +334,116 @@ func BenchmarkLayoutRTL(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestBidiConformance runs the Unicode Bidirectional Character Test
+// (BidiCharacterTest.txt, shipped in the go-text module) through folio's
+// own parts of the algorithm: paragraph level (P2, P3, for the
+// auto-direction cases), the per-character levels read from the bidi
+// package, and line reordering (visualOrder, rule L2). Rule L1 (separators
+// and trailing white space back to the paragraph level) is applied here as
+// the test file expects; in layout, a line's trailing spaces are dropped
+// and a tab is a space.
+func TestBidiConformance(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/go-text/typesetting").Output()
+	if err != nil {
+		t.Fatalf("locating the go-text module: %v", err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(out)), "bidi", "test", "BidiCharacterTest.txt")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p gtbidi.Paragraph
+	cases, failed := 0, 0
+	for ln, line := range strings.Split(string(data), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Split(line, ";")
+		if len(f) != 5 {
+			t.Fatalf("line %d: %d fields", ln+1, len(f))
+		}
+		var rs []rune
+		for _, h := range strings.Fields(f[0]) {
+			v, err := strconv.ParseUint(h, 16, 32)
+			if err != nil {
+				t.Fatalf("line %d: %v", ln+1, err)
+			}
+			rs = append(rs, rune(v))
+		}
+		var para uint8
+		switch f[1] {
+		case "0":
+			para = 0
+		case "1":
+			para = 1
+		default:
+			para = paragraphLevel(rs)
+		}
+		cases++
+		fail := func(format string, args ...any) {
+			failed++
+			if failed <= 10 {
+				t.Errorf("line %d (%s): "+format, append([]any{ln + 1, f[0]}, args...)...)
+			}
+		}
+		if strconv.Itoa(int(para)) != f[2] {
+			fail("paragraph level %d, want %s", para, f[2])
+			continue
+		}
+		levels := make([]uint8, len(rs))
+		resolveLevels(&p, rs, para, levels)
+		wantLv := strings.Fields(f[3])
+		removed := make([]bool, len(rs))
+		for i, w := range wantLv {
+			removed[i] = w == "x"
+		}
+		// Rule L1.
+		trailing := true
+		for i := len(rs) - 1; i >= 0; i-- {
+			if removed[i] {
+				continue
+			}
+			c, _ := xbidi.LookupRune(rs[i])
+			switch c.Class() {
+			case xbidi.S, xbidi.B:
+				levels[i] = para
+				trailing = true
+			case xbidi.WS, xbidi.LRI, xbidi.RLI, xbidi.FSI, xbidi.PDI:
+				if trailing {
+					levels[i] = para
+				}
+			default:
+				trailing = false
+			}
+		}
+		var items []item
+		bad := false
+		for i, w := range wantLv {
+			if removed[i] {
+				continue
+			}
+			if strconv.Itoa(int(levels[i])) != w {
+				bad = true
+			}
+			items = append(items, item{kind: itemText, s: strconv.Itoa(i), level: levels[i]})
+		}
+		if bad {
+			fail("levels %v, want %s", levels, f[3])
+			continue
+		}
+		var order []string
+		for _, it := range visualOrder(items) {
+			order = append(order, it.s)
+		}
+		if got := strings.Join(order, " "); got != strings.TrimSpace(f[4]) {
+			fail("order %s, want %s", got, f[4])
+		}
+	}
+	t.Logf("%d cases, %d failed", cases, failed)
+	if cases < 90000 {
+		t.Errorf("only %d test cases read", cases)
 	}
 }
