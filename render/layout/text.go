@@ -158,7 +158,17 @@ func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item
 			sh.complex[r]++
 			r = fonts.Replacement
 		}
-		face, ok := fonts.Resolve(f.face, r)
+		pref := f.face
+		if (pref == fonts.Mono || pref == fonts.MonoBold) && isArabic(r) {
+			// DejaVu Sans Mono lacks some Arabic letters (Urdu ڈ ں ...);
+			// a word drawn in two faces would be shaped in two pieces and
+			// lose its joining there. Arabic is always drawn proportional.
+			pref = fonts.Sans
+			if f.face == fonts.MonoBold {
+				pref = fonts.SansBold
+			}
+		}
+		face, ok := fonts.Resolve(pref, r)
 		if !ok {
 			if sh.missing == nil {
 				sh.missing = map[rune]int{}
