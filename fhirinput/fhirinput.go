@@ -137,6 +137,24 @@ type mapper struct {
 	visiting map[*resource]bool // hasMember panels being walked (cycles)
 	pdf      []byte
 	images   int
+	// followed counts result references followed; shared panels (a DAG of
+	// hasMember) could otherwise multiply the work exponentially.
+	followed int
+	tooMany  bool
+}
+
+// follow counts one followed result reference and reports whether the
+// bound (10 per resource of the input's limit) still allows it.
+func (m *mapper) follow(path string) bool {
+	m.followed++
+	if m.followed > 10*m.lim.MaxResources {
+		if !m.tooMany {
+			m.tooMany = true
+			m.fail(path, "more than %d result references followed (panels shared by many others): refused", 10*m.lim.MaxResources)
+		}
+		return false
+	}
+	return true
 }
 
 func (m *mapper) fail(path, format string, args ...any) {

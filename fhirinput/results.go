@@ -26,6 +26,9 @@ func (m *mapper) results(from *node, refs []reference, path string) []report.Sec
 	}
 	for i, ref := range refs {
 		rp := path + "[" + strconv.Itoa(i) + "]"
+		if !m.follow(rp) {
+			break
+		}
 		on := m.ix.resolve(from, ref.Reference)
 		if on == nil {
 			m.lost(rp, ref)
@@ -104,6 +107,9 @@ func (m *mapper) panel(on *node, depth int) (report.Section, bool) {
 	}
 	for i, ref := range o.HasMember {
 		rp := on.path + ".hasMember[" + strconv.Itoa(i) + "]"
+		if !m.follow(rp) {
+			break
+		}
 		mn := m.ix.resolve(on, ref.Reference)
 		if mn == nil {
 			m.lost(rp, ref)

@@ -170,6 +170,36 @@ func TestLimits(t *testing.T) {
 	if _, err := Map([]byte(`{"resourceType":"DiagnosticReport","x":`+deep+`}`), Options{}); err == nil || !strings.Contains(err.Error(), "nests more than 64") {
 		t.Errorf("depth: %v", err)
 	}
+	// Panels shared by many panels (a DAG: 8 levels of 12 members each,
+	// every member of one level the same 12 panels of the next) would be
+	// 12^8 rows: refused once the bound on followed references is reached,
+	// after bounded work.
+	{
+		dr := baseDR()
+		var more []map[string]any
+		more = append(more, basePatient())
+		id := func(l, i int) string { return fmt.Sprintf("L%dM%d", l, i) }
+		for l := 0; l < 8; l++ {
+			for i := 0; i < 12; i++ {
+				o := map[string]any{"resourceType": "Observation", "id": id(l, i), "status": "final", "code": map[string]any{"text": "Q"}}
+				if l < 7 {
+					var members []any
+					for j := 0; j < 12; j++ {
+						members = append(members, map[string]any{"reference": "Observation/" + id(l+1, j)})
+					}
+					o["hasMember"] = members
+				} else {
+					o["valueString"] = "x"
+				}
+				more = append(more, o)
+			}
+		}
+		dr["result"] = []any{map[string]any{"reference": "Observation/" + id(0, 0)}}
+		_, err := Map(drBundle(dr, more...), Options{})
+		if err == nil || !strings.Contains(err.Error(), "result references followed") {
+			t.Errorf("shared panels: %v", err)
+		}
+	}
 	// A hasMember cycle is printed once, never followed forever.
 	dr := baseDR()
 	dr["result"] = []any{map[string]any{"reference": "Observation/a"}}
