@@ -103,6 +103,10 @@ func (m *Message) checkBytes() error {
 			if m.Charset == CharsetUTF8 {
 				for i := 0; i < len(f); {
 					c := f[i]
+					if c >= 0x20 && c < 0x7f {
+						i++
+						continue
+					}
 					if c < 0x80 {
 						if !m.Charset.validByte(c) {
 							return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is a control character, not text", c, i)
@@ -122,6 +126,9 @@ func (m *Message) checkBytes() error {
 				continue
 			}
 			for i, c := range f {
+				if c >= 0x20 && c < 0x7f {
+					continue // printable ASCII: text in every set
+				}
 				if !m.Charset.validByte(c) {
 					if c < 0x80 {
 						return errorf(s.Loc(n), CodeDataType, "byte 0x%02X at offset %d of the field is a control character, not text", c, i)

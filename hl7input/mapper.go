@@ -59,7 +59,7 @@ func (mp *mapper) groups() []*group {
 		case "ORC":
 			orc = s
 		case "OBR":
-			cur = &group{orc: orc, obr: s}
+			cur = &group{orc: orc, obr: s, origins: make([]origin, 0, 64)}
 			orc = nil
 			out = append(out, cur)
 		case "OBX", "NTE", "SPM":
@@ -717,10 +717,16 @@ func sectionClass(vt string) string {
 func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 	var cur *report.Section // the section consecutive OBX may join
 	var curKey string
-	var lines []string // plain lines of cur
+	var lines []string // plain lines, or formatted-text bodies, of cur
 	closeCur := func() {
 		if cur != nil && cur.Kind == report.SectionPlain {
 			cur.Body = strings.Join(lines, "\n")
+		}
+		if cur != nil && cur.Kind == report.SectionText {
+			for len(lines) > 0 && lines[0] == "" {
+				lines = lines[1:]
+			}
+			cur.Body = strings.Join(lines, "\\\n") // markdown hard line breaks
 		}
 		cur, curKey, lines = nil, "", nil
 	}
@@ -791,12 +797,11 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 				body := mp.ft(s.Field(5), s.Loc(5))
 				if cur == nil || curKey != key {
 					closeCur()
-					r.Sections = append(r.Sections, report.Section{Kind: report.SectionText, Title: title, Body: body})
+					r.Sections = append(r.Sections, report.Section{Kind: report.SectionText, Title: title})
 					cur, curKey = last(), key
 					g.at(s.Loc(5), "sections[%d]", len(r.Sections)-1)
-				} else if body != "" || cur.Body != "" {
-					cur.Body += "\\\n" + body
 				}
+				lines = append(lines, body)
 			case report.SectionFields:
 				// Consecutive coded and numeric results form one grid,
 				// whatever their OBX-3.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,10 +186,14 @@ func TestE2EMLLP(t *testing.T) {
 			return resp.StatusCode == 200 && bytes.HasPrefix(body, []byte("%PDF-"))
 		})
 	}
-	resp, body := fhirGet(t, srv.base, "/DocumentReference?patient=000310022", tok, "application/fhir+json")
-	if resp.StatusCode != 200 {
-		t.Fatalf("DocumentReference search: %d", resp.StatusCode)
-	}
+	// Records and indexes are stored after the Binaries: wait for all three
+	// versions in the search.
+	var body []byte
+	testutil.PollUntil(t, 90*time.Second, "three versions of S26-007001", func() bool {
+		var resp *http.Response
+		resp, body = fhirGet(t, srv.base, "/DocumentReference?patient=000310022", tok, "application/fhir+json")
+		return resp.StatusCode == 200 && bytes.Count(body, []byte(`"id":"S26-007001-`)) == 3
+	})
 	var bundle struct {
 		Entry []struct {
 			Resource struct {
@@ -325,11 +330,17 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		}
 		tok := strings.TrimSpace(runFolio(t, "token", "--data", srv.data, "--scope", e2eScope).stdout)
 		id := fmt.Sprintf("R26-9000%02d", round)
+		// The Binary is stored before its record and indexes: wait for the
+		// DocumentReference search to show the report.
+		var resp *http.Response
+		var body []byte
 		testutil.PollUntil(t, 90*time.Second, "the document of "+id, func() bool {
-			resp, _ := fhirGet(t, srv.base, "/Binary/pdf-"+id+"-1", tok, "application/pdf")
-			return resp.StatusCode == 200
+			resp, body = fhirGet(t, srv.base, "/DocumentReference?patient=000778812", tok, "application/fhir+json")
+			return resp.StatusCode == 200 && bytes.Contains(body, []byte(`"id":"`+id+`-`))
 		})
-		resp, body := fhirGet(t, srv.base, "/DocumentReference?patient=000778812", tok, "application/fhir+json")
+		if r, _ := fhirGet(t, srv.base, "/Binary/pdf-"+id+"-1", tok, "application/pdf"); r.StatusCode != 200 {
+			t.Errorf("round %d: Binary pdf-%s-1: %d", round, id, r.StatusCode)
+		}
 		if resp.StatusCode != 200 || bytes.Count(body, []byte(`"id":"`+id+`-`)) != 1 {
 			t.Errorf("round %d: DocumentReferences of %s: %d\n%s", round, id, bytes.Count(body, []byte(`"id":"`+id+`-`)), body)
 		}
