@@ -350,3 +350,48 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 	}
 	t.Logf("%d of %d kills fell after the job was published, %d before", published, rounds, rounds-published)
 }
+
+// TestE2EMLLPProcess: the listener as its own process (folio mllp against
+// the NATS server of a folio serve without --mllp, FOLIO_MLLP for the
+// address): AA, then the document through the FHIR endpoint; SIGTERM ends
+// it with status 0.
+func TestE2EMLLPProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test of the folio binary: not in -short mode")
+	}
+	srv := startServe(t)
+	mllpAddr := freeAddr(t)
+	cmd := exec.Command(folioBinary(t), "mllp", "--nats-url", srv.natsURL)
+	cmd.Env = append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("folio mllp after SIGTERM: %v\n%s", err, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("folio mllp did not stop within 30 s of SIGTERM")
+		}
+	}()
+	testutil.PollUntil(t, 60*time.Second, "folio mllp ready", func() bool {
+		return strings.Contains(out.String(), "folio mllp ready: HL7 v2 over MLLP on "+mllpAddr)
+	})
+	_, msgs := fixtureMessages(t, filepath.Join("..", "..", "fixtures", "hl7", "cytology-thyroid.hl7"))
+	if code, _ := msa(mllpSend(t, mllpAddr, msgs)[0]); code != "AA" {
+		t.Fatalf("ack %s\n%s", code, out.String())
+	}
+	tok := strings.TrimSpace(runFolio(t, "token", "--data", srv.data, "--scope", e2eScope).stdout)
+	testutil.PollUntil(t, 90*time.Second, "the cytology report's PDF", func() bool {
+		resp, body := fhirGet(t, srv.base, "/Binary/pdf-C26-001877-1", tok, "application/pdf")
+		return resp.StatusCode == 200 && bytes.HasPrefix(body, []byte("%PDF-"))
+	})
+}
