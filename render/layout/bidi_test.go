@@ -447,3 +447,13 @@ func TestBidiConformance(t *testing.T) {
 		t.Errorf("only %d test cases read", cases)
 	}
 }
+
+// TestShaperParsesEveryFace: a face the shaper could not parse would print
+// its Arabic unshaped; every embedded face must parse.
+func TestShaperParsesEveryFace(t *testing.T) {
+	for id := fonts.ID(0); id < fonts.NumFaces; id++ {
+		if hbFace(id) == nil {
+			t.Errorf("%s: the shaper cannot parse it", id)
+		}
+	}
+}
