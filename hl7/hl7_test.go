@@ -275,3 +275,18 @@ func TestSplit(t *testing.T) {
 		t.Errorf("leading garbage: %d messages, want it kept as one of its own", len(msgs))
 	}
 }
+
+// TestTruncationCharacter: v2.7's fifth encoding character is read, and
+// \P\ is that character in text.
+func TestTruncationCharacter(t *testing.T) {
+	m := mustParse(t, "MSH|^~\\&#|A|B|C|D|2026||ORU^R01|1|P|2.7\rNTE|1||cut \\P\\ here\r")
+	if m.Delims.Truncation != '#' {
+		t.Fatalf("truncation %q", m.Delims.Truncation)
+	}
+	if got, err := m.Text(m.All("NTE")[0].Raw(3)); err != nil || got != "cut # here" {
+		t.Errorf("text %q, %v", got, err)
+	}
+	if string(m.MSH().Raw(2)) != "^~\\&#" || m.MSH().Text(9, 1) != "ORU" {
+		t.Errorf("MSH-2 %q MSH-9 %q", m.MSH().Raw(2), m.MSH().Raw(9))
+	}
+}

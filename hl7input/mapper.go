@@ -302,7 +302,7 @@ func (mp *mapper) patient(r *report.Report, g *group) {
 	case mrn == "":
 		mp.fail(comp(pid.Loc(3), rep, 1), hl7.CodeRequiredMissing, "the patient's medical record number (PID-3 ID) is empty")
 	case !fhirRE.MatchString(mrn):
-		mp.fail(comp(pid.Loc(3), rep, 1), hl7.CodeDataType, "medical record number %q cannot be a FHIR Patient id: 1-64 characters of A-Z a-z 0-9 - . are allowed", mrn)
+		mp.fail(comp(pid.Loc(3), rep, 1), hl7.CodeDataType, "the medical record number (%d characters) cannot be a FHIR Patient id: 1-64 characters of A-Z a-z 0-9 - . are allowed (the value is not repeated here: it identifies a patient)", len(mrn))
 	}
 	r.Patient.ID, r.Patient.MRN = mrn, mrn
 	g.at(pid.Loc(3), "patient.id")
@@ -336,7 +336,7 @@ func (mp *mapper) patient(r *report.Report, g *group) {
 			}
 		}
 		if r.Patient.BirthDate == "" {
-			mp.fail(pid.Loc(7), hl7.CodeDataType, "birth date %q is not a date YYYYMMDD", b)
+			mp.fail(pid.Loc(7), hl7.CodeDataType, "the birth date is not a date YYYYMMDD (the value is not repeated here: it identifies a patient)")
 		}
 		g.at(pid.Loc(7), "patient.birthDate")
 	}

@@ -307,3 +307,18 @@ func TestAckOfGarbage(t *testing.T) {
 		t.Errorf("ERR segment: %q", ack)
 	}
 }
+
+// TestAckVersion: the acknowledgement copies MSH-12 when folio reads that
+// version, else says 2.5.1 (so the sender can parse it).
+func TestAckVersion(t *testing.T) {
+	for in, want := range map[string]string{"2.3": "2.3", "2.8": "2.8", "2.2": "2.5.1", "": "2.5.1"} {
+		ack := Ack([]byte("MSH|^~\\&|A|B|C|D|2026||ORU^R01|X1|P|"+in+"\r"), Outcome{Code: AR}, "FOLIO", "")
+		m, err := hl7.Parse(ack)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if m.Version() != want {
+			t.Errorf("message version %q: ack version %q, want %q", in, m.Version(), want)
+		}
+	}
+}
