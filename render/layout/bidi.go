@@ -327,14 +327,15 @@ func (sh *shaper) bidiParagraph(para []item, out []item) []item {
 		// Split the text at level changes, leaving out directional marks.
 		var sb strings.Builder
 		lv := uint8(255)
-		flush := func() {
+		from := k // rune index of the piece's first character
+		flush := func(end int) {
 			if sb.Len() == 0 {
 				return
 			}
 			c := it
 			c.level = lv
 			c.s = sb.String()
-			out = append(out, shapeItem(c))
+			out = append(out, shapeInContext(c, rs, from, end))
 			sb.Reset()
 		}
 		for _, r := range it.s {
@@ -344,14 +345,57 @@ func (sh *shaper) bidiParagraph(para []item, out []item) []item {
 				continue
 			}
 			if l != lv {
-				flush()
+				flush(k - 1)
 				lv = l
+				from = k - 1
 			}
 			sb.WriteRune(r)
 		}
-		flush()
+		flush(k)
 		if lv != 255 {
 			last = lv
+		}
+	}
+	return out
+}
+
+// shapeInContext is shapeItem for the piece rs[from:end] of a paragraph:
+// when the piece is Arabic and glued to Arabic letters of another item (a
+// style change inside a word), the shaper sees those letters as context,
+// so the word stays joined across the change.
+func shapeInContext(it item, rs []rune, from, end int) item {
+	before, after := glued(rs, from, -1), glued(rs, end, +1)
+	if (len(before) == 0 && len(after) == 0) || !needsShaper(it.s) || hbFace(it.face) == nil {
+		return shapeItem(it)
+	}
+	sh := shapeWithContext(it.face, before, it.s, after, it.level%2 == 1)
+	it.shaped = &shapedItem{src: it.s, offsets: sh.offsets}
+	it.s = sh.s
+	it.w = sh.w * it.size
+	return it
+}
+
+// glued returns up to 4 Arabic letters or marks of rs next to index i in
+// direction d (before i for -1, from i on for +1), skipping directional
+// marks: the shaping context of a piece of a word. Anything else ends it.
+func glued(rs []rune, i, d int) []rune {
+	var out []rune
+	if d < 0 {
+		i--
+	}
+	for ; i >= 0 && i < len(rs) && len(out) < 4; i += d {
+		r := rs[i]
+		if isBidiControl(r) {
+			continue
+		}
+		if !isArabic(r) && !isMark(r) && r != 0x200D {
+			break
+		}
+		out = append(out, r)
+	}
+	if d < 0 {
+		for a, b := 0, len(out)-1; a < b; a, b = a+1, b-1 {
+			out[a], out[b] = out[b], out[a]
 		}
 	}
 	return out

@@ -457,3 +457,19 @@ func TestShaperParsesEveryFace(t *testing.T) {
 		}
 	}
 }
+
+// TestArabicJoinsAcrossStyles: a word half bold stays joined.
+func TestArabicJoinsAcrossStyles(t *testing.T) {
+	var sh shaper
+	items := sh.items(doc.Text{{Text: "مح", Style: doc.Bold}, {Text: "مد"}}, font{face: fonts.Sans, size: 10}, nil)
+	var got []string
+	for _, it := range items {
+		got = append(got, it.s)
+	}
+	// Visual order within each piece; the bold piece ends in a medial hah
+	// (joined to the meem after it), the plain one starts with a medial
+	// meem.
+	if len(got) != 2 || got[0] != "\uFEA4\uFEE3" || got[1] != "\uFEAA\uFEE4" {
+		t.Errorf("pieces %q, want the joined forms [\"\\uFEA4\\uFEE3\" \"\\uFEAA\\uFEE4\"]", got)
+	}
+}

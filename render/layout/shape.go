@@ -175,11 +175,25 @@ func isPresentationForm(r rune) bool {
 	return (r >= 0xFB50 && r <= 0xFDFF) || (r >= 0xFE70 && r <= 0xFEFF)
 }
 
+// shapeWithContext shapes s with the letters before and after it as the
+// shaper's context (they join with s but are not drawn). Not cached.
+func shapeWithContext(face fonts.ID, before []rune, s string, after []rune, rtl bool) shaped {
+	shapeMu.Lock()
+	defer shapeMu.Unlock()
+	return shapeRunes(face, before, []rune(s), after, rtl)
+}
+
 // shapeHB shapes s with HarfBuzz at one em = UnitsPerEm, so the result is
 // in font units whatever the size. The caller holds shapeMu.
 func shapeHB(id fonts.ID, s string, rtl bool) shaped {
+	return shapeRunes(id, nil, []rune(s), nil, rtl)
+}
+
+// shapeRunes shapes rs with HarfBuzz, before and after as context. The
+// caller holds shapeMu.
+func shapeRunes(id fonts.ID, before, rs, after []rune, rtl bool) shaped {
 	f := fonts.Get(id)
-	rs := []rune(s)
+	s := string(rs)
 	script, lang := language.Latin, language.NewLanguage("en")
 	for _, r := range rs {
 		if unicode.Is(unicode.Hebrew, r) {
@@ -196,8 +210,13 @@ func shapeHB(id fonts.ID, s string, rtl bool) shaped {
 		dir = di.DirectionRTL
 	}
 	upem := f.UnitsPerEm
+	text := rs
+	if len(before) > 0 || len(after) > 0 {
+		text = make([]rune, 0, len(before)+len(rs)+len(after))
+		text = append(append(append(text, before...), rs...), after...)
+	}
 	out := hbShaper.Shape(shaping.Input{
-		Text: rs, RunStart: 0, RunEnd: len(rs), Direction: dir,
+		Text: text, RunStart: len(before), RunEnd: len(before) + len(rs), Direction: dir,
 		Face: hbFaces[id], Size: fixed.I(upem), Script: script, Language: lang,
 	})
 	rev := revOf[id]
@@ -220,7 +239,7 @@ func shapeHB(id fonts.ID, s string, rtl bool) shaped {
 	// extractors, reversing the line, need to attach them to it.
 	for _, g := range out.Glyphs {
 		gid := uint16(g.GlyphID)
-		lo := min(max(g.ClusterIndex, 0), len(rs))
+		lo := min(max(g.ClusterIndex-len(before), 0), len(rs))
 		hi := min(lo+max(g.RuneCount, 1), len(rs))
 		dx, dy := float64(g.XOffset)/64, float64(g.YOffset)/64
 		if r := glyphRune(f, rev, gid, rs[lo:hi]); r != 0 {
