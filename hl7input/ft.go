@@ -1,6 +1,7 @@
 package hl7input
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/foliohealth/folio/hl7"
@@ -14,8 +15,23 @@ import (
 // in no-fill mode (\.nf\) runs of spaces are kept as no-break spaces.
 func (mp *mapper) ft(f hl7.Field, loc hl7.Location) string {
 	var b strings.Builder
+	b.Grow(len(f.Raw()) + len(f.Raw())/8)
 	for i := 1; i <= f.Reps(); i++ {
-		toks, err := mp.m.Formatted(f.Rep(i).Raw())
+		raw := f.Rep(i).Raw()
+		if bytes.IndexByte(raw, mp.m.Delims.Escape) < 0 {
+			// No escape sequence, so no formatting command: the text as it is.
+			s, err := mp.m.Text(raw)
+			if err != nil {
+				mp.fail(comp(loc, i, 0), hl7.CodeDataType, "%v", err)
+				return ""
+			}
+			if i > 1 {
+				b.WriteString("\\\n")
+			}
+			escapeMD(&b, s, false, true)
+			continue
+		}
+		toks, err := mp.m.Formatted(raw)
 		if err != nil {
 			mp.fail(comp(loc, i, 0), hl7.CodeDataType, "%v", err)
 			return ""
@@ -74,13 +90,15 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 				startLine()
 				core := strings.TrimSpace(ln)
 				if !bold || core == "" {
-					b.WriteString(escapeMD(ln, nofill, atStart))
+					escapeMD(b, ln, nofill, atStart)
 					continue
 				}
 				i := strings.Index(ln, core)
-				b.WriteString(escapeMD(ln[:i], nofill, atStart))
-				b.WriteString("**" + escapeMD(core, nofill, false) + "**")
-				b.WriteString(escapeMD(ln[i+len(core):], nofill, false))
+				escapeMD(b, ln[:i], nofill, atStart)
+				b.WriteString("**")
+				escapeMD(b, core, nofill, false)
+				b.WriteString("**")
+				escapeMD(b, ln[i+len(core):], nofill, false)
 			}
 		case hl7.TokHighlightOn:
 			bold = true
@@ -108,9 +126,7 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 // (# - + = and a number followed by . or )). Leading spaces, and in no-fill
 // mode every run of two or more spaces, become no-break spaces so markdown
 // keeps them.
-func escapeMD(s string, nofill, lead bool) string {
-	var b strings.Builder
-	b.Grow(len(s) + 8)
+func escapeMD(b *strings.Builder, s string, nofill, lead bool) {
 	digits := lead
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -136,5 +152,5 @@ func escapeMD(s string, nofill, lead bool) string {
 		lead = false
 		b.WriteByte(c)
 	}
-	return b.String()
+
 }

@@ -496,3 +496,29 @@ func FuzzMap(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkContractCheck is the part of BenchmarkParseMap that checks the
+// mapped report against the report v1 contract (encoding it and running
+// report.Decode), measured alone on the same report.
+func BenchmarkContractCheck(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(dir, "surgical-breast.hl7"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, mapped, err := hl7input.Parse(data, hl7input.Site{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		js, err := json.Marshal(mapped[0].Report)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := report.Decode(js, report.DefaultLimits()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, cpu)
+}
