@@ -47,6 +47,7 @@ type Binary struct {
 	Version     int       `json:"version"`
 	PatientID   string    `json:"patientId"`
 	RecordID    string    `json:"recordId"` // the DocumentReference it belongs to
+	Digest      string    `json:"reportDigest,omitempty"` // content digest of the report version it was rendered from
 }
 
 // Record is one rendered version of one report: what a DocumentReference and
@@ -70,6 +71,16 @@ type Record struct {
 	Supersedes   string    `json:"supersedes,omitempty"`   // record id of the previous version
 	SupersededBy string    `json:"supersededBy,omitempty"` // record id of a newer version
 	Updated      time.Time `json:"updated"`
+	// Digest is the content digest of the report version (report.Digest).
+	Digest string `json:"digest,omitempty"`
+	// Rev rises with every change of the record (a Binary added,
+	// superseded, entered in error): the FHIR resources' meta.versionId.
+	Rev int `json:"rev,omitempty"`
+	// EnteredInError, when set, says why this version must not be used
+	// (filed under the wrong patient, withdrawn by its sender). Such a
+	// record is never current and is in no patient's index; it stays
+	// readable by id for audit.
+	EnteredInError string `json:"enteredInError,omitempty"`
 }
 
 // RecordID returns the DocumentReference/DiagnosticReport id for a report

@@ -3,7 +3,12 @@
 // contract and its limits, refusing it whole with one error per problem.
 package report
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
 
 // Schema is the required value of the top-level "schema" field.
 const Schema = "folio.report/v1"
@@ -129,4 +134,20 @@ type Addendum struct {
 type Amendment struct {
 	Reason string    `json:"reason"`
 	Issued time.Time `json:"issued"`
+}
+
+// Digest returns the content digest of a decoded report: "sha256:" and the
+// hex SHA-256 of the report model's encoding/json encoding. Two documents
+// that decode to the same report (whatever their key order, whitespace,
+// escapes or nulls on optional fields, and with or without a default
+// "version": 1) have the same digest; any change a reader of the PDF or
+// FHIR resources could see changes it. It is what the store binds to a
+// report id and version (a different digest for a stored version is a
+// conflict), and what input adapters (HL7 v2, FHIR) that build a Report
+// themselves use as its content identity.
+func Digest(r *Report) string {
+	h := sha256.New()
+	// Plain data: encoding cannot fail.
+	_ = json.NewEncoder(h).Encode(r)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -52,6 +52,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"regexp"
 	"slices"
@@ -295,7 +296,7 @@ func (s *Store) record(ctx context.Context, id string) (*folio.Record, uint64, e
 }
 
 // RecordsByPatient returns every record of a patient, oldest first (by
-// issued time, then id).
+// issued time, then id), except those entered in error.
 func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*folio.Record, error) {
 	keys, err := s.listKeys(ctx, "patient."+enc(patientID)+".>")
 	if err != nil {
@@ -313,6 +314,9 @@ func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*foli
 		}
 		if err != nil {
 			return nil, err
+		}
+		if rec.PatientID != patientID || rec.EnteredInError != "" {
+			continue // being unindexed
 		}
 		recs = append(recs, rec)
 	}
@@ -377,9 +381,16 @@ func binaryFromInfo(info *jetstream.ObjectInfo) (*folio.Binary, error) {
 	return &b, nil
 }
 
+// ErrIntegrity is returned (wrapped) by a Binary reader whose bytes do not
+// match the Binary's size and SHA-256.
+var ErrIntegrity = errors.New("stored bytes do not match their digest")
+
 // OpenBinary returns a Binary's metadata and a reader of its bytes, or
-// folio.ErrNotFound. The reader fails at the end if the bytes do not match
-// their stored SHA-256 digest. The caller closes it.
+// folio.ErrNotFound. The reader checks the bytes against the Binary's size
+// and SHA-256 as they pass: the read that would hand over the last bytes
+// returns an error wrapping ErrIntegrity instead when they do not match, so a
+// caller that forwards what it reads never forwards a complete wrong body.
+// The caller closes it.
 func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.ReadCloser, error) {
 	if !validID(id) {
 		return nil, nil, folio.ErrNotFound
@@ -401,8 +412,49 @@ func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.Re
 		res.Close()
 		return nil, nil, err
 	}
-	return b, res, nil
+	return b, &verifiedReader{rc: res, h: sha256.New(), size: b.Size, want: b.SHA256, id: id}, nil
 }
+
+// verifiedReader hashes what passes and withholds the last bytes of a
+// Binary whose digest does not match.
+type verifiedReader struct {
+	rc      io.ReadCloser
+	h       hash.Hash
+	n, size int64
+	want    string // hex SHA-256
+	id      string
+	err     error
+}
+
+func (v *verifiedReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.n == v.size {
+		return 0, io.EOF
+	}
+	n, err := v.rc.Read(p)
+	if int64(n) > v.size-v.n {
+		v.err = fmt.Errorf("store: binary %s: more than its %d bytes: %w", v.id, v.size, ErrIntegrity)
+		return 0, v.err
+	}
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n == v.size {
+		if hex.EncodeToString(v.h.Sum(nil)) != v.want {
+			v.err = fmt.Errorf("store: binary %s: SHA-256 differs from its metadata: %w", v.id, ErrIntegrity)
+			return 0, v.err // the last bytes are withheld
+		}
+		return n, nil
+	}
+	if err == io.EOF {
+		v.err = fmt.Errorf("store: binary %s: %d of its %d bytes: %w", v.id, v.n, v.size, ErrIntegrity)
+		return n, v.err
+	}
+	return n, err
+}
+
+func (v *verifiedReader) Close() error { return v.rc.Close() }
 
 // PutBinary stores the bytes of a rendition under b.ID, filling in b's size,
 // digests and creation time. A Binary id's bytes never change: if the id
@@ -432,7 +484,7 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 		"report-version": strconv.Itoa(b.Version),
 		"patient":        b.PatientID,
 	}
-	created, err := s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:])
+	created, err := s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:], 0)
 	if err != nil {
 		return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
 	}
@@ -442,14 +494,26 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 		// without all its chunks by a server crash is replaced: a Binary
 		// id's bytes are deterministic, so this does not change what the
 		// id means.
+		//
+		// The replacement is compare-and-set on the broken object's info
+		// message: of two workers repairing the same object one wins, and
+		// the other removes only its own chunks and keeps the winner's
+		// object (it never purges what another worker stored).
 		if oi, err := s.objectInfo(ctx, b.ID); err == nil {
 			if ok, err := s.whole(ctx, oi); err != nil {
 				return nil, fmt.Errorf("store: checking binary %s: %w", b.ID, err)
 			} else if !ok {
-				s.purge(ctx, "$O."+BucketBinaries+".M."+base64.URLEncoding.EncodeToString([]byte(b.ID)))
-				s.purge(ctx, "$O."+BucketBinaries+".C."+oi.NUID)
-				if created, err = s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:]); err != nil {
-					return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
+				seq, nuid, err := s.lastInfo(ctx, b.ID)
+				if err != nil {
+					return nil, fmt.Errorf("store: checking binary %s: %w", b.ID, err)
+				}
+				if nuid == oi.NUID { // still the broken one
+					if created, err = s.createObject(ctx, b.ID, b.Output+" of "+b.RecordID, md, data, sum256[:], seq); err != nil {
+						return nil, fmt.Errorf("store: storing binary %s: %w", b.ID, err)
+					}
+					if created {
+						s.purge(ctx, "$O."+BucketBinaries+".C."+oi.NUID)
+					}
 				}
 			}
 		}
@@ -482,7 +546,11 @@ const objectChunkSize = 128 * 1024
 // removed its chunks, if the name is taken. Unlike ObjectStore.Put this
 // never replaces an object, even when two workers race, and it costs two
 // round trips instead of three to four.
-func (s *Store) createObject(ctx context.Context, name, desc string, md map[string]string, data, sum256 []byte) (bool, error) {
+//
+// With replaceSeq > 0 the info is published only if the name's last info
+// message is still at that stream sequence: it replaces that object and
+// nothing stored since.
+func (s *Store) createObject(ctx context.Context, name, desc string, md map[string]string, data, sum256 []byte, replaceSeq uint64) (bool, error) {
 	id := nuid.Next()
 	chunkSubj := "$O." + BucketBinaries + ".C." + id
 	reconnects := s.js.Conn().Stats().Reconnects
@@ -522,7 +590,8 @@ func (s *Store) createObject(ctx context.Context, name, desc string, md map[stri
 		Data:    infoData,
 		Header:  nats.Header{},
 	}
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(replaceSeq, 10))
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject) // a replaced info goes
 	err = publishAll(ctx, s.js, s.timeout, []*nats.Msg{m})
 	if isWrongSequence(err) {
 		s.purge(ctx, chunkSubj)
@@ -548,6 +617,25 @@ func (s *Store) createObject(ctx context.Context, name, desc string, md map[stri
 		}
 	}
 	return true, nil
+}
+
+// lastInfo returns the stream sequence and NUID of an object's info message.
+func (s *Store) lastInfo(ctx context.Context, name string) (uint64, string, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ctx, "OBJ_"+BucketBinaries)
+	if err != nil {
+		return 0, "", err
+	}
+	m, err := st.GetLastMsgForSubject(ctx, "$O."+BucketBinaries+".M."+base64.URLEncoding.EncodeToString([]byte(name)))
+	if err != nil {
+		return 0, "", err
+	}
+	var info jetstream.ObjectInfo
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		return 0, "", err
+	}
+	return m.Sequence, info.NUID, nil
 }
 
 // whole reports whether every chunk of an object is in the stream.
@@ -581,9 +669,16 @@ func (s *Store) purge(ctx context.Context, subject string) {
 // PutRecord stores a record, merging its Binaries with those already stored
 // for the same id (a later job may add a thumbnail), indexes it by patient
 // and report, and links it with the other versions of the same report: each
-// version supersedes the nearest older one. Older records and their
-// Binaries stay.
+// version supersedes the nearest older one, and a version that names another
+// patient than the next newer one is marked entered-in-error and leaves its
+// patient's index. Older records and their Binaries stay.
+//
+// A record whose id is stored with another content digest (or, for records
+// stored before digests, another patient) is refused with a *ConflictError
+// and nothing changes: writers Claim first, this is the last line of that
+// defence. Storing what is already stored changes nothing (no new Rev).
 func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
+	errored := false // the stored record is entered-in-error: not indexed again
 	for first := true; ; first = false {
 		// A new record (the common case) is created blind in one call; an
 		// existing one is read and merged (compare-and-set).
@@ -598,13 +693,39 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 		}
 		next := *rec
 		next.Binaries = slices.Clone(rec.Binaries)
+		next.Rev = 1
 		if old != nil {
+			if (old.Digest != "" && rec.Digest != "" && old.Digest != rec.Digest) || old.PatientID != rec.PatientID {
+				stored := old.Digest
+				if stored == "" {
+					stored = "(stored before content digests, patient " + old.PatientID + ")"
+				}
+				return &ConflictError{ReportID: rec.ReportID, Version: rec.Version, Stored: stored, Sent: rec.Digest}
+			}
+			errored = old.EnteredInError != ""
+			changed := false
 			for _, ob := range old.Binaries {
 				if !slices.ContainsFunc(next.Binaries, func(b folio.Binary) bool { return b.ID == ob.ID }) {
 					next.Binaries = append(next.Binaries, ob)
 				}
 			}
+			for _, b := range next.Binaries {
+				if !slices.ContainsFunc(old.Binaries, func(ob folio.Binary) bool { return b.ID == ob.ID }) {
+					changed = true
+				}
+			}
+			if old.Digest == "" && next.Digest != "" {
+				changed = true
+			}
+			if !changed {
+				break // stored already, as it is
+			}
+			if next.Digest == "" {
+				next.Digest = old.Digest
+			}
 			next.Supersedes, next.SupersededBy = old.Supersedes, old.SupersededBy
+			next.EnteredInError = old.EnteredInError
+			next.Rev = old.Rev + 1
 		}
 		slices.SortFunc(next.Binaries, func(a, b folio.Binary) int { return strings.Compare(a.ID, b.ID) })
 		next.Updated = time.Now().UTC()
@@ -612,9 +733,16 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errConflict) {
+		if !errors.Is(err, errConcurrent) {
 			return err
 		}
+	}
+	if errored {
+		versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
+		if err != nil {
+			return err
+		}
+		return s.relink(ctx, rec.ReportID, versions)
 	}
 	// The patient index entry is published without waiting, and its
 	// acknowledgement collected after the versions key is updated.
@@ -641,7 +769,7 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	return s.relink(ctx, rec.ReportID, versions)
 }
 
-var errConflict = errors.New("store: concurrent update")
+var errConcurrent = errors.New("store: concurrent update")
 
 // casRecord writes rec if the stored revision is still rev (0: absent).
 func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) error {
@@ -657,7 +785,7 @@ func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) er
 		_, err = s.records.Update(ctx, rec.ID, data, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
-		return errConflict
+		return errConcurrent
 	}
 	if err != nil {
 		return fmt.Errorf("store: storing record %s: %w", rec.ID, err)
@@ -665,11 +793,24 @@ func (s *Store) casRecord(ctx context.Context, rec *folio.Record, rev uint64) er
 	return nil
 }
 
-// relink sets Supersedes/SupersededBy on every version of a report.
+// unindex removes an entered-in-error record from its patient's index.
+func (s *Store) unindex(ctx context.Context, rec *folio.Record) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	err := s.index.Delete(ctx, patientKey(rec.PatientID, rec.ID))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("store: unindexing record %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// relink sets Supersedes/SupersededBy on every version of a report and marks
+// entered-in-error every version whose next newer version names another
+// patient (a sender correcting a report filed under the wrong patient).
 // Concurrent writers of different versions each add their version to the
 // versions key (compare-and-set) before relinking, so the last of them sees
 // every version; a lost compare-and-set on a record starts over from a
-// fresh versions list.
+// fresh versions list. Entered-in-error is never undone.
 func (s *Store) relink(ctx context.Context, reportID string, versions []int) error {
 retry:
 	for attempt := 0; ; attempt++ {
@@ -690,14 +831,18 @@ retry:
 		if len(versions) < 2 {
 			return nil
 		}
+		recs := make([]*folio.Record, len(versions))
+		revs := make([]uint64, len(versions))
 		for i, v := range versions {
-			id := folio.RecordID(reportID, v)
-			rec, rev, err := s.record(ctx, id)
-			if errors.Is(err, folio.ErrNotFound) {
-				continue
-			}
-			if err != nil {
+			rec, rev, err := s.record(ctx, folio.RecordID(reportID, v))
+			if err != nil && !errors.Is(err, folio.ErrNotFound) {
 				return err
+			}
+			recs[i], revs[i] = rec, rev
+		}
+		for i, rec := range recs {
+			if rec == nil {
+				continue
 			}
 			prev, next := "", ""
 			if i > 0 {
@@ -706,17 +851,78 @@ retry:
 			if i+1 < len(versions) {
 				next = folio.RecordID(reportID, versions[i+1])
 			}
-			if rec.Supersedes == prev && rec.SupersededBy == next {
-				continue
+			eie := rec.EnteredInError
+			if eie == "" && i+1 < len(recs) && recs[i+1] != nil && recs[i+1].PatientID != rec.PatientID {
+				eie = "filed under the wrong patient: corrected by version " + strconv.Itoa(versions[i+1]) + " (" + next + "), which names another patient"
 			}
-			rec.Supersedes, rec.SupersededBy = prev, next
-			rec.Updated = time.Now().UTC()
-			if err := s.casRecord(ctx, rec, rev); errors.Is(err, errConflict) {
-				continue retry
-			} else if err != nil {
-				return err
+			if rec.Supersedes != prev || rec.SupersededBy != next || rec.EnteredInError != eie {
+				upd := *rec
+				upd.Supersedes, upd.SupersededBy, upd.EnteredInError = prev, next, eie
+				upd.Rev = rec.Rev + 1
+				upd.Updated = time.Now().UTC()
+				if err := s.casRecord(ctx, &upd, revs[i]); errors.Is(err, errConcurrent) {
+					continue retry
+				} else if err != nil {
+					return err
+				}
+				rec = &upd
+			}
+			if rec.EnteredInError != "" {
+				if err := s.unindex(ctx, rec); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}
+}
+
+// Withdraw marks the current (newest) version of a report entered-in-error
+// with the given reason: an HL7 v2 result status W (wrong patient) or X
+// (cannot be done), or a FHIR DiagnosticReport cancelled or
+// entered-in-error. The record leaves its patient's index and its
+// DocumentReference and DiagnosticReport read as entered-in-error (readable
+// by id for audit, never by a patient-scoped token). Older versions keep
+// their state. Withdrawing a withdrawn version changes nothing. It returns
+// the record as stored, or folio.ErrNotFound if the report has no record.
+func (s *Store) Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error) {
+	if reason == "" {
+		reason = "withdrawn by its sender"
+	}
+	for attempt := 0; attempt < 50; attempt++ {
+		cctx, cancel := s.call(ctx)
+		e, err := s.index.Get(cctx, versionsKey(reportID))
+		cancel()
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, folio.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
+		}
+		var versions []int
+		if err := json.Unmarshal(e.Value(), &versions); err != nil || len(versions) == 0 {
+			return nil, fmt.Errorf("store: versions of report %s: %v", reportID, err)
+		}
+		rec, rev, err := s.record(ctx, folio.RecordID(reportID, versions[len(versions)-1]))
+		if err != nil {
+			return nil, err
+		}
+		if rec.EnteredInError == "" {
+			upd := *rec
+			upd.EnteredInError = "withdrawn: " + reason
+			upd.Rev = rec.Rev + 1
+			upd.Updated = time.Now().UTC()
+			if err := s.casRecord(ctx, &upd, rev); errors.Is(err, errConcurrent) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			rec = &upd
+		}
+		if err := s.unindex(ctx, rec); err != nil {
+			return nil, err
+		}
+		return rec, nil
+	}
+	return nil, fmt.Errorf("store: withdrawing report %s: too many concurrent updates", reportID)
 }
