@@ -87,7 +87,7 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		}
 		return nil, Permanent(err)
 	}
-	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...)}
+	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...), Digest: report.Digest(r)}
 	if kind, _, _ := job.Input(); kind != input.Report {
 		if out.ReportJSON, err = json.Marshal(r); err != nil {
 			return nil, Permanent(err)

@@ -85,6 +85,7 @@ import (
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/store"
 )
 
@@ -204,6 +205,9 @@ func (c Config) backoff(n int) time.Duration {
 // a JSON string). An input that holds several reports (a
 // Bundle with several DiagnosticReports) needs "source", the FHIR path of
 // the one this job renders (as folio convert and folio submit name it).
+//
+// Job messages are strict: a field the contract does not name is refused
+// (failed, invalid, naming the field), as in reports.
 type Job struct {
 	ID        string          `json:"jobId,omitempty"`
 	Outputs   []string        `json:"outputs,omitempty"`   // default ["pdf"]
@@ -220,6 +224,10 @@ type Job struct {
 	// carries none (HL7 v2; see store NextVersion): the worker gives it to
 	// the mapped report. Ignored for input that states its version.
 	Version int `json:"version,omitempty"`
+	// Digest is the content digest of the report (report.Digest of the
+	// decoded report), filled in by Submit for report v1 input. A worker
+	// recomputes it and refuses a job whose report does not match it.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Input returns the job's input kind and payload, or an error when the job
@@ -267,7 +275,8 @@ type JobStatus struct {
 	Binaries   []BinaryRef `json:"binaries"`
 	Warnings   []string    `json:"warnings"`
 	Error      string      `json:"error,omitempty"`
-	Reason     string      `json:"reason,omitempty"` // failures: invalid, exhausted
+	Reason     string      `json:"reason,omitempty"` // failures: invalid, conflict, render, exhausted
+	Digest     string      `json:"digest,omitempty"` // content digest of the job's report (done and conflict)
 	RecordID   string      `json:"recordId,omitempty"`
 	Deliveries int         `json:"deliveries,omitempty"`
 	Seq        uint64      `json:"seq,omitempty"`      // stream sequence of the job message
@@ -282,6 +291,7 @@ func (s *JobStatus) Final() bool { return s.Status == StatusDone || s.Status == 
 // Failure reasons, the "reason" label of the jobs metric and JobStatus.Reason.
 const (
 	ReasonInvalid   = "invalid"   // the job or its report breaks the contract
+	ReasonConflict  = "conflict"  // the report's id and version are stored with other content
 	ReasonRender    = "render"    // the render engine refused a valid report (permanent)
 	ReasonExhausted = "exhausted" // transient failures used up MaxDeliver
 )
@@ -295,15 +305,8 @@ func validJobID(id string) bool {
 	return jobIDRe.MatchString(id) && !strings.HasSuffix(id, ".") && !strings.Contains(id, "..")
 }
 
-var reportIDRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
-
-// DefaultJobID derives a job's id from its report's id and version and its
-// outputs: "<reportId>-<version>.<outputs>", e.g. "S26-004512-2.pdf" or
-// "S26-004512-2.pdf-thumbnail", so that a re-sent job is recognised. A report
-// without a usable id or version (which the worker will refuse) gets
-// "x-<sha256 prefix of the report>.<outputs>".
-//
-// A job whose input is not report v1 (FHIR) gets
+// DefaultID is the job's default id: DefaultJobID for report v1 input. A
+// job whose input is not report v1 (FHIR) gets
 // "<kind>-<sha256 prefix of its input and source>.<outputs>": the same
 // input is recognised, a changed one is a new job.
 func (j *Job) DefaultID() string {
@@ -318,31 +321,41 @@ func (j *Job) DefaultID() string {
 	return string(kind) + "-" + hex.EncodeToString(h.Sum(nil)[:8]) + "." + strings.Join(normOutputs(j.Outputs), "-")
 }
 
-// DefaultJobID is the default id of a job carrying reportJSON (report v1).
+// DefaultJobID derives a job's id from its report's id, version and content
+// digest and its outputs: "<reportId>-<version>.<digest>.<outputs>" with the
+// first 16 hex digits of report.Digest, e.g.
+// "S26-004512-2.3f1c9a0b7d2e4f60.pdf-thumbnail", so that a re-sent identical
+// job is recognised and a different report with the same id and version is
+// never taken for it (it gets its own outcome: a conflict, or its own
+// error). A report that does not decode (which the worker will refuse) gets
+// "x-<first 16 hex digits of the SHA-256 of its bytes>.<outputs>", so every
+// different bad report keeps its own status.
 func DefaultJobID(reportJSON []byte, outputs []string) string {
-	outs := normOutputs(outputs)
-	var head struct {
-		ID      string          `json:"id"`
-		Version json.RawMessage `json:"version"`
+	digest, r := ContentDigest(reportJSON)
+	return defaultJobID(digest, r, outputs)
+}
+
+func defaultJobID(digest string, r *report.Report, outputs []string) string {
+	hexDigest := strings.TrimPrefix(digest, "sha256:")
+	if len(hexDigest) > 16 {
+		hexDigest = hexDigest[:16]
 	}
-	base := ""
-	if json.Unmarshal(reportJSON, &head) == nil && reportIDRe.MatchString(head.ID) &&
-		!strings.HasPrefix(head.ID, ".") && !strings.HasSuffix(head.ID, ".") && !strings.Contains(head.ID, "..") {
-		v := 1
-		if len(head.Version) > 0 {
-			if json.Unmarshal(head.Version, &v) != nil || v < 1 || v > 999999999 {
-				v = 0
-			}
-		}
-		if v > 0 {
-			base = folio.RecordID(head.ID, v)
-		}
+	base := "x-" + hexDigest
+	if r != nil {
+		base = folio.RecordID(r.ID, r.Version) + "." + hexDigest
 	}
-	if base == "" {
-		sum := sha256.Sum256(reportJSON)
-		base = "x-" + hex.EncodeToString(sum[:8])
+	return base + "." + strings.Join(normOutputs(outputs), "-")
+}
+
+// ContentDigest returns the content digest of a report document and the
+// decoded report: report.Digest when it decodes under report.DefaultLimits,
+// else "sha256:" and the SHA-256 of its bytes and a nil report.
+func ContentDigest(reportJSON []byte) (string, *report.Report) {
+	if r, err := report.Decode(reportJSON, report.Limits{}); err == nil {
+		return report.Digest(r), r
 	}
-	return base + "." + strings.Join(outs, "-")
+	sum := sha256.Sum256(reportJSON)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // normOutputs returns outputs sorted and deduplicated, ["pdf"] when empty.

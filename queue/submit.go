@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/foliohealth/folio/input"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -18,12 +19,22 @@ type Submitted struct {
 	Duplicate bool   // the server already had this job id within the duplicate window
 }
 
-// Submit publishes a job. A job without an id gets DefaultJobID. The job is
+// Submit publishes a job. It fills in the job's Digest (report v1 input
+// that decodes) and, for a job without an id, its DefaultID. The job is
 // published with Nats-Msg-Id set to its id and is recorded as queued unless
 // a worker has already moved it on.
 func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 	if _, _, err := job.Input(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if kind, data, _ := job.Input(); kind == input.Report {
+		digest, r := ContentDigest(data)
+		if r != nil && job.Digest == "" {
+			job.Digest = digest
+		}
+		if job.ID == "" {
+			job.ID = defaultJobID(digest, r, job.Outputs)
+		}
 	}
 	if job.ID == "" {
 		job.ID = job.DefaultID()

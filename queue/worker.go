@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/report"
+	"github.com/foliohealth/folio/store"
 )
 
 // Renderer renders the outputs of one job. Implementations are safe for
@@ -43,6 +45,9 @@ type Rendered struct {
 	// report v1 JSON it became; the worker
 	// stores it as the folio.OutputReportJSON Binary.
 	ReportJSON []byte
+	// Digest is the content digest of the decoded report (report.Digest).
+	// Empty: the worker computes it with ContentDigest.
+	Digest string
 }
 
 // Rendition is one rendered output.
@@ -53,6 +58,15 @@ type Rendition struct {
 	Pages         int // PDFs
 	Width, Height int // thumbnails, pixels
 }
+
+// jobError ends a job failed with a reason, without retrying.
+type jobError struct {
+	reason string
+	err    error
+}
+
+func (e *jobError) Error() string { return e.err.Error() }
+func (e *jobError) Unwrap() error { return e.err }
 
 type permanentError struct{ err error }
 
@@ -319,7 +333,12 @@ func (w *worker) process(hard context.Context, msg jetstream.Msg) {
 // finish stores a rendered job and acknowledges it.
 func (w *worker) finish(a *attempt, job *Job, res *Rendered) {
 	if err := w.store(a.ctx, job, a.st, res); err != nil {
-		w.retry(a, err)
+		var je *jobError
+		if errors.As(err, &je) {
+			w.fail(a, je.reason, je.err)
+		} else {
+			w.retry(a, err)
+		}
 		return
 	}
 	// Everything is stored: a lost ack only means a redelivery, which finds
@@ -343,6 +362,23 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	}
 	rec.ID = folio.RecordID(rec.ReportID, rec.Version)
 	rec.Binaries = nil
+	rec.Digest = res.Digest
+	if rec.Digest == "" {
+		_, data, _ := job.Input()
+		rec.Digest, _ = ContentDigest(data)
+	}
+	st.Digest = rec.Digest
+	if job.Digest != "" && job.Digest != rec.Digest {
+		return &jobError{ReasonInvalid, fmt.Errorf("digest: the job says %s, but its report's content digest is %s", job.Digest, rec.Digest)}
+	}
+	// One content per report version: claimed before anything is stored,
+	// so a conflicting job changes nothing.
+	if err := w.q.store.Claim(ctx, rec.ReportID, rec.Version, rec.Digest); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return &jobError{ReasonConflict, err}
+		}
+		return err
+	}
 	// The renditions are stored concurrently.
 	stored := make([]*folio.Binary, len(res.Renditions))
 	errs := make([]error, len(res.Renditions))
@@ -361,6 +397,7 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 				Version:     rec.Version,
 				PatientID:   rec.PatientID,
 				RecordID:    rec.ID,
+				Digest:      rec.Digest,
 			}, rd.Data)
 		}
 		if i == len(res.Renditions)-1 {
@@ -400,6 +437,9 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 		st.Binaries = append(st.Binaries, BinaryRef{ID: b.ID, ContentType: b.ContentType})
 	}
 	if err := w.q.store.PutRecord(ctx, &rec); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return &jobError{ReasonConflict, err}
+		}
 		return err
 	}
 	st.Status = StatusDone
@@ -602,6 +642,12 @@ func decodeJob(m jobMsg) (*Job, error) {
 		}
 		return job, Permanent(fmt.Errorf("$: job is not valid JSON: %v", err))
 	}
+	if field := unknownJobField(m.Data()); field != "" {
+		if !validJobID(job.ID) {
+			job.ID = job.DefaultID()
+		}
+		return job, Permanent(fmt.Errorf("%s: unknown field", field))
+	}
 	if job.ID == "" {
 		job.ID = job.DefaultID()
 	}
@@ -638,4 +684,59 @@ func decodeJob(m jobMsg) (*Job, error) {
 		}
 	}
 	return job, nil
+}
+
+// jobFields are the fields of a job message (report-v1.md, "The render job").
+var jobFields = map[string]bool{"jobId": true, "outputs": true, "thumbnail": true, "report": true, "fhir": true, "hl7": true,
+	"source": true, "version": true, "digest": true}
+
+// unknownJobField returns the path of the first field of a job message (a
+// JSON object) that the contract does not name, or "". Like report fields,
+// an unknown job field is an integration mistake ("outputs" misspelt,
+// "jobID") that must not be ignored silently.
+func unknownJobField(data []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return ""
+	}
+	var unknown []string
+	for k := range top {
+		if !jobFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return jsonName(unknown[0])
+	}
+	if raw, ok := top["thumbnail"]; ok {
+		var th map[string]json.RawMessage
+		if json.Unmarshal(raw, &th) == nil {
+			var keys []string
+			for k := range th {
+				if k != "size" && k != "format" {
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) > 0 {
+				slices.Sort(keys)
+				return "thumbnail." + jsonName(keys[0])
+			}
+		}
+	}
+	return ""
+}
+
+var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// jsonName writes a field name for a path: as it is when plain, quoted
+// (and shortened) otherwise, so a hostile name never makes an error unreadable.
+func jsonName(k string) string {
+	if plainName.MatchString(k) {
+		return k
+	}
+	if len(k) > 40 {
+		k = k[:40] + "..."
+	}
+	return "[" + strconv.Quote(k) + "]"
 }

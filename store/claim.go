@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,59 +80,4 @@ func (s *Store) claimed(ctx context.Context, reportID string, version int) (stri
 		return "", fmt.Errorf("store: claim of report %s version %d: %w", reportID, version, err)
 	}
 	return string(e.Value()), nil
-}
-
-func contentKey(reportID string) string { return "content." + enc(reportID) }
-
-// NextVersion returns the durable content-based version of a report's
-// content, for input adapters whose messages carry no version number of
-// their own: the first content seen for a report id is version 1, content
-// seen before keeps the version it was given (a resent message is
-// idempotent, also when it repeats an older content), and any other content
-// gets the next version. The history (the digests in version order) is one
-// KV entry per report id, updated with compare-and-set, so concurrent
-// callers never hand out one version for two contents.
-//
-// The version is not claimed: the caller submits the report with it and the
-// worker's Claim binds it, as for any report.
-func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, error) {
-	if digest == "" {
-		return 0, errors.New("store: next version without a digest")
-	}
-	key := contentKey(reportID)
-	for try := 0; try < 50; try++ {
-		var digests []string
-		var rev uint64
-		cctx, cancel := s.call(ctx)
-		e, err := s.index.Get(cctx, key)
-		cancel()
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(e.Value(), &digests); err != nil {
-				return 0, fmt.Errorf("store: content history of report %s: %w", reportID, err)
-			}
-			rev = e.Revision()
-		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return 0, fmt.Errorf("store: content history of report %s: %w", reportID, err)
-		}
-		if i := slices.Index(digests, digest); i >= 0 {
-			return i + 1, nil
-		}
-		digests = append(digests, digest)
-		data, _ := json.Marshal(digests)
-		cctx, cancel = s.call(ctx)
-		if rev == 0 {
-			_, err = s.index.Create(cctx, key, data)
-		} else {
-			_, err = s.index.Update(cctx, key, data, rev)
-		}
-		cancel()
-		if err == nil {
-			return len(digests), nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-			return 0, fmt.Errorf("store: content history of report %s: %w", reportID, err)
-		}
-	}
-	return 0, fmt.Errorf("store: content history of report %s: too many concurrent updates", reportID)
 }

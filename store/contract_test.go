@@ -209,40 +209,6 @@ func TestWithdraw(t *testing.T) {
 	}
 }
 
-func TestNextVersion(t *testing.T) {
-	s := openTestStore(t)
-	ctx := context.Background()
-	for i, c := range []struct {
-		digest string
-		want   int
-	}{{"sha256:a", 1}, {"sha256:a", 1}, {"sha256:b", 2}, {"sha256:a", 1}, {"sha256:c", 3}, {"sha256:b", 2}} {
-		got, err := s.NextVersion(ctx, "ORU-1", c.digest)
-		if err != nil || got != c.want {
-			t.Fatalf("step %d (%s): %d, %v; want %d", i, c.digest, got, err, c.want)
-		}
-	}
-	// Concurrent different contents get different versions.
-	var wg sync.WaitGroup
-	got := make([]int, 10)
-	for i := range got {
-		wg.Go(func() {
-			v, err := s.NextVersion(ctx, "ORU-2", fmt.Sprint("sha256:", i))
-			if err != nil {
-				t.Error(err)
-			}
-			got[i] = v
-		})
-	}
-	wg.Wait()
-	seen := map[int]bool{}
-	for _, v := range got {
-		if seen[v] || v < 1 || v > 10 {
-			t.Fatalf("versions %v", got)
-		}
-		seen[v] = true
-	}
-}
-
 // rewriteChunks replaces a stored object's chunks with data whose byte at
 // (if at >= 0) is flipped, its info (size, digests) left as it was: a
 // corruption of the object store.

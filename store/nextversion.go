@@ -22,9 +22,6 @@ func contentKey(reportID string) string { return "content." + enc(reportID) }
 // one KV entry per report id in the index bucket, updated with
 // compare-and-set, so concurrent callers never hand out one version for
 // two contents.
-//
-// (Written for issue 11 while the same function of the integrity work, in
-// the same format, had not landed; keep one of the two.)
 func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, error) {
 	if digest == "" {
 		return 0, errors.New("store: next version without a digest")

@@ -30,6 +30,7 @@ type submitLine struct {
 	Binaries []queue.BinaryRef `json:"binaries"`
 	Warnings []string          `json:"warnings"`
 	Error    string            `json:"error,omitempty"`
+	Reason   string            `json:"reason,omitempty"` // failed: invalid, conflict, render, exhausted
 }
 
 // runSubmit implements "folio submit": one render job per report file,
@@ -129,12 +130,12 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 				continue
 			}
 			if first, ok := inputOf[sub.JobID]; ok {
-				// Same report id and version (so the same job id) as an earlier
-				// input of this run: the queue keeps one job per id, so this
-				// file's content is not rendered. Say so instead of crediting
-				// the other file's outcome to it.
+				// The same report (id, version and content digest, so the
+				// same job id) as an earlier input of this run: the queue
+				// keeps one job per id. Say so instead of crediting the
+				// other file's outcome to it.
 				print(submitLine{Input: f, Source: job.Source, JobID: sub.JobID, Status: queue.StatusFailed,
-					Error: fmt.Sprintf("%s: same job id (report id and version) as %s in this run: not rendered again; a changed report needs a new version", f, first)})
+					Error: fmt.Sprintf("%s: the same report (id, version and content) as %s in this run: not submitted twice", f, first)})
 				code = exitFailed
 				continue
 			}
@@ -183,7 +184,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func statusLine(input string, st *queue.JobStatus) submitLine {
-	return submitLine{Input: input, JobID: st.JobID, Status: st.Status, Binaries: st.Binaries, Warnings: st.Warnings, Error: st.Error}
+	return submitLine{Input: input, JobID: st.JobID, Status: st.Status, Binaries: st.Binaries, Warnings: st.Warnings, Error: st.Error, Reason: st.Reason}
 }
 
 // jobsOf reads one input file and returns its jobs: one for a report v1
