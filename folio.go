@@ -46,7 +46,7 @@ type Binary struct {
 	ReportID    string    `json:"reportId"`
 	Version     int       `json:"version"`
 	PatientID   string    `json:"patientId"`
-	RecordID    string    `json:"recordId"` // the DocumentReference it belongs to
+	RecordID    string    `json:"recordId"`               // the DocumentReference it belongs to
 	Digest      string    `json:"reportDigest,omitempty"` // content digest of the report version it was rendered from
 }
 
