@@ -35,6 +35,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/internal/testutil"
+	"github.com/foliohealth/folio/queue"
 )
 
 const (
@@ -531,25 +532,27 @@ func TestE2EServe(t *testing.T) {
 		}
 
 		// Every job, failed and done, in the table.
+		goodJob := fixtureJobID(t, "../../fixtures/spec-example.json")
+		badJob := fixtureJobID(t, filepath.Join(badDir, "status-unknown.json"))
 		res = runFolio(t, "jobs", "--nats-url", srv.natsURL)
-		if res.code != 0 || !strings.Contains(res.stdout, "S26-004512-1.pdf") || !strings.Contains(res.stdout, "failed") {
+		if res.code != 0 || !strings.Contains(res.stdout, goodJob) || !strings.Contains(res.stdout, "failed") {
 			t.Errorf("folio jobs: exit %d, want a table with done and failed jobs:\n%s%s", res.code, res.stdout, res.stderr)
 		}
 
 		// One job: its error with the field path.
-		res = runFolio(t, "job", "--nats-url", srv.natsURL, "S26-000001-1.pdf")
+		res = runFolio(t, "job", "--nats-url", srv.natsURL, badJob)
 		if res.code != 0 || !strings.Contains(res.stdout, "status      failed") ||
 			!strings.Contains(res.stdout, `  report.status: "signed" is not a report status`) {
-			t.Errorf("folio job S26-000001-1.pdf: exit %d, want its failure with the field path:\n%s%s", res.code, res.stdout, res.stderr)
+			t.Errorf("folio job %s: exit %d, want its failure with the field path:\n%s%s", badJob, res.code, res.stdout, res.stderr)
 		}
-		res = runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "S26-004512-1.pdf")
+		res = runFolio(t, "job", "--json", "--nats-url", srv.natsURL, goodJob)
 		var st struct {
 			Status   string
 			RecordID string
 			Binaries []struct{ ID string }
 		}
 		if err := json.Unmarshal([]byte(res.stdout), &st); err != nil || st.Status != "done" || st.RecordID != "S26-004512-1" || len(st.Binaries) == 0 || st.Binaries[0].ID != "pdf-S26-004512-1" {
-			t.Errorf("folio job --json S26-004512-1.pdf: exit %d, %v:\n%s", res.code, err, res.stdout)
+			t.Errorf("folio job --json %s: exit %d, %v:\n%s", goodJob, res.code, err, res.stdout)
 		}
 		if res := runFolio(t, "job", "--nats-url", srv.natsURL, "no-such-job.pdf"); res.code != 1 || !strings.Contains(res.stderr, "no job") {
 			t.Errorf("folio job on an unknown id: exit %d, want 1 and \"no job\":\n%s", res.code, res.stderr)
@@ -975,4 +978,18 @@ func TestE2ERender(t *testing.T) {
 			t.Errorf("bad usage still wrote %s", out)
 		}
 	})
+}
+
+// fixtureJobID returns the job id folio submit gives a report file.
+func fixtureJobID(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		t.Fatal(err)
+	}
+	return queue.DefaultJobID(buf.Bytes(), nil)
 }
