@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
@@ -69,8 +70,10 @@ func (h *Handler) readBinary(w http.ResponseWriter, r *http.Request, p *principa
 	} else if info, err = h.store.BinaryInfo(ctx, id); err != nil {
 		return notFoundAs(err, "Binary", id)
 	}
-	if p.patient != "" && info.PatientID != p.patient {
-		return fail(folio.ErrNotFound, "Binary/%s is not known", id)
+	if p.patient != "" {
+		if err := h.patientMayRead(ctx, p, info); err != nil {
+			return err
+		}
 	}
 	if !forced {
 		repr = negotiate(r.Header.Get("Accept"), info.ContentType)
@@ -81,7 +84,13 @@ func (h *Handler) readBinary(w http.ResponseWriter, r *http.Request, p *principa
 		return fail(errNotAcceptable, "Binary/%s is available as %s (the FHIR Binary resource) or %s (its content); the Accept header %q allows neither",
 			id, fhirJSON, info.ContentType, truncate(r.Header.Get("Accept"), 100))
 	}
+	// The raw bytes and the Binary resource are different representations:
+	// the bytes have a strong ETag from their SHA-256, the resource the weak
+	// W/"<versionId>".
 	etag := `W/"` + binaryVersion + `"`
+	if repr != reprResource && info.SHA256 != "" {
+		etag = `"` + info.SHA256 + `"`
+	}
 	modified := info.Created.UTC().Truncate(time.Second)
 	hdr.Set("ETag", etag)
 	if !info.Created.IsZero() {
@@ -111,7 +120,7 @@ func (h *Handler) readBinary(w http.ResponseWriter, r *http.Request, p *principa
 	hdr.Set("Accept-Ranges", "bytes")
 	start, length := int64(0), info.Size
 	status := http.StatusOK
-	if rng := r.Header.Get("Range"); rng != "" && ifRange(r, modified) {
+	if rng := r.Header.Get("Range"); rng != "" && ifRange(r, etag, modified) {
 		s, n, ok, satisfiable := parseRange(rng, info.Size)
 		if ok && !satisfiable {
 			hdr.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
@@ -169,23 +178,26 @@ func verifyContent(info *folio.Binary, data []byte) error {
 	return nil
 }
 
+// streamHold is how much of a streamed body is held back until the whole
+// stored Binary has been read and checked.
+const streamHold = 64 << 10
+
 // stream copies length bytes from offset start of a stored Binary to w
 // (through enc when not nil) without holding the whole body in memory. The
-// status is sent already, so a failure can only cut the response short;
-// the handler then aborts the connection so the client sees it.
+// store's reader checks the bytes against their SHA-256 as they pass; the
+// last streamHold bytes of the response are written only after every byte
+// of the Binary (past the range too) has been read and checked, so a
+// Binary whose bytes do not match is never sent as a complete response. The
+// status is sent already, so a failure can only cut the response short: the
+// handler then aborts the connection, so the client sees it, and logs it.
 func (h *Handler) stream(w io.Writer, r *http.Request, id string, start, length int64, enc io.WriteCloser) error {
-	_, rc, err := h.store.OpenBinary(r.Context(), id)
+	info, rc, err := h.store.OpenBinary(r.Context(), id)
 	if err != nil {
 		h.abort(r, fmt.Errorf("fhir: opening Binary/%s after headers: %w", id, err))
 	}
 	defer rc.Close()
 	if start > 0 {
-		if s, ok := rc.(io.Seeker); ok {
-			_, err = s.Seek(start, io.SeekStart)
-		} else {
-			_, err = io.CopyN(io.Discard, rc, start)
-		}
-		if err != nil {
+		if _, err = io.CopyN(io.Discard, rc, start); err != nil {
 			h.abort(r, fmt.Errorf("fhir: skipping to byte %d of Binary/%s: %w", start, id, err))
 		}
 	}
@@ -193,13 +205,43 @@ func (h *Handler) stream(w io.Writer, r *http.Request, id string, start, length 
 	if enc != nil {
 		dst = enc
 	}
-	if _, err := io.CopyN(dst, rc, length); err != nil {
+	hold := min(length, streamHold)
+	if _, err := io.CopyN(dst, rc, length-hold); err != nil {
 		h.abort(r, fmt.Errorf("fhir: streaming Binary/%s: %w", id, err))
 	}
+	tail := make([]byte, hold)
+	if _, err := io.ReadFull(rc, tail); err != nil {
+		h.abort(r, fmt.Errorf("fhir: streaming Binary/%s: %w", id, err))
+	}
+	if info != nil && start+length < info.Size {
+		// A range short of the end: read on to the end, where the digest
+		// is checked, before the range's last bytes go out.
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			h.abort(r, fmt.Errorf("fhir: checking Binary/%s: %w", id, err))
+		}
+	}
+	dst.Write(tail)
 	if enc != nil {
 		enc.Close()
 	}
 	return nil
+}
+
+// patientMayRead checks a patient-scoped read of a Binary: the Binary must be
+// that patient's and its record must not be entered in error (a document
+// filed under the wrong patient is no longer theirs to read).
+func (h *Handler) patientMayRead(ctx context.Context, p *principal, info *folio.Binary) error {
+	if info.PatientID != p.patient {
+		return fail(folio.ErrNotFound, "Binary/%s is not known", info.ID)
+	}
+	if info.RecordID == "" {
+		return nil
+	}
+	rec, err := h.store.Record(ctx, info.RecordID)
+	if errors.Is(err, folio.ErrNotFound) || (err == nil && (rec.EnteredInError != "" || rec.PatientID != p.patient)) {
+		return fail(folio.ErrNotFound, "Binary/%s is not known", info.ID)
+	}
+	return err
 }
 
 // abort records err and ends the response by aborting the connection.
@@ -285,15 +327,18 @@ func notModified(r *http.Request, etag string, modified time.Time) bool {
 	return false
 }
 
-// ifRange reports whether a Range header is to be honoured under If-Range.
-// Entity tags here are weak, and If-Range needs a strong match, so an
-// If-Range tag always means the whole body; a date must equal Last-Modified.
-func ifRange(r *http.Request, modified time.Time) bool {
+// ifRange reports whether a Range header is to be honoured under If-Range:
+// a strong tag must equal the bytes' strong ETag (a weak one never
+// matches), a date must equal Last-Modified.
+func ifRange(r *http.Request, etag string, modified time.Time) bool {
 	v := r.Header.Get("If-Range")
 	if v == "" {
 		return true
 	}
-	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
+	if strings.HasPrefix(v, `"`) {
+		return !strings.HasPrefix(etag, "W/") && v == etag
+	}
+	if strings.HasPrefix(v, "W/") {
 		return false
 	}
 	t, err := http.ParseTime(v)

@@ -3,7 +3,9 @@ package fhir
 import (
 	"bytes"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -103,7 +105,7 @@ func TestBinaryNegotiation(t *testing.T) {
 						for h, want := range map[string]string{
 							"Content-Type":           ct,
 							"Content-Length":         fmt.Sprint(len(content)),
-							"ETag":                   `W/"1"`,
+							"ETag":                   strongTag(content),
 							"Last-Modified":          "Sun, 22 Nov 2026 19:03:00 GMT",
 							"X-Security-Context":     "DocumentReference/S26-1-2",
 							"X-Content-Type-Options": "nosniff",
@@ -136,6 +138,9 @@ func TestBinaryNegotiation(t *testing.T) {
 						}
 						if resp.ContentLength != int64(len(body)) {
 							t.Errorf("Content-Length %d, body %d", resp.ContentLength, len(body))
+						}
+						if got := resp.Header.Get("ETag"); got != `W/"1"` {
+							t.Errorf("Binary resource ETag %q, want W/\"1\" (not the bytes' tag)", got)
 						}
 					case no:
 						oo := outcome(t, resp, body)
@@ -170,20 +175,24 @@ func TestNegotiateJSONContent(t *testing.T) {
 func TestBinaryConditional(t *testing.T) {
 	e := newEnv(t, nil)
 	tok := "Bearer " + e.token(t, allScopes)
+	raw := strongTag(e.store.data[e.pdf2])
 	cases := []struct {
 		name    string
 		headers []string
 		want    int
+		etag    string
 	}{
-		{"matching weak etag", []string{"If-None-Match", `W/"1"`}, 304},
-		{"matching strong form", []string{"If-None-Match", `"1"`}, 304},
-		{"in a list", []string{"If-None-Match", `W/"7", W/"1"`}, 304},
-		{"star", []string{"If-None-Match", `*`}, 304},
-		{"other etag", []string{"If-None-Match", `W/"2"`}, 200},
-		{"if-modified-since later", []string{"If-Modified-Since", "Mon, 23 Nov 2026 00:00:00 GMT"}, 304},
-		{"if-modified-since earlier", []string{"If-Modified-Since", "Sat, 21 Nov 2026 00:00:00 GMT"}, 200},
-		{"304 for resource form too", []string{"If-None-Match", `W/"1"`, "Accept", fhirJSON}, 304},
-		{"406 wins over 304", []string{"If-None-Match", `W/"1"`, "Accept", "text/html"}, 406},
+		{"matching strong etag", []string{"If-None-Match", raw}, 304, raw},
+		{"matching weak form", []string{"If-None-Match", "W/" + raw}, 304, raw},
+		{"in a list", []string{"If-None-Match", `W/"7", ` + raw}, 304, raw},
+		{"star", []string{"If-None-Match", `*`}, 304, raw},
+		{"other etag", []string{"If-None-Match", `"2"`}, 200, raw},
+		{"the resource's tag on the bytes", []string{"If-None-Match", `W/"1"`}, 200, raw},
+		{"if-modified-since later", []string{"If-Modified-Since", "Mon, 23 Nov 2026 00:00:00 GMT"}, 304, raw},
+		{"if-modified-since earlier", []string{"If-Modified-Since", "Sat, 21 Nov 2026 00:00:00 GMT"}, 200, raw},
+		{"304 for resource form too", []string{"If-None-Match", `W/"1"`, "Accept", fhirJSON}, 304, `W/"1"`},
+		{"the bytes' tag on the resource", []string{"If-None-Match", raw, "Accept", fhirJSON}, 200, `W/"1"`},
+		{"406 wins over 304", []string{"If-None-Match", raw, "Accept", "text/html"}, 406, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -191,13 +200,20 @@ func TestBinaryConditional(t *testing.T) {
 			if res.StatusCode != c.want {
 				t.Fatalf("status %d, want %d", res.StatusCode, c.want)
 			}
-			if c.want == 304 {
-				if len(body) != 0 || res.Header.Get("ETag") != `W/"1"` {
-					t.Errorf("304 with %d body bytes, ETag %q", len(body), res.Header.Get("ETag"))
-				}
+			if c.etag != "" && res.Header.Get("ETag") != c.etag {
+				t.Errorf("ETag %q, want %q", res.Header.Get("ETag"), c.etag)
+			}
+			if c.want == 304 && len(body) != 0 {
+				t.Errorf("304 with %d body bytes", len(body))
 			}
 		})
 	}
+}
+
+// strongTag is the strong ETag of a Binary's bytes: their hex SHA-256.
+func strongTag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 
 func TestBinaryRange(t *testing.T) {

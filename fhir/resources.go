@@ -109,12 +109,17 @@ type DiagnosticReport struct {
 	PresentedForm     []Attachment      `json:"presentedForm"`
 }
 
-// recordMeta returns a record's meta: version 2 once it has been superseded
-// (its status changed), else 1.
+// recordMeta returns a record's meta: its versionId is the record's Rev,
+// which the store raises with every change (a Binary added, superseded,
+// entered in error), so a conditional read never answers 304 for a changed
+// resource. Records stored before revisions: 2 once superseded, else 1.
 func recordMeta(rec *folio.Record) meta {
 	v := "1"
 	if rec.SupersededBy != "" {
 		v = "2"
+	}
+	if rec.Rev > 0 {
+		v = strconv.Itoa(rec.Rev)
 	}
 	upd := rec.Updated
 	if upd.IsZero() {
@@ -203,6 +208,9 @@ func NewDocumentReference(rec *folio.Record) *DocumentReference {
 	if rec.SupersededBy != "" {
 		d.Status = "superseded"
 	}
+	if rec.EnteredInError != "" {
+		d.Status = "entered-in-error"
+	}
 	if rec.Supersedes != "" {
 		d.RelatesTo = []relatesTo{{Code: "replaces", Target: reference{Reference: "DocumentReference/" + rec.Supersedes}}}
 	}
@@ -242,6 +250,9 @@ func NewDiagnosticReport(rec *folio.Record) *DiagnosticReport {
 	if !reportStatuses[d.Status] {
 		d.Status = "unknown"
 	}
+	if rec.EnteredInError != "" {
+		d.Status = "entered-in-error"
+	}
 	if codes.typ.Code != "" {
 		d.Code.Coding = []coding{codes.typ}
 		d.Category = append(d.Category, codeableConcept{Coding: []coding{codes.category}})
@@ -275,7 +286,10 @@ func (h *Handler) readRecordResource(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return notFoundAs(err, typ, id)
 	}
-	if p.patient != "" && rec.PatientID != p.patient {
+	if p.patient != "" && (rec.PatientID != p.patient || rec.EnteredInError != "") {
+		// A patient-scoped token sees only that patient's documents, and
+		// never one entered in error (it may have been filed under them
+		// by mistake).
 		return fail(folio.ErrNotFound, "%s/%s is not known", typ, id)
 	}
 	m := recordMeta(rec)
@@ -379,7 +393,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *principal, t
 		Link:         []bundleLink{{Relation: "self", URL: base + "/" + typ + "?" + r.URL.RawQuery}},
 	}
 	for _, rec := range recs {
-		if rec.PatientID != patient {
+		if rec.PatientID != patient || rec.EnteredInError != "" {
 			continue
 		}
 		res := resourceOf(typ, rec)

@@ -51,10 +51,7 @@ const (
 var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // badSubmitted are the invalid fixtures sent through the queue: each must
-// end failed with the field path and rule of its .err file. Most bad
-// fixtures share report id S26-000001 version 1, hence one job id, and a
-// job id is rendered once per duplicate window; these four have distinct
-// job ids.
+// end failed with the field path and rule of its .err file.
 var badSubmitted = []string{"status-unknown.json", "multiple-problems.json", "id-bad-chars.json", "version-zero.json"}
 
 func TestMain(m *testing.M) {
@@ -144,7 +141,7 @@ type server struct {
 // startServe starts "folio serve" on fresh loopback ports with its data
 // directory in a temporary directory, as a newcomer would, and waits for
 // /readyz. The process is stopped when the test ends.
-func startServe(t *testing.T) *server {
+func startServe(t *testing.T, extra ...string) *server {
 	t.Helper()
 	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t))
 }
