@@ -24,8 +24,10 @@ import (
 // another, because a silently ignored field is almost always an
 // integration typo ("acession", "birthdate") that would otherwise print a
 // report without the data its sender meant to send. It also refuses JSON
-// objects that repeat a key, strings holding a lone UTF-16 surrogate escape,
-// and null in place of any value.
+// objects that repeat a key and strings holding a lone UTF-16 surrogate
+// escape. A field given as null is absent: fine when the field is optional,
+// refused as "required" when it is not; null elsewhere (an array element,
+// the document) is refused.
 //
 // A refused report is refused whole: the error is an Errors listing one
 // FieldError per problem (at most 100), each naming the field path and the
@@ -154,6 +156,9 @@ func (w *walker) keys(path string, o *object, allowed map[string]bool, other fun
 	for _, k := range o.keys {
 		if allowed[k] {
 			continue
+		}
+		if _, present := o.get(k); !present && other != nil && other(k) != "" {
+			continue // null: absent, so not a field of another kind
 		}
 		if other != nil {
 			if why := other(k); why != "" {

@@ -17,8 +17,15 @@ type object struct {
 }
 
 // get returns the value of key and whether it was present.
+// get returns a member's value. A member whose value is null counts as
+// absent (report-v1: null on an optional field means absent, on a required
+// one it is refused as missing), as encoding/json and the proto3 JSON
+// mapping read it.
 func (o *object) get(key string) (any, bool) {
 	v, ok := o.vals[key]
+	if v == nil {
+		return nil, false
+	}
 	return v, ok
 }
 
