@@ -34,6 +34,8 @@ type pipeline struct {
 	// failedJob is the job id of the invalid report, fhirJob that of a
 	// FHIR DiagnosticReport.
 	failedJob, fhirJob, hl7Job string
+	// jobOf is the job id of each submitted report, by name.
+	jobOf map[string]string
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -97,7 +99,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	defer waiter.Close()
-	p := &pipeline{q: q, nc: nc}
+	p := &pipeline{q: q, nc: nc, jobOf: map[string]string{}}
 	var subs []*queue.Submitted
 	for name, r := range reports {
 		var buf bytes.Buffer
@@ -109,6 +111,7 @@ func startPipeline(t *testing.T) *pipeline {
 		if name == "bad" {
 			p.failedJob = sub.JobID
 		}
+		p.jobOf[name] = sub.JobID
 		subs = append(subs, sub)
 	}
 	var buf bytes.Buffer
@@ -259,7 +262,7 @@ func TestConsole(t *testing.T) {
 				t.Errorf("job page lacks %q:\n%s", want, r.body)
 			}
 		}
-		if r := get(t, ts.URL+"/console/jobs/S26-004990-1.pdf-thumbnail"); r.status != 200 || !strings.Contains(r.body, "url section") || !strings.Contains(r.body, "thumb-S26-004990-1") {
+		if r := get(t, ts.URL+"/console/jobs/"+p.jobOf["url-sections.json"]); r.status != 200 || !strings.Contains(r.body, "url section") || !strings.Contains(r.body, "thumb-S26-004990-1") {
 			t.Errorf("done job page: %d, lacks its warnings or Binaries", r.status)
 		}
 		if r := get(t, ts.URL+"/console/jobs/no-such-job"); r.status != 404 {

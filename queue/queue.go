@@ -323,19 +323,21 @@ func (j *Job) DefaultID() string {
 
 // DefaultJobID derives a job's id from its report's id, version and content
 // digest and its outputs: "<reportId>-<version>.<digest>.<outputs>" with the
-// first 16 hex digits of report.Digest, e.g.
+// first 16 hex digits of the content digest (ContentDigest), e.g.
 // "S26-004512-2.3f1c9a0b7d2e4f60.pdf-thumbnail", so that a re-sent identical
 // job is recognised and a different report with the same id and version is
 // never taken for it (it gets its own outcome: a conflict, or its own
-// error). A report that does not decode (which the worker will refuse) gets
-// "x-<first 16 hex digits of the SHA-256 of its bytes>.<outputs>", so every
-// different bad report keeps its own status.
+// error). A report without a usable id or version (which the worker will
+// refuse) gets "x-<16 hex digits of its digest>.<outputs>", so different bad
+// reports never share a status.
 func DefaultJobID(reportJSON []byte, outputs []string) string {
 	digest, r := ContentDigest(reportJSON)
-	return defaultJobID(digest, r, outputs)
+	return defaultJobID(reportJSON, digest, r, outputs)
 }
 
-func defaultJobID(digest string, r *report.Report, outputs []string) string {
+var reportIDRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
+
+func defaultJobID(reportJSON []byte, digest string, r *report.Report, outputs []string) string {
 	hexDigest := strings.TrimPrefix(digest, "sha256:")
 	if len(hexDigest) > 16 {
 		hexDigest = hexDigest[:16]
@@ -343,6 +345,24 @@ func defaultJobID(digest string, r *report.Report, outputs []string) string {
 	base := "x-" + hexDigest
 	if r != nil {
 		base = folio.RecordID(r.ID, r.Version) + "." + hexDigest
+	} else {
+		// Refused by the decoder: the id and version as written, when usable.
+		var head struct {
+			ID      string          `json:"id"`
+			Version json.RawMessage `json:"version"`
+		}
+		if json.Unmarshal(reportJSON, &head) == nil && reportIDRe.MatchString(head.ID) &&
+			!strings.HasPrefix(head.ID, ".") && !strings.HasSuffix(head.ID, ".") && !strings.Contains(head.ID, "..") {
+			v := 1
+			if len(head.Version) > 0 && string(head.Version) != "null" {
+				if json.Unmarshal(head.Version, &v) != nil || v < 1 || v > 999999999 {
+					v = 0
+				}
+			}
+			if v > 0 {
+				base = folio.RecordID(head.ID, v) + "." + hexDigest
+			}
+		}
 	}
 	return base + "." + strings.Join(normOutputs(outputs), "-")
 }

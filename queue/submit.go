@@ -33,7 +33,7 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 			job.Digest = digest
 		}
 		if job.ID == "" {
-			job.ID = defaultJobID(digest, r, job.Outputs)
+			job.ID = defaultJobID(data, digest, r, job.Outputs)
 		}
 	}
 	if job.ID == "" {

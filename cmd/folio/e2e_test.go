@@ -143,7 +143,7 @@ type server struct {
 // /readyz. The process is stopped when the test ends.
 func startServe(t *testing.T, extra ...string) *server {
 	t.Helper()
-	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t))
+	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t), extra...)
 }
 
 // startServeIn starts "folio serve" with its data directory under work, the

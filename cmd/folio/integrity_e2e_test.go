@@ -67,8 +67,8 @@ func patient(id, name string) map[string]any {
 func submitWait(t *testing.T, srv *server, args ...string) ([]submitOut, int) {
 	t.Helper()
 	res := runFolio(t, append([]string{"submit", "--nats-url", srv.natsURL, "--wait", "--timeout", "90s"}, args...)...)
-	if res.code == 2 {
-		t.Fatalf("folio submit: usage error\n%s", res.stderr)
+	if res.code == 2 || (res.code != 0 && strings.TrimSpace(res.stdout) == "") {
+		t.Fatalf("folio submit %s: exit %d\n%s", strings.Join(args, " "), res.code, res.stderr)
 	}
 	return parseSubmit(t, res.stdout), res.code
 }
