@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -146,6 +147,12 @@ func startServe(t *testing.T, extra ...string) *server {
 	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t), extra...)
 }
 
+// startServeOps is startServe with the operator listener on opsAddr.
+func startServeOps(t *testing.T, opsAddr string) *server {
+	t.Helper()
+	return startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t), "--ops-addr", opsAddr)
+}
+
 // startServeIn starts "folio serve" with its data directory under work, the
 // FHIR endpoint on addr, the embedded NATS server on natsAddr, and extra
 // flags (a restart passes the same ones).
@@ -153,6 +160,9 @@ func startServeIn(t *testing.T, work, addr, natsAddr string, extra ...string) *s
 	t.Helper()
 	s := &server{data: filepath.Join(work, "folio-data"), log: &syncBuffer{}, exited: make(chan struct{})}
 	opsAddr := freeAddr(t)
+	if i := slices.Index(extra, "--ops-addr"); i >= 0 && i+1 < len(extra) {
+		opsAddr = extra[i+1] // given: the last --ops-addr wins
+	}
 	s.base, s.natsURL, s.ops = "http://"+addr, "nats://"+natsAddr, "http://"+opsAddr
 	s.cmd = exec.Command(folioBinary(t), append([]string{"serve", "--data", s.data, "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
 	s.cmd.Dir = work
@@ -394,7 +404,7 @@ func TestE2EServe(t *testing.T) {
 			"folio " + folio.Version + " ready",
 			"FHIR endpoint   " + srv.base + "/",
 			"NATS            " + srv.natsURL,
-			"operator        http://",
+			"operator        " + srv.ops + "/console  (no login on loopback; metrics: " + srv.ops + "/metrics)",
 			"data directory  " + srv.data,
 			"token --data " + srv.data + ` --scope "user/Binary.read user/DocumentReference.read"`,
 		} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/console"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -83,6 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer p.close(log)
 
+	p.withConsole = true
 	httpAddr, opsAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
@@ -101,7 +104,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("folio serve ready", "workers", *pf.workers)
 	printBanner(stdout, bannerInfo{
-		httpAddr: httpAddr, baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "", opsAddr: opsAddr, mllpAddr: mllpBound,
+		httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "",
+		opsAddr: shownAddr(*af.opsAddr, opsAddr), console: opsAddr != "", mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
 	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
@@ -177,7 +181,11 @@ func printBanner(w io.Writer, b bannerInfo) {
 	if ops == "" {
 		fmt.Fprintf(w, "  operator        off (--ops-addr \"\")\n")
 	} else if b.console {
-		fmt.Fprintf(w, "  operator        http://%s/console  (metrics: http://%s/metrics)\n", ops, ops)
+		login := "no login on loopback"
+		if !isLoopback(ops) {
+			login = "bearer token with scope " + console.OperatorScope
+		}
+		fmt.Fprintf(w, "  operator        http://%s/console  (%s; metrics: http://%s/metrics)\n", ops, login, ops)
 	} else {
 		fmt.Fprintf(w, "  operator        http://%s/metrics\n", ops)
 	}
@@ -188,6 +196,24 @@ func printBanner(w io.Writer, b bannerInfo) {
 		fmt.Fprintf(w, "  tokens          from the identity provider (--jwks-url)\n")
 	}
 	fmt.Fprintln(w, "Stop with Ctrl-C (SIGINT) or SIGTERM; logs go to stderr.")
+}
+
+// shownAddr is the address to show for a listener: the host as configured
+// (0.0.0.0 stays 0.0.0.0, not the [::] the listener reports) with the port
+// it listens on (which differs when the configured port is 0).
+func shownAddr(configured, listening string) string {
+	if listening == "" {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(configured)
+	_, port, err2 := net.SplitHostPort(listening)
+	if err != nil || err2 != nil {
+		return listening
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // selfName is how the user ran this program, for commands the banner
@@ -216,6 +242,9 @@ type pipeline struct {
 	q       *queue.Queue
 	reg     *prometheus.Registry
 	metrics *queue.Metrics
+	// withConsole mounts the operator console on the operator listener
+	// (folio serve).
+	withConsole bool
 }
 
 // openPipeline connects to NATS and sets up the pipeline's resources.

@@ -37,7 +37,8 @@ type apiConfig struct {
 // it runs in development auth mode: tokens signed by the key in
 // DataDir/dev-signing-key.json (created on first start), minted by
 // `folio token`.
-func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
+// It also returns the token verifier, which the operator console shares.
+func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, fhir.TokenVerifier, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -49,11 +50,11 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 	}
 	if cfg.JWKSURL != "" {
 		if cfg.Issuer == "" || cfg.Audience == "" {
-			return nil, errors.New("--jwks-url needs --issuer and --audience")
+			return nil, nil, errors.New("--jwks-url needs --issuer and --audience")
 		}
 		keys, err := fhir.NewJWKS(context.Background(), cfg.JWKSURL, fhir.JWKSOptions{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := keys.Ready(context.Background()); err != nil {
 			log.Warn("JWKS not fetched yet: every token is refused until it is", "jwks", cfg.JWKSURL)
@@ -66,14 +67,14 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 		log.Info("bearer tokens verified against JWKS", "jwks", cfg.JWKSURL, "issuer", cfg.Issuer, "audience", cfg.Audience)
 	} else {
 		if cfg.Issuer != "" || cfg.Audience != "" {
-			return nil, errors.New("--issuer and --audience need --jwks-url (without it, development auth is used)")
+			return nil, nil, errors.New("--issuer and --audience need --jwks-url (without it, development auth is used)")
 		}
 		if !cfg.DevAuth && !isLoopback(cfg.Addr) {
-			return nil, fmt.Errorf("--addr %s is not a loopback address: development auth (tokens from `folio token`) is refused there; set --jwks-url, --issuer and --audience, or give --dev-auth to accept development tokens on the network anyway", cfg.Addr)
+			return nil, nil, fmt.Errorf("--addr %s is not a loopback address: development auth (tokens from `folio token`) is refused there; set --jwks-url, --issuer and --audience, or give --dev-auth to accept development tokens on the network anyway", cfg.Addr)
 		}
 		key, created, err := fhir.LoadDevKey(cfg.DataDir, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		v := key.Verifier()
 		v.MaxLifetime = cfg.MaxTokenLifetime
@@ -85,7 +86,8 @@ func apiHandler(store folio.Store, cfg apiConfig) (http.Handler, error) {
 	if cfg.AllowPatientAccess {
 		log.Info("patient/ scopes accepted: patient tokens read only their own documents")
 	}
-	return fhir.New(store, fc)
+	h, err := fhir.New(store, fc)
+	return h, fc.Verifier, err
 }
 
 // apiFlags are the FHIR endpoint's flags, shared by serve and api.
@@ -122,19 +124,8 @@ func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) 
 			s()
 		}
 	}
-	if *f.opsAddr != "" {
-		if !isLoopback(*f.opsAddr) {
-			log.Warn("the operator listener (metrics) is not on a loopback address: anyone who reaches it reads the metrics", "ops_addr", *f.opsAddr)
-		}
-		a, s, err := listenHTTP(*f.opsAddr, p.opsMux(), defaultHTTPLimits, "operator", log)
-		if err != nil {
-			return "", "", nil, fmt.Errorf("--ops-addr: %w", err)
-		}
-		opsListening, stops = a, append(stops, s)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		stop()
 		return "", "", nil, err
 	}
 	base := *f.baseURL
@@ -144,15 +135,35 @@ func (p *pipeline) startAPI(addr, dataDir string, f apiFlags, log *slog.Logger) 
 			log.Warn("no --base-url: Bundle links name the listen address", "base", base)
 		}
 	}
-	api, err := apiHandler(p.q.Store(), apiConfig{
+	api, verifier, err := apiHandler(p.q.Store(), apiConfig{
 		DataDir: dataDir, JWKSURL: *f.jwks, Issuer: *f.issuer, Audience: *f.audience,
 		AllowPatientAccess: *f.allowPatient, Logger: log, BaseURL: base,
 		Addr: addr, DevAuth: *f.devAuth, MaxTokenLifetime: *f.maxTokenLifetime,
 	})
 	if err != nil {
 		ln.Close()
-		stop()
 		return "", "", nil, err
+	}
+	if *f.opsAddr != "" {
+		if !isLoopback(*f.opsAddr) {
+			log.Warn("the operator listener (metrics) is not on a loopback address: anyone who reaches it reads the metrics", "ops_addr", *f.opsAddr)
+		}
+		mux := p.opsMux()
+		if p.withConsole {
+			c, err := p.mountConsole(mux, *f.opsAddr, verifier, log)
+			if err != nil {
+				ln.Close()
+				return "", "", nil, err
+			}
+			stops = append(stops, func() { c.Close() })
+		}
+		a, s, err := listenHTTP(*f.opsAddr, mux, defaultHTTPLimits, "operator", log)
+		if err != nil {
+			ln.Close()
+			stop()
+			return "", "", nil, fmt.Errorf("--ops-addr: %w", err)
+		}
+		opsListening, stops = a, append(stops, s)
 	}
 	mux := http.NewServeMux()
 	p.addHealth(mux)
