@@ -155,6 +155,14 @@ func TestE2EConsoleBrowser(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s", shots)
+
+	// Nothing the console showed or was asked lands in folio's logs: not
+	// the searched patient id, nor the patient's name or MRN.
+	for _, phi := range []string{"pt-18830", "Abernathy", "000356120"} {
+		if strings.Contains(srv.log.String(), phi) {
+			t.Errorf("folio serve's log holds patient data %q", phi)
+		}
+	}
 }
 
 // TestE2EConsoleToken: with the operator listener on a non-loopback
