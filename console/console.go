@@ -65,6 +65,8 @@ type Config struct {
 	RequireToken bool
 	Verifier     fhir.TokenVerifier
 	Logger       *slog.Logger
+	// PageSize is the number of jobs on a page of the jobs list (50).
+	PageSize int
 }
 
 //go:embed templates/*.html
@@ -92,6 +94,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	if cfg.RequireToken && cfg.Verifier == nil {
 		return nil, errors.New("console: a token is required but there is no verifier")
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 50
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger, rate: newRateCounter(time.Now)}
 	if c.log == nil {

@@ -148,8 +148,13 @@ func startPipeline(t *testing.T) *pipeline {
 }
 
 func (p *pipeline) console(t *testing.T, requireToken bool, v fhir.TokenVerifier) *httptest.Server {
+	return p.consoleWith(t, Config{RequireToken: requireToken, Verifier: v})
+}
+
+func (p *pipeline) consoleWith(t *testing.T, cfg Config) *httptest.Server {
 	t.Helper()
-	c, err := New(Config{Queue: p.q, Store: p.q.Store(), Search: p.q.Store(), Conn: p.nc, RequireToken: requireToken, Verifier: v, Logger: quiet})
+	cfg.Queue, cfg.Store, cfg.Search, cfg.Conn, cfg.Logger = p.q, p.q.Store(), p.q.Store(), p.nc, quiet
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +277,41 @@ func TestConsole(t *testing.T) {
 		// page holds them all and there is no "Older" link.
 		if strings.Contains(get(t, ts.URL+"/console/jobs").body, "Older") {
 			t.Error("one page of jobs has an Older link")
+		}
+	})
+
+	t.Run("paging", func(t *testing.T) {
+		small := p.consoleWith(t, Config{PageSize: 8})
+		link := regexp.MustCompile(`<a href="(/console/jobs\?before=\d+)">Older`)
+		row := regexp.MustCompile(`<a href="/console/jobs/([^"]+)">`)
+		seen := map[string]bool{}
+		next, pages := "/console/jobs", 0
+		for next != "" {
+			pages++
+			if pages > 5 {
+				t.Fatal("more than 5 pages of 8 for 21 jobs")
+			}
+			body := get(t, small.URL+next).body
+			rows := row.FindAllStringSubmatch(body, -1)
+			if len(rows) > 8 {
+				t.Fatalf("page %d has %d jobs, page size 8", pages, len(rows))
+			}
+			for _, m := range rows {
+				if seen[m[1]] {
+					t.Errorf("job %s on two pages", m[1])
+				}
+				seen[m[1]] = true
+			}
+			next = ""
+			if m := link.FindStringSubmatch(body); m != nil {
+				next = m[1]
+				if !strings.Contains(body, "« Newest") && pages > 1 {
+					t.Errorf("page %d has no link back to the newest", pages)
+				}
+			}
+		}
+		if len(seen) != 21 || pages != 3 {
+			t.Errorf("%d jobs on %d pages, want 21 on 3", len(seen), pages)
 		}
 	})
 

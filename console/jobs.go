@@ -17,9 +17,6 @@ import (
 	"github.com/foliohealth/folio/queue"
 )
 
-// pageSize is the number of jobs on one page of the jobs list.
-const pageSize = 50
-
 // fieldError is one problem of a failed job: where (a field path such as
 // report.patient.birthDate, an HL7 location or a FHIR path) and what.
 type fieldError struct{ Path, Rule string }
@@ -84,6 +81,7 @@ func splitErrors(s string) []fieldError {
 // jobs is the list of recent jobs, newest first, optionally failed only.
 func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	pageSize := c.cfg.PageSize
 	jq := queue.JobQuery{Failed: q.Get("failed") == "1", Limit: pageSize}
 	if b := q.Get("before"); b != "" {
 		n, err := strconv.ParseUint(b, 10, 64)
