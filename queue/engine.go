@@ -70,7 +70,10 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 	}
 	r := d.Report
 	if d.Withdrawn {
-		return nil, Permanent(fmt.Errorf("%s: report %s is withdrawn by its sender (status cancelled or entered-in-error): there is nothing to render", firstNonEmpty(d.Source, "status"), r.ID))
+		// Nothing to render: the worker withdraws the report's current
+		// version.
+		return &Rendered{Record: RecordFacts(r), Warnings: d.Warnings,
+			Withdraw: fmt.Sprintf("withdrawn by its sender (%s status cancelled or entered-in-error)", firstNonEmpty(d.Source, "report"))}, nil
 	}
 	if !d.VersionGiven && job.Version == 0 && e.Versions != nil {
 		v, err := e.Versions.NextVersion(ctx, r.ID, input.ContentDigest(r, d.PDF))
@@ -88,6 +91,9 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		return nil, Permanent(err)
 	}
 	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...), Digest: report.Digest(r)}
+	if d.PDF != nil { // the sender's PDF is part of the version's content
+		out.Digest = input.ContentDigest(r, d.PDF)
+	}
 	if kind, _, _ := job.Input(); kind != input.Report {
 		if out.ReportJSON, err = json.Marshal(r); err != nil {
 			return nil, Permanent(err)

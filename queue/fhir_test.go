@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,11 +30,13 @@ func fhirJob(t *testing.T, name string, edit func(m map[string]any)) []byte {
 	return out
 }
 
-// TestFHIRVersions runs "fhir" jobs through a real worker and store on an
-// embedded server: a DiagnosticReport without meta.versionId gets the
-// durable content-based version (the same content sent again keeps version
-// 1, changed content is version 2 and supersedes it).
-func TestFHIRVersions(t *testing.T) {
+// TestFHIRVersionsAndWithdrawal runs "fhir" jobs through a real worker
+// and store on an embedded server: a DiagnosticReport without
+// meta.versionId gets the durable content-based version (the same content
+// sent again keeps version 1, changed content is version 2 and supersedes
+// it), and one whose status is entered-in-error withdraws the current
+// version (entered-in-error, out of the patient's index).
+func TestFHIRVersionsAndWithdrawal(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
 	_, q := openQueue(t, srv.ClientURL(), testConfig())
 	runWorkers(t, q, &Engine{Versions: q.Store()}, 2)
@@ -69,6 +72,30 @@ func TestFHIRVersions(t *testing.T) {
 	rec, err := q.Store().Record(ctx, "S26-007731-1")
 	if err != nil || rec.SupersededBy != "S26-007731-2" {
 		t.Fatalf("version 1 not superseded by 2: %+v %v", rec, err)
+	}
+	// The sender withdraws it.
+	withdrawn := fhirJob(t, "contained-skin-biopsy.json", func(m map[string]any) { m["status"] = "entered-in-error" })
+	st = run(withdrawn)
+	if st.Status != StatusDone || len(st.Binaries) != 0 || st.RecordID != "S26-007731-2" || !strings.Contains(strings.Join(st.Warnings, " "), "marked entered-in-error") {
+		t.Fatalf("withdrawal: %+v", st)
+	}
+	rec, err = q.Store().Record(ctx, "S26-007731-2")
+	if err != nil || rec.EnteredInError == "" {
+		t.Fatalf("version 2 not entered-in-error after the withdrawal: %+v %v", rec, err)
+	}
+	recs, err := q.Store().RecordsByPatient(ctx, rec.PatientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.ID == "S26-007731-2" {
+			t.Errorf("the withdrawn version is still in its patient's index")
+		}
+	}
+	// Withdrawing a report never stored ends done and says so.
+	never := fhirJob(t, "contained-skin-biopsy.json", func(m map[string]any) { m["status"] = "cancelled"; m["id"] = "S26-NEVER" })
+	if st := run(never); st.Status != StatusDone || !strings.Contains(strings.Join(st.Warnings, " "), "nothing to withdraw") {
+		t.Errorf("withdrawing an unknown report: %+v", st)
 	}
 	_ = folio.OutputPDF
 }

@@ -48,6 +48,11 @@ type Rendered struct {
 	// Digest is the content digest of the decoded report (report.Digest).
 	// Empty: the worker computes it with ContentDigest.
 	Digest string
+	// Withdraw, when set, says that the sender withdrew the report (FHIR
+	// cancelled or entered-in-error) and why: nothing was rendered, and
+	// the worker marks the report's current version entered-in-error
+	// (store Withdraw).
+	Withdraw string
 }
 
 // Rendition is one rendered output.
@@ -356,6 +361,9 @@ func (w *worker) finish(a *attempt, job *Job, res *Rendered) {
 // store writes the renditions and the record, then the done status and
 // event. Each write is bounded by Config.CallTimeout.
 func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Rendered) error {
+	if res.Withdraw != "" {
+		return w.withdraw(ctx, st, res)
+	}
 	rec := res.Record
 	if rec.ReportID == "" || rec.Version < 1 || rec.PatientID == "" {
 		return Permanent(errors.New("renderer returned a record without report id, version or patient"))
@@ -444,6 +452,30 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	}
 	st.Status = StatusDone
 	st.RecordID = rec.ID
+	st.Warnings = warnings
+	st.Error = ""
+	return w.q.finalize(ctx, st)
+}
+
+// withdraw marks the current version of a report its sender withdrew
+// entered-in-error (store Withdraw) and ends the job done without
+// Binaries, saying what it did. A report with no stored version has
+// nothing to withdraw: the job ends done and says so.
+func (w *worker) withdraw(ctx context.Context, st *JobStatus, res *Rendered) error {
+	warnings := slices.Clone(res.Warnings)
+	rec, err := w.q.store.Withdraw(ctx, res.Record.ReportID, res.Withdraw)
+	switch {
+	case errors.Is(err, folio.ErrNotFound):
+		warnings = append(warnings, fmt.Sprintf("report %s %s, but no version of it is stored: nothing to withdraw", res.Record.ReportID, res.Withdraw))
+		st.RecordID = ""
+	case err != nil:
+		return err
+	default:
+		warnings = append(warnings, fmt.Sprintf("report %s %s: its current version %s is marked entered-in-error", res.Record.ReportID, res.Withdraw, rec.ID))
+		st.RecordID = rec.ID
+	}
+	st.Status = StatusDone
+	st.Binaries = st.Binaries[:0]
 	st.Warnings = warnings
 	st.Error = ""
 	return w.q.finalize(ctx, st)
