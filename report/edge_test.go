@@ -380,3 +380,24 @@ func TestErrorsFormat(t *testing.T) {
 		t.Error("errors.As does not find Errors through wrapping")
 	}
 }
+
+// TestReportPixelBudget: the pixels of all images together are bounded;
+// the refusal names the image that goes past the budget.
+func TestReportPixelBudget(t *testing.T) {
+	lim := DefaultLimits()
+	lim.MaxReportPixels = 250 * 200 * 2
+	var secs []any
+	for i := 0; i < 3; i++ {
+		secs = append(secs, map[string]any{"kind": "image", "title": "i", "contentType": "image/png", "data": testPNG(t, 250, 200)})
+	}
+	m := minimal()
+	m["sections"] = secs
+	_, err := Decode(encode(t, m), lim)
+	if err == nil || err.Error() != "sections[2].data: images of the report hold 0.1 megapixels up to and including this one, more than the limit of 0.1 megapixels for one report" {
+		t.Fatalf("three images over a two-image budget: %v", err)
+	}
+	m["sections"] = secs[:2]
+	if _, err := Decode(encode(t, m), lim); err != nil {
+		t.Fatalf("two images within the budget: %v", err)
+	}
+}

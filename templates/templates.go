@@ -10,14 +10,11 @@
 package templates
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/disintegration/imaging"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/doc"
@@ -335,10 +332,11 @@ func tableSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) 
 	return []doc.Block{t}, nil
 }
 
-// imageSection decodes a PNG or JPEG with its EXIF orientation applied.
-// report.Decode has already checked the size and pixel count limits.
+// imageSection decodes a PNG or JPEG with its EXIF orientation applied,
+// brought down to what it can print at (decodeImage). report.Decode has
+// already checked the size and pixel count limits.
 func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, error) {
-	img, err := imaging.Decode(bytes.NewReader(s.Data), imaging.AutoOrientation(true))
+	img, err := decodeImage(s.Data)
 	if err != nil {
 		// The header passed report.Decode but the pixels do not decode: bad
 		// input, reported like every other contract violation.

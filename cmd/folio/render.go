@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 	}
+	setMemoryLimit()
 	inputs, err := expandInputs(paths)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio render:", err)
@@ -404,4 +406,18 @@ func kindOf(path string, data []byte) input.Kind {
 		return input.HL7
 	}
 	return input.Detect(data)
+}
+
+// renderMemoryLimit is the Go runtime's soft memory limit for folio render
+// and the render workers unless GOMEMLIMIT is set: the garbage collector
+// works harder as the heap nears it instead of letting it grow to twice
+// what is live. With one image decoded at a time (templates.DecodeBudget)
+// the worst report the limits accept then stays under 512 MiB of RSS (see
+// docs/RELIABILITY.md). It is soft: a process that needs more gets more.
+const renderMemoryLimit = 384 << 20
+
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(renderMemoryLimit)
+	}
 }
