@@ -174,4 +174,3 @@ func runMeasured(t *testing.T, bin string, args ...string) (rss int64, took, cpu
 	}
 	return rss, took, cpu, errb.String(), err
 }
-
