@@ -50,11 +50,11 @@ func hostileFHIR(t testing.TB, tr *trap) [][]byte {
 		"text": map[string]any{"status": "generated", "div": div}}
 	dr := map[string]any{"resourceType": "DiagnosticReport", "id": "H1", "status": "final",
 		"category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "SP"}}}},
-		"code": map[string]any{"text": "Pathology " + all[7]}, "subject": ref("https://fhir.example/Patient/p1"),
+		"code":     map[string]any{"text": "Pathology " + all[7]}, "subject": ref("https://fhir.example/Patient/p1"),
 		"issued": "2026-11-20T14:03:00-05:00", "identifier": []any{map[string]any{"value": "H1"}},
 		"basedOn": []any{ref(all[8])}, "encounter": ref(all[9]), "performer": []any{ref(all[10])}, "resultsInterpreter": []any{ref(all[11])},
 		"specimen": []any{ref(all[0])}, "imagingStudy": []any{ref(all[1])}, "media": []any{map[string]any{"link": ref(all[2])}},
-		"result":   append(results, ref("https://fhir.example/Observation/o1"), ref("https://fhir.example/Observation/o2")),
+		"result": append(results, ref("https://fhir.example/Observation/o1"), ref("https://fhir.example/Observation/o2")),
 		"presentedForm": []any{
 			map[string]any{"contentType": "text/html", "data": base64.StdEncoding.EncodeToString([]byte(html.String()))},
 			map[string]any{"contentType": "application/pdf", "url": all[3], "title": "PDF at a URL"},
@@ -72,7 +72,7 @@ func hostileFHIR(t testing.TB, tr *trap) [][]byte {
 		"subject": ref("https://fhir.example/Patient/p1"), "date": "2026-11-20T14:03:00-05:00", "title": "Document " + all[7],
 		"author": []any{ref(all[8])}, "custodian": ref(all[9]),
 		"section": []any{map[string]any{"title": "Section " + all[10], "text": map[string]any{"status": "generated", "div": div},
-			"entry": []any{ref(all[11]), ref("https://fhir.example/Observation/o1")},
+			"entry":   []any{ref(all[11]), ref("https://fhir.example/Observation/o1")},
 			"section": []any{map[string]any{"title": "Nested", "text": map[string]any{"status": "generated", "div": div}}}}}}
 	document := map[string]any{"resourceType": "Bundle", "type": "document", "entry": []any{entry(comp), entry(patient), entry(obs)}}
 	return [][]byte{mustJSON(t, collection), mustJSON(t, document)}
