@@ -159,7 +159,7 @@ func (b *b64) UnmarshalJSON(data []byte) error {
 	}
 	out, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return fmt.Errorf("not base64: %v", err)
+		return fmt.Errorf("an attachment or Binary data element is not base64: %v", err)
 	}
 	*b = out
 	return nil
