@@ -82,6 +82,7 @@ const (
 	CodeUnsupportedEvent       = 201
 	CodeUnsupportedProcessing  = 202
 	CodeUnsupportedVersion     = 203
+	CodeUnknownKey             = 204
 	CodeApplicationInternal    = 207
 )
 

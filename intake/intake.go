@@ -27,11 +27,15 @@ type Publisher interface {
 	Submit(ctx context.Context, job *queue.Job) (*queue.Submitted, error)
 }
 
-// Versions derives a report's version from its content digest, durably:
-// the first digest of a report id is version 1, a digest seen before keeps
-// its version, a new one gets the next. *store.Store is one.
-type Versions interface {
+// Store is what the intake needs of the store; *store.Store is one.
+type Store interface {
+	// NextVersion derives a report's version from its content digest,
+	// durably: the first digest of a report id is version 1, a digest seen
+	// before keeps its version, a new one gets the next.
 	NextVersion(ctx context.Context, reportID, digest string) (int, error)
+	// Withdraw marks the current version of a report entered-in-error
+	// (folio.ErrNotFound when the report has no stored version).
+	Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error)
 }
 
 // Config says what the intake takes.
@@ -48,22 +52,25 @@ type Config struct {
 // Intake maps messages and publishes their jobs.
 type Intake struct {
 	pub Publisher
-	ver Versions
+	ver Store
 	cfg Config
 }
 
-// New returns an intake publishing to pub with versions from ver.
-func New(pub Publisher, ver Versions, cfg Config) *Intake {
+// New returns an intake publishing to pub, with versions from and
+// withdrawals in st.
+func New(pub Publisher, st Store, cfg Config) *Intake {
 	if len(cfg.ProcessingIDs) == 0 {
 		cfg.ProcessingIDs = []string{"P"}
 	}
-	return &Intake{pub: pub, ver: ver, cfg: cfg}
+	return &Intake{pub: pub, ver: st, cfg: cfg}
 }
 
 // Job is one report of a message: its render job (the mapped report with
-// its derived version) and, once published, the queue's answer.
+// its derived version) and, once published, the queue's answer; or, for
+// result status X or W, the withdrawal of the report's current document.
 type Job struct {
-	Job       *queue.Job
+	Job       *queue.Job // nil for a withdrawal
+	Withdraw  string     // the withdrawal's reason (result status X or W); Job is nil
 	ReportID  string
 	Version   int
 	Submitted *queue.Submitted // nil until published
@@ -89,6 +96,12 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 		return nil, err
 	}
 	for i := range jobs {
+		if jobs[i].Job == nil {
+			if err := in.Withdraw(ctx, jobs[i]); err != nil {
+				return jobs[:i], err
+			}
+			continue
+		}
 		sub, err := in.pub.Submit(ctx, jobs[i].Job)
 		if err != nil {
 			return jobs[:i], &TransientError{err}
@@ -96,6 +109,23 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 		jobs[i].Submitted = sub
 	}
 	return jobs, nil
+}
+
+// Withdraw carries out the withdrawal of j (result status X or W): the
+// report's current version is marked entered-in-error, nothing is deleted.
+// A report folio holds no version of is refused (hl7input.Errors, code 204
+// at OBR-3): it was never received, or its job is not stored yet (the
+// sender should send the withdrawal again later). Withdrawing a withdrawn
+// report changes nothing.
+func (in *Intake) Withdraw(ctx context.Context, j Job) error {
+	_, err := in.ver.Withdraw(ctx, j.ReportID, j.Withdraw)
+	if errors.Is(err, folio.ErrNotFound) {
+		return hl7input.Errors{{Loc: locField(j.OBR, 3), Code: hl7.CodeUnknownKey, Text: fmt.Sprintf("folio holds no document of report %s to withdraw (never received, or not stored yet: send the withdrawal again later)", j.ReportID)}}
+	}
+	if err != nil {
+		return &TransientError{fmt.Errorf("withdrawing report %s: %w", j.ReportID, err)}
+	}
+	return nil
 }
 
 // Jobs maps msg and derives each report's version, and returns the jobs
@@ -117,13 +147,16 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, mp := range mapped {
-		if mp.Withdraw {
-			return nil, hl7input.Errors{{Loc: locField(mp.OBR, 25), Code: hl7.CodeTableValue, Text: fmt.Sprintf("result status %s (withdraw) is not taken yet: folio cannot withdraw a report through HL7 v2 in this version", mp.ResultStatus)}}
-		}
-	}
 	var jobs []Job
 	for _, mp := range mapped {
+		if mp.Withdraw {
+			reason := "HL7 v2 result status X: cancelled by the sender"
+			if mp.ResultStatus == "W" {
+				reason = "HL7 v2 result status W: wrong patient, entered in error by the sender"
+			}
+			jobs = append(jobs, Job{Withdraw: reason, ReportID: mp.Report.ID, Warnings: mp.Warnings, OBR: mp.OBR})
+			continue
+		}
 		r := mp.Report
 		digest := input.ContentDigest(r, mp.PDF)
 		v, err := in.ver.NextVersion(ctx, r.ID, digest)

@@ -103,6 +103,7 @@ func TestHandleAcks(t *testing.T) {
 		{"ADT", fixture(t, "bad/adt-a01.hl7")[0], mllp.AR, "MSH^1^9", hl7.CodeUnsupportedMessageType},
 		{"no PID-3", fixture(t, "bad/no-pid3.hl7")[0], mllp.AE, "PID^1^3", hl7.CodeRequiredMissing},
 		{"not HL7", []byte("hello"), mllp.AR, "MSH^1", hl7.CodeSegmentSequence},
+		{"withdrawal of an unknown report", bytes.Replace(good, []byte("||SP|F|"), []byte("||SP|X|"), 1), mllp.AE, "OBR^1^3", hl7.CodeUnknownKey},
 	} {
 		out := in.Handle(ctx, c.msg)
 		if out.Code != c.code || len(out.Errors) == 0 || out.Errors[0].Loc.String() != c.loc || out.Errors[0].Code != c.err {

@@ -171,6 +171,7 @@ var codeNames = map[int]string{
 	hl7.CodeUnsupportedEvent:       "Unsupported event code",
 	hl7.CodeUnsupportedProcessing:  "Unsupported processing id",
 	hl7.CodeUnsupportedVersion:     "Unsupported version id",
+	hl7.CodeUnknownKey:             "Unknown key identifier",
 	hl7.CodeApplicationInternal:    "Application internal error",
 	0:                              "Message accepted",
 }

@@ -213,6 +213,34 @@ func TestE2EMLLP(t *testing.T) {
 	if len(got) == 0 || !strings.Contains(strings.Join(got, "|"), "S26-007001-3 current") {
 		t.Errorf("the corrected version 3 is not the current DocumentReference: %q", got)
 	}
+
+	// Withdrawal: the surgical report sent again with result status W
+	// (wrong patient): AA, and its DocumentReference reads entered-in-error;
+	// an X for a report folio never had: AE 204 at OBR-3.
+	// (Its record is stored after its Binary: wait for the DocumentReference.)
+	testutil.PollUntil(t, 60*time.Second, "DocumentReference S26-004512-1", func() bool {
+		r, _ := fhirGet(t, srv.base, "/DocumentReference/S26-004512-1", tok, "application/fhir+json")
+		return r.StatusCode == 200
+	})
+	surg, _ := os.ReadFile(filepath.Join(dir, "surgical-breast.hl7"))
+	w := bytes.Replace(surg, []byte("|SP|F|"), []byte("|SP|W|"), 1)
+	w = bytes.Replace(w, []byte("CP20261120-0001"), []byte("CP20261120-0001W"), 1)
+	x := bytes.ReplaceAll(w, []byte("S26-004512"), []byte("S26-999999"))
+	x = bytes.Replace(x, []byte("|SP|W|"), []byte("|SP|X|"), 1)
+	acks = mllpSend(t, mllpAddr, [][]byte{w, x})
+	if code, _ := msa(acks[0]); code != "AA" {
+		t.Errorf("withdrawal W: %s %s", code, errText(acks[0]))
+	}
+	if code, _ := msa(acks[1]); code != "AE" || !strings.HasPrefix(errText(acks[1]), "OBR^1^3 folio holds no document") || acks[1].All("ERR")[0].Text(3, 1) != "204" {
+		t.Errorf("withdrawal X of an unknown report: %s %s", code, errText(acks[1]))
+	}
+	resp, body := fhirGet(t, srv.base, "/DocumentReference/S26-004512-1", tok, "application/fhir+json")
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"status":"entered-in-error"`)) {
+		t.Errorf("withdrawn DocumentReference: %d %s", resp.StatusCode, body)
+	}
+	if again := jobsAccepted(t, srv.natsURL); again != accepted {
+		t.Errorf("withdrawals made %d jobs", again-accepted)
+	}
 }
 
 func errText(a *hl7.Message) string {

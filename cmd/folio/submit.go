@@ -211,13 +211,19 @@ func jobsOf(ctx context.Context, path string, outs []string, hl7in *intake.Intak
 				continue
 			}
 			for _, j := range js {
+				if j.Job == nil { // result status X or W: withdraw now
+					if err := hl7in.Withdraw(ctx, j); err != nil {
+						errs = append(errs, fmt.Sprintf("message %d: %v", i+1, err))
+					}
+					continue
+				}
 				jobs = append(jobs, j.Job)
 			}
 		}
 		if len(errs) > 0 {
 			return nil, errors.New(strings.Join(errs, "; "))
 		}
-		if len(jobs) == 0 {
+		if len(jobs) == 0 && len(hl7.Split(data)) == 0 {
 			return nil, errors.New("MSH^1: no HL7 v2 message in the file")
 		}
 		return jobs, nil
