@@ -194,3 +194,33 @@ func TestNoUsableIDStatusKeys(t *testing.T) {
 		t.Errorf("job id %q", id)
 	}
 }
+
+// TestRefusedJobsKeepTheirOwnStatus: job messages without a job id of
+// their own that are refused at the job level (here: the same report with
+// different bad thumbnail sizes) get status keys from their whole message,
+// so seven different bad jobs leave seven statuses, not one overwritten
+// seven times.
+func TestRefusedJobsKeepTheirOwnStatus(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "")
+	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	runWorkers(t, q, &Engine{}, 1)
+	rep := fixtures(t)["spec-example"]
+	ctx := context.Background()
+	var subs []*Submitted
+	for i := range 7 {
+		msg := []byte(fmt.Sprintf(`{"outputs":["thumbnail"],"thumbnail":{"size":%d},"report":%s}`, 5000+i, rep))
+		ack, err := q.js.Publish(ctx, SubjectJobs, msg) // no Nats-Msg-Id, no jobId
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, &Submitted{JobID: refusedJobID(msg), Seq: ack.Sequence})
+	}
+	got := waitFinal(t, q, subs, 30*time.Second)
+	for i, sub := range subs {
+		st := got[sub.JobID]
+		want := fmt.Sprintf("thumbnail.size: %d is outside", 5000+i)
+		if st.Status != StatusFailed || !strings.Contains(st.Error, want) {
+			t.Errorf("job %d (%s): %s %q, want its own error %q", i, sub.JobID, st.Status, st.Error, want)
+		}
+	}
+}

@@ -661,32 +661,45 @@ func (r *rawMsg) Data() []byte         { return r.m.Data }
 func (r *rawMsg) Headers() nats.Header { return r.m.Header }
 
 // decodeJob parses and checks a job message. The returned job always has an
-// id (from the body, the Nats-Msg-Id header, or derived), even with an error.
+// id, even with an error: the one the sender gave (jobId, else the
+// Nats-Msg-Id header) when it is valid; else, for a job refused here, one
+// derived from the digest of the whole message (refusedJobID), so that
+// different bad jobs never share a status (they may carry the same
+// report); else the job's DefaultID.
 func decodeJob(m jobMsg) (*Job, error) {
+	job, err := checkJob(m)
+	switch {
+	case err != nil && !validJobID(job.ID):
+		job.ID = refusedJobID(m.Data())
+	case err == nil && job.ID == "":
+		job.ID = job.DefaultID()
+	}
+	return job, err
+}
+
+// refusedJobID is the status key of a job message refused before its
+// report is looked at, when it names no valid job id of its own.
+func refusedJobID(msg []byte) string {
+	sum := sha256.Sum256(msg)
+	return "x-" + hex.EncodeToString(sum[:8])
+}
+
+// checkJob is decodeJob's checks; job.ID is left as the sender gave it
+// (possibly empty or invalid).
+func checkJob(m jobMsg) (*Job, error) {
 	job := &Job{}
 	err := json.Unmarshal(m.Data(), job)
 	if job.ID == "" {
 		job.ID = m.Headers().Get(jetstream.MsgIDHeader)
 	}
 	if err != nil {
-		if !validJobID(job.ID) {
-			job.ID = DefaultJobID(m.Data(), nil)
-		}
 		return job, Permanent(fmt.Errorf("$: job is not valid JSON: %v", err))
 	}
 	if field := unknownJobField(m.Data()); field != "" {
-		if !validJobID(job.ID) {
-			job.ID = job.DefaultID()
-		}
 		return job, Permanent(fmt.Errorf("%s: unknown field", field))
 	}
-	if job.ID == "" {
-		job.ID = job.DefaultID()
-	}
-	if !validJobID(job.ID) {
-		bad := job.ID
-		job.ID = job.DefaultID()
-		return job, Permanent(fmt.Errorf("jobId: %q is not a valid job id (1-128 characters of A-Z a-z 0-9 _ = - and single inner dots)", bad))
+	if job.ID != "" && !validJobID(job.ID) {
+		return job, Permanent(fmt.Errorf("jobId: %q is not a valid job id (1-128 characters of A-Z a-z 0-9 _ = - and single inner dots)", job.ID))
 	}
 	if _, _, err := job.Input(); err != nil {
 		return job, Permanent(err)
