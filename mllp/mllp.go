@@ -159,8 +159,10 @@ func NewServer(h Handler, cfg Config) *Server {
 }
 
 // Serve accepts connections on ln until ctx is done or ln fails. When ctx is
-// done it closes ln, lets each connection finish the message in hand (its
-// acknowledgement is written), closes the connections and returns nil.
+// done it closes ln, lets each connection finish the message in its
+// Handler (its acknowledgement is written), drops frames still being read
+// (unanswered: the sender resends them), closes the connections and
+// returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -198,8 +200,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.mu.Unlock()
 		})
 	}
-	// Wake connections waiting for a frame; one in the middle of a
-	// message finishes it first (its read deadline is the frame's).
+	// End the reads of every connection: one waiting for a frame, or in the
+	// middle of reading one (that frame is dropped unanswered, so the
+	// sender sends it again), ends now; one whose message is in the
+	// Handler finishes it and writes its acknowledgement first.
 	s.mu.Lock()
 	for c := range s.conns {
 		c.SetReadDeadline(time.Now())
