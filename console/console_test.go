@@ -333,13 +333,23 @@ func TestConsole(t *testing.T) {
 		if r := search(t, ts.URL, "pt-60218"); !strings.Contains(r.body, "PRELIMINARY") {
 			t.Error("the preliminary MR report is not marked PRELIMINARY")
 		}
+		// A withdrawn report leaves its patient's index but an MRN search
+		// still finds it, marked entered in error.
+		if _, err := p.q.Store().Withdraw(context.Background(), "RAD-2026-119950", "wrong patient (HL7 result status W)"); err != nil {
+			t.Fatal(err)
+		}
+		r := search(t, ts.URL, "RX-6630411")
+		if n := strings.Count(r.body, "<article"); n != 1 || !strings.Contains(r.body, `class="card st-eie"`) ||
+			!strings.Contains(r.body, "ENTERED IN ERROR") || !strings.Contains(r.body, "wrong patient (HL7 result status W)") {
+			t.Errorf("the withdrawn mammography is not shown entered in error (%d cards):\n%s", n, r.body)
+		}
 		if r := search(t, ts.URL, "nobody"); !strings.Contains(r.body, "No documents") {
 			t.Error("a search without results does not say so")
 		}
 		if r := search(t, ts.URL, strings.Repeat("x", 200)); r.status != 400 {
 			t.Errorf("overlong search: %d, want 400", r.status)
 		}
-		r := get(t, ts.URL+"/console/binary/pdf-S26-003318-2")
+		r = get(t, ts.URL+"/console/binary/pdf-S26-003318-2")
 		if r.status != 200 || r.header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(r.body, "%PDF-") ||
 			!strings.HasPrefix(r.header.Get("Content-Disposition"), "inline") || r.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("PDF: %d %v", r.status, r.header)

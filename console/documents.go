@@ -48,6 +48,9 @@ func reportStatus(rec *folio.Record) statusView {
 		s.Class = "superseded"
 		s.Note = "A newer version (" + rec.SupersededBy + ") replaces this one."
 	}
+	if rec.EnteredInError != "" {
+		s = statusView{"ENTERED IN ERROR", "eie", "Entered in error: " + rec.EnteredInError + ". Do not use this version."}
+	}
 	return s
 }
 
@@ -155,9 +158,11 @@ func (c *Console) cards(ctx context.Context, recs []*folio.Record) []cardView {
 		for _, v := range vs {
 			card.Versions = append(card.Versions, versionView{Rec: v, Status: reportStatus(v), PDF: binaryOf(v, folio.OutputPDF)})
 		}
+		// The current version: the newest neither superseded nor entered
+		// in error; if none is, the newest (shown entered in error).
 		card.Current = card.Versions[0]
 		for _, v := range card.Versions {
-			if v.Rec.SupersededBy == "" {
+			if v.Rec.SupersededBy == "" && v.Rec.EnteredInError == "" {
 				card.Current = v
 				break
 			}
