@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-pdf/fpdf"
+	"codeberg.org/go-pdf/fpdf"
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/fonts"
