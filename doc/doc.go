@@ -122,6 +122,9 @@ type Image struct {
 	Img         image.Image
 	ContentType string // "image/png" or "image/jpeg": how the source was encoded
 	Caption     string
+	// Src is the encoded source image, which a PDF can embed as it is when
+	// Img is exactly what it decodes to (a JPEG without rotation, say).
+	Src []byte
 }
 
 // Notice is a boxed, emphasised line: content that is deliberately not shown

@@ -170,29 +170,77 @@ func (b *subsetBuilder) add(old uint16) uint16 {
 // Every rune must be in the Basic Multilingual Plane and covered by the face.
 // Subset is safe for concurrent use.
 func (f *Face) Subset(runes []rune) ([]byte, error) {
-	t, err := f.tables()
-	if err != nil {
-		return nil, err
-	}
 	if len(runes) > 0xFFFE {
 		return nil, fmt.Errorf("fonts: %s: subset of %d runes is too large", f.Name, len(runes))
 	}
-	b := subsetBuilder{
-		t:     t,
-		old:   make([]uint16, 0, len(runes)+8),
-		newID: make(map[uint16]uint16, len(runes)+8),
-	}
-	b.add(0)
-	pairs := make([]cmapPair, 0, len(runes))
-	for _, r := range runes {
+	keys := make([]uint16, len(runes))
+	glyphs := make([]uint16, len(runes))
+	for i, r := range runes {
 		if r < 0 || r > 0xFFFF {
 			return nil, fmt.Errorf("fonts: %s: subset: rune %U is outside the Basic Multilingual Plane", f.Name, r)
 		}
 		g := f.gid[r]
-		if g == 0 || int(g) >= t.numGlyphs {
+		if g == 0 {
 			return nil, fmt.Errorf("fonts: %s: subset: no glyph for %U", f.Name, r)
 		}
-		pairs = append(pairs, cmapPair{uint16(r), b.add(g)})
+		keys[i], glyphs[i] = uint16(r), g
+	}
+	return f.subset(keys, glyphs, 1)
+}
+
+// SymbolFirst is the first cmap code of a symbolic subset (see
+// SymbolicSubset): one-byte code c is found at SymbolFirst+c.
+const SymbolFirst = 0xF000
+
+// SymbolicSubset returns a TrueType font file holding .notdef and the given
+// glyphs of the face (plus the components of composite glyphs), with a
+// single cmap subtable, Windows Symbol (3,0) format 4, that maps
+// SymbolFirst+codes[i] to glyphs[i]. This is the font program of a
+// symbolic simple TrueType font in PDF: its character codes select glyphs
+// directly, whatever characters they draw (the PDF says which, in a
+// ToUnicode CMap), and it needs no Encoding entry, as PDF/A requires of
+// symbolic TrueType fonts.
+//
+// Codes must be distinct. SymbolicSubset is safe for concurrent use.
+func (f *Face) SymbolicSubset(glyphs []uint16, codes []byte) ([]byte, error) {
+	if len(glyphs) != len(codes) {
+		return nil, fmt.Errorf("fonts: %s: symbolic subset: %d glyphs for %d codes", f.Name, len(glyphs), len(codes))
+	}
+	keys := make([]uint16, len(codes))
+	var seen [256]bool
+	for i, c := range codes {
+		if seen[c] {
+			return nil, fmt.Errorf("fonts: %s: symbolic subset: code %d used twice", f.Name, c)
+		}
+		seen[c] = true
+		keys[i] = SymbolFirst + uint16(c)
+		if glyphs[i] == 0 || int(glyphs[i]) >= len(f.adv) {
+			return nil, fmt.Errorf("fonts: %s: symbolic subset: no glyph %d", f.Name, glyphs[i])
+		}
+	}
+	return f.subset(keys, glyphs, 0)
+}
+
+// subset builds a font of the glyphs with a (3, encodingID) cmap mapping
+// keys[i] to glyphs[i].
+func (f *Face) subset(keys, glyphs []uint16, encodingID uint16) ([]byte, error) {
+	t, err := f.tables()
+	if err != nil {
+		return nil, err
+	}
+	b := subsetBuilder{
+		t:     t,
+		old:   make([]uint16, 0, len(glyphs)+8),
+		newID: make(map[uint16]uint16, len(glyphs)+8),
+	}
+	b.add(0)
+	pairs := make([]cmapPair, 0, len(keys))
+	for i, k := range keys {
+		g := glyphs[i]
+		if g == 0 || int(g) >= t.numGlyphs {
+			return nil, fmt.Errorf("fonts: %s: subset: no glyph for %U", f.Name, k)
+		}
+		pairs = append(pairs, cmapPair{k, b.add(g)})
 	}
 	// Copy glyphs, adding composite components as they are found; b.old
 	// grows while this loop runs.
@@ -221,7 +269,7 @@ func (f *Face) Subset(runes []rune) ([]byte, error) {
 		}
 	}
 	pairs = pairs[:k]
-	return b.assemble(f, pairs, size)
+	return b.assemble(f, pairs, size, encodingID)
 }
 
 // strip returns glyph data without hinting instructions, with composite
@@ -299,7 +347,7 @@ type table struct {
 }
 
 // assemble writes the subset font file.
-func (b *subsetBuilder) assemble(f *Face, pairs []cmapPair, glyfSize int) ([]byte, error) {
+func (b *subsetBuilder) assemble(f *Face, pairs []cmapPair, glyfSize int, encodingID uint16) ([]byte, error) {
 	t := b.t
 	n := len(b.old)
 
@@ -362,7 +410,7 @@ func (b *subsetBuilder) assemble(f *Face, pairs []cmapPair, glyfSize int) ([]byt
 	loca := cut(s)
 
 	s = len(scratch)
-	scratch = appendCmap(scratch, pairs)
+	scratch = appendCmap(scratch, pairs, encodingID)
 	cmap := cut(s)
 
 	s = len(scratch)
@@ -464,12 +512,13 @@ func cmapSegments(pairs []cmapPair) int {
 
 func cmapSize(pairs []cmapPair) int { return 4 + 8 + 14 + 8*cmapSegments(pairs) + 2 }
 
-// appendCmap appends a cmap table with one (3,1) format-4 subtable mapping
-// pairs. Each segment is a run of consecutive runes drawn by consecutive
-// glyphs, mapped with idDelta alone.
-func appendCmap(b []byte, pairs []cmapPair) []byte {
+// appendCmap appends a cmap table with one (3, encodingID) format-4
+// subtable mapping pairs: encoding 1 (Unicode BMP) or 0 (Symbol). Each
+// segment is a run of consecutive keys drawn by consecutive glyphs, mapped
+// with idDelta alone.
+func appendCmap(b []byte, pairs []cmapPair, encodingID uint16) []byte {
 	segs := cmapSegments(pairs)
-	b = append(b, 0, 0, 0, 1, 0, 3, 0, 1, 0, 0, 0, 12) // version 0, 1 table: (3,1) at 12
+	b = append(b, 0, 0, 0, 1, 0, 3, byte(encodingID>>8), byte(encodingID), 0, 0, 0, 12) // version 0, 1 table: (3,e) at 12
 	length := 14 + 8*segs + 2
 	b = be.AppendUint16(b, 4)
 	b = be.AppendUint16(b, uint16(length))

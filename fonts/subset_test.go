@@ -318,3 +318,69 @@ func BenchmarkSubset(b *testing.B) {
 		})
 	}
 }
+
+// TestSymbolicSubset checks the font program of a symbolic PDF font: one
+// cmap subtable, Windows Symbol (3,0), mapping 0xF000+code to exactly the
+// glyph asked for that code, with the original outline and advance.
+func TestSymbolicSubset(t *testing.T) {
+	face := Get(Sans)
+	runes := []rune("Aβ≥Ж")
+	var glyphs []uint16
+	codes := []byte{'A', 127, 128, 32}
+	for _, r := range runes {
+		glyphs = append(glyphs, face.Glyph(r))
+	}
+	ttf, err := face.SymbolicSubset(glyphs, codes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cmap table holds one subtable, (3,0).
+	n := int(binary.BigEndian.Uint16(ttf[4:]))
+	var cmap []byte
+	for i := 0; i < n; i++ {
+		rec := ttf[12+16*i:]
+		if string(rec[:4]) == "cmap" {
+			off, l := binary.BigEndian.Uint32(rec[8:]), binary.BigEndian.Uint32(rec[12:])
+			cmap = ttf[off : off+l]
+		}
+	}
+	if cmap == nil {
+		t.Fatal("no cmap table")
+	}
+	if got := binary.BigEndian.Uint16(cmap[2:]); got != 1 {
+		t.Fatalf("cmap has %d subtables, want 1", got)
+	}
+	if pid, eid := binary.BigEndian.Uint16(cmap[4:]), binary.BigEndian.Uint16(cmap[6:]); pid != 3 || eid != 0 {
+		t.Fatalf("cmap subtable (%d,%d), want (3,0)", pid, eid)
+	}
+	sub, err := sfnt.Parse(ttf)
+	if err != nil {
+		t.Fatalf("sfnt.Parse: %v", err)
+	}
+	var ob, sb sfnt.Buffer
+	ppem := fixed.I(face.UnitsPerEm)
+	for i, r := range runes {
+		sg, err := sub.GlyphIndex(&sb, rune(SymbolFirst+int(codes[i])))
+		if err != nil || sg == 0 {
+			t.Fatalf("code %d: glyph %d, %v", codes[i], sg, err)
+		}
+		og, _ := face.Font.GlyphIndex(&ob, r)
+		want, _ := face.Font.LoadGlyph(&ob, og, ppem, nil)
+		want = append(sfnt.Segments(nil), want...)
+		got, err := sub.LoadGlyph(&sb, sg, ppem, nil)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("code %d (%c): outline differs from the original glyph: %v", codes[i], r, err)
+		}
+		oa, _ := face.Font.GlyphAdvance(&ob, og, ppem, font.HintingNone)
+		sa, _ := sub.GlyphAdvance(&sb, sg, ppem, font.HintingNone)
+		if oa != sa {
+			t.Errorf("code %d: advance %v, want %v", codes[i], sa, oa)
+		}
+	}
+	if _, err := face.SymbolicSubset(glyphs[:2], []byte{65, 65}); err == nil {
+		t.Error("a code used twice is accepted")
+	}
+	if _, err := face.SymbolicSubset([]uint16{0}, []byte{65}); err == nil {
+		t.Error("glyph 0 is accepted")
+	}
+}

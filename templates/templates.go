@@ -342,7 +342,7 @@ func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, erro
 		// input, reported like every other contract violation.
 		return nil, report.Errors{{Path: path + ".data", Rule: fmt.Sprintf("cannot decode %s image: %v", s.ContentType, err)}}
 	}
-	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption}}, nil
+	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption, Src: s.Data}}, nil
 }
 
 // urlSection never fetches and never prints the URL: one notice line in its

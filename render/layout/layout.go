@@ -234,6 +234,9 @@ func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
 		f, before = font{face: fonts.SansBold, size: bodySize, color: Black}, 7
 	}
 	boxes := l.textBoxes(h.Text, f, x, width, before)
+	if h.Level <= 3 {
+		markOutline(boxes, h)
+	}
 	if h.Level == 1 {
 		// A rule under a section title.
 		last := boxes[len(boxes)-1]
@@ -244,6 +247,23 @@ func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
 		b.keep = true // keep with what follows
 	}
 	return boxes
+}
+
+// markOutline puts the heading's outline entry on its first text op.
+func markOutline(boxes []*box, h doc.Heading) {
+	var title strings.Builder
+	for _, sp := range h.Text {
+		title.WriteString(sp.Text)
+	}
+	for _, b := range boxes {
+		for _, op := range b.ops {
+			if t, ok := op.(*Text); ok {
+				t.Outline = strings.Join(strings.Fields(title.String()), " ")
+				t.OutlineLevel = h.Level
+				return
+			}
+		}
+	}
 }
 
 func (l *layouter) list(ls doc.List, x, width float64) []*box {
@@ -509,7 +529,7 @@ func (l *layouter) image(im doc.Image, x, width float64) []*box {
 		w = h * pw / ph
 	}
 	l.imgN++
-	b := &box{h: h, before: paraGap + 2, ops: []Op{&Picture{X: x + (width-w)/2, Y: 0, W: w, H: h, Img: im.Img, ContentType: im.ContentType, Key: l.imgN}}}
+	b := &box{h: h, before: paraGap + 2, ops: []Op{&Picture{X: x + (width-w)/2, Y: 0, W: w, H: h, Img: im.Img, ContentType: im.ContentType, Key: l.imgN, Src: im.Src}}}
 	out := []*box{b}
 	if im.Caption != "" {
 		b.keep = true

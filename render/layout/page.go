@@ -61,6 +61,11 @@ type Text struct {
 	// the Arabic shaper attaches to their base letters (see shape.go).
 	// Sorted by Index; most strings have none.
 	Offsets []GlyphOffset
+	// Outline, set on the first line of a section, sub-section or addendum
+	// heading, is the title of the PDF outline (bookmark) entry that leads
+	// here; OutlineLevel is its depth, 1 for a section or addendum.
+	Outline      string
+	OutlineLevel int
 }
 
 // GlyphOffset draws the Index-th rune of a Text's S (counted in runes)
@@ -93,6 +98,8 @@ type Picture struct {
 	Img         image.Image
 	ContentType string // how the source was encoded: "image/png" or "image/jpeg"
 	Key         int
+	// Src is the encoded source of Img (see doc.Image.Src), or nil.
+	Src []byte
 }
 
 // Paint implements Op.

@@ -14,10 +14,14 @@ import (
 
 // Fonts reach the PDF as single-byte ("simple") TrueType fonts: per document
 // and per face, the distinct runes drawn are split into encoding pages of at
-// most pageRunes runes (codes 32..255). Each page becomes one subset font
-// whose /Encoding /Differences names every code's glyph uniXXXX, which is
-// how viewers find the glyph through the subset's (3,1) cmap and how text
-// extractors recover the characters.
+// most pageRunes runes (codes 32..255). Each page becomes one symbolic
+// subset font: no /Encoding entry, its codes select glyphs through the
+// subset's single (3,0) cmap (code c at 0xF000+c), and a /ToUnicode CMap
+// says which characters each code draws, which is how text extractors
+// recover them. PDF/A-1 allows a non-symbolic TrueType font only with the
+// plain WinAnsi or MacRoman encoding (PDFBox preflight refuses a
+// /Differences array), which cannot reach beyond Latin-1; a symbolic font
+// with no encoding and one cmap subtable is what it allows for any glyphs.
 
 const (
 	firstCode = 32
@@ -212,7 +216,13 @@ var zlibPool = sync.Pool{New: func() any {
 // makeFont subsets face to runes and writes the fpdf font definition that
 // maps codes[i] to runes[i].
 func makeFont(face *fonts.Face, runes []rune, codes []byte) (*fontFile, error) {
-	ttf, err := face.Subset(runes)
+	glyphs := make([]uint16, len(runes))
+	for i, r := range runes {
+		if glyphs[i] = face.Glyph(r); glyphs[i] == 0 {
+			return nil, fmt.Errorf("fonts: %s: subset: no glyph for %U", face.Name, r)
+		}
+	}
+	ttf, err := face.SymbolicSubset(glyphs, codes)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +258,7 @@ func makeFont(face *fonts.Face, runes []rune, codes []byte) (*fontFile, error) {
 	tag[6] = '+'
 	name := string(tag[:]) + face.Name
 
-	flags := 32 // non-symbolic
+	flags := 4 // symbolic
 	if face.ID == fonts.Mono || face.ID == fonts.MonoBold {
 		flags |= 1 // fixed pitch
 	}
@@ -309,25 +319,8 @@ func makeFont(face *fonts.Face, runes []rune, codes []byte) (*fontFile, error) {
 		}
 		j = strconv.AppendInt(j, int64(w), 10)
 	}
-	j = append(j, `],"Enc":"","Diff":"`...)
-	prev := -2
-	first := true
-	for c, i := range order {
-		if i < 0 {
-			continue
-		}
-		if !first {
-			j = append(j, ' ')
-		}
-		first = false
-		if c != prev+1 {
-			j = strconv.AppendInt(j, int64(c), 10)
-			j = append(j, ' ')
-		}
-		j = append(j, "/uni"...)
-		j = appendHex4(j, runes[i])
-		prev = c
-	}
+	j = append(j, `],"Enc":"","Diff":"","ToUnicode":"`...)
+	j = appendToUnicode(j, runes, order)
 	j = append(j, `","File":"`...)
 	j = append(j, name...)
 	j = append(j, `.z","OriginalSize":`...)
@@ -339,4 +332,68 @@ func makeFont(face *fonts.Face, runes []rune, codes []byte) (*fontFile, error) {
 func appendHex4(b []byte, r rune) []byte {
 	const hex = "0123456789ABCDEF"
 	return append(b, hex[r>>12&15], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+}
+
+// appendToUnicode appends the ToUnicode CMap mapping each code c with
+// order[c] >= 0 to runes[order[c]], JSON-escaped (its line breaks as \n).
+// Runs of consecutive codes drawing consecutive runes become one bfrange.
+func appendToUnicode(j []byte, runes []rune, order []int) []byte {
+	j = append(j, `/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n`+
+		`/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n`+
+		`/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n`+
+		`1 begincodespacerange\n<00> <FF>\nendcodespacerange\n`...)
+	type run struct {
+		code, n int
+		r       rune
+	}
+	var ranges, chars []run
+	for c := 0; c < 256; c++ {
+		if order[c] < 0 {
+			continue
+		}
+		r := runes[order[c]]
+		n := 1
+		for c+n < 256 && order[c+n] >= 0 && runes[order[c+n]] == r+rune(n) {
+			n++
+		}
+		if n > 1 {
+			ranges = append(ranges, run{c, n, r})
+		} else {
+			chars = append(chars, run{c, 1, r})
+		}
+		c += n - 1
+	}
+	hex2 := func(j []byte, c int) []byte {
+		const hex = "0123456789ABCDEF"
+		return append(j, '<', hex[c>>4], hex[c&15], '>')
+	}
+	for len(ranges) > 0 {
+		n := min(len(ranges), 100)
+		j = strconv.AppendInt(j, int64(n), 10)
+		j = append(j, " beginbfrange\\n"...)
+		for _, rg := range ranges[:n] {
+			j = hex2(j, rg.code)
+			j = append(j, ' ')
+			j = hex2(j, rg.code+rg.n-1)
+			j = append(j, " <"...)
+			j = appendHex4(j, rg.r)
+			j = append(j, ">\\n"...)
+		}
+		j = append(j, "endbfrange\\n"...)
+		ranges = ranges[n:]
+	}
+	for len(chars) > 0 {
+		n := min(len(chars), 100)
+		j = strconv.AppendInt(j, int64(n), 10)
+		j = append(j, " beginbfchar\\n"...)
+		for _, ch := range chars[:n] {
+			j = hex2(j, ch.code)
+			j = append(j, " <"...)
+			j = appendHex4(j, ch.r)
+			j = append(j, ">\\n"...)
+		}
+		j = append(j, "endbfchar\\n"...)
+		chars = chars[n:]
+	}
+	return append(j, `endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend`...)
 }

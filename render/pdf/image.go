@@ -23,52 +23,57 @@ const jpegQuality = 88
 
 var pngEncoder = png.Encoder{CompressionLevel: png.DefaultCompression}
 
-// encodeImage resamples pc.Img to at most maxDPI at its printed size,
-// flattens any transparency onto white and encodes it as JPEG (when the
-// source was a JPEG) or as a non-interlaced 8-bit PNG.
-//
-// taken holds the pixel widths of the images already embedded in the
-// document. fpdf orders image objects by width alone, over map order, so two
-// images of one width would make the output bytes vary from run to run: an
-// image whose width is taken gets pad white columns on its right until its
-// width is unique, and the caller widens the drawn box by the same number of
-// pixels so that the picture itself keeps its size and place (the padding
-// is white on the white page). encodeImage adds the width it used to taken.
-func encodeImage(pc *layout.Picture, taken map[int]bool) (data []byte, pad int, err error) {
+// encodeImage returns an image as the PDF embeds it, with fpdf's image
+// type ("JPG" or "PNG"). A JPEG source that needs no change (no rotation,
+// no resampling, gray or YCbCr) is embedded byte for byte, so it loses
+// nothing. Otherwise the image is resampled to at most maxDPI at its
+// printed size, flattened onto white (PDF/A-1 allows no transparency) and
+// encoded as JPEG (when the source was a JPEG) or as a non-interlaced 8-bit
+// PNG.
+func encodeImage(pc *layout.Picture) (data []byte, typ string, err error) {
 	img := pc.Img
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
-		return nil, 0, fmt.Errorf("empty image")
+		return nil, "", fmt.Errorf("empty image")
 	}
 	tw := min(w, int(math.Ceil(pc.W/72*maxDPI)))
 	th := min(h, int(math.Ceil(pc.H/72*maxDPI)))
-	for taken[tw+pad] {
-		pad++
+	if pc.ContentType == "image/jpeg" && tw == w && th == h && keepJPEG(pc.Src, img) {
+		return pc.Src, "JPG", nil
 	}
-	taken[tw+pad] = true
 	if tw < w || th < h {
 		img = imaging.Resize(img, max(tw, 1), max(th, 1), imaging.Lanczos)
 	}
 	img = flatten(img)
-	if pad > 0 {
-		ib := img.Bounds()
-		dst := image.NewRGBA(image.Rect(0, 0, ib.Dx()+pad, ib.Dy()))
-		draw.Draw(dst, dst.Bounds(), image.White, image.Point{}, draw.Src)
-		draw.Draw(dst, ib.Sub(ib.Min), img, ib.Min, draw.Src)
-		img = dst
-	}
 	var buf bytes.Buffer
 	if pc.ContentType == "image/jpeg" {
 		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
-			return nil, 0, fmt.Errorf("encoding JPEG: %w", err)
+			return nil, "", fmt.Errorf("encoding JPEG: %w", err)
 		}
-		return buf.Bytes(), pad, nil
+		return buf.Bytes(), "JPG", nil
 	}
 	if err := pngEncoder.Encode(&buf, img); err != nil {
-		return nil, 0, fmt.Errorf("encoding PNG: %w", err)
+		return nil, "", fmt.Errorf("encoding PNG: %w", err)
 	}
-	return buf.Bytes(), pad, nil
+	return buf.Bytes(), "PNG", nil
+}
+
+// keepJPEG reports whether src, a JPEG, can be embedded as it is: img is
+// what it decodes to unrotated (a rotated image is decoded to NRGBA), gray
+// or YCbCr (so DeviceGray or DeviceRGB, which the sRGB output intent
+// covers; CMYK is converted), with the same size.
+func keepJPEG(src []byte, img image.Image) bool {
+	if len(src) == 0 {
+		return false
+	}
+	switch img.(type) {
+	case *image.Gray, *image.YCbCr:
+	default:
+		return false
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(src))
+	return err == nil && cfg.Width == img.Bounds().Dx() && cfg.Height == img.Bounds().Dy()
 }
 
 // flatten returns img as an opaque 8-bit image fpdf can embed: 8-bit gray

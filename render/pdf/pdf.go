@@ -1,5 +1,6 @@
-// Package pdf paints laid-out pages into a PDF file with go-pdf/fpdf,
-// embedding a subset of every face used.
+// Package pdf paints laid-out pages into a PDF/A-1b file with go-pdf/fpdf,
+// embedding a subset of every face used, with an outline entry for every
+// section heading the layout marks.
 //
 // The painter never measures or wraps text: layout has positioned every
 // string and guaranteed that its face covers every rune. Output depends only
@@ -57,6 +58,10 @@ func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
 	created = created.UTC()
 	f.SetCreationDate(created)
 	f.SetModificationDate(created)
+	f.SetProducer(producer, false)
+	f.AddOutputIntent(outputIntent)
+	f.SetXmpMetadata(xmpPacket(info, created))
+	f.SetDisplayDocTitle(true)
 	if info.Title != "" {
 		f.SetTitle(info.Title, true)
 	}
@@ -95,7 +100,7 @@ func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
 		}
 	}
 
-	p := &painter{f: f, encs: encs, images: map[int]float64{}, widths: map[int]bool{}}
+	p := &painter{f: f, encs: encs, images: map[int]string{}, outlineLevel: -1}
 	for i := range pages {
 		pg := &pages[i]
 		f.AddPageFormat("P", fpdf.SizeType{Wd: pg.Width, Ht: pg.Height})
@@ -166,9 +171,10 @@ func planFonts(pages []layout.Page) ([fonts.NumFaces]*encoding, error) {
 type painter struct {
 	f      *fpdf.Fpdf
 	encs   [fonts.NumFaces]*encoding
-	images map[int]float64 // Keys already embedded -> extra width fraction (see encodeImage)
-	widths map[int]bool    // pixel widths of embedded images (see encodeImage)
+	images map[int]string // Keys already embedded -> fpdf image type
 	err    error
+
+	outlineLevel int // level of the last outline entry, -1 before the first
 
 	buf []byte // scratch for encoded text
 
@@ -248,6 +254,12 @@ func (p *painter) Text(t *layout.Text) {
 	if !finite(t.X, t.Y, t.Size) || t.Size <= 0 || t.Size > 1000 {
 		p.err = fmt.Errorf("text: position (%g, %g) or size %g out of range", t.X, t.Y, t.Size)
 		return
+	}
+	if t.Outline != "" {
+		// Levels step down one at a time, as fpdf's outline tree needs.
+		level := max(0, min(t.OutlineLevel-1, p.outlineLevel+1))
+		p.f.Bookmark(textString(t.Outline), level, max(0, t.Y-t.Size))
+		p.outlineLevel = level
 	}
 	if t.S == "" {
 		return
@@ -359,26 +371,20 @@ func (p *painter) Picture(pc *layout.Picture) {
 		return
 	}
 	name := "img" + strconv.Itoa(pc.Key)
-	typ := "PNG"
-	if pc.ContentType == "image/jpeg" {
-		typ = "JPG"
-	}
-	opts := fpdf.ImageOptions{ImageType: typ}
-	if _, ok := p.images[pc.Key]; !ok {
-		data, pad, err := encodeImage(pc, p.widths)
+	typ, ok := p.images[pc.Key]
+	if !ok {
+		data, t, err := encodeImage(pc)
 		if err != nil {
 			p.err = fmt.Errorf("picture: %w", err)
 			return
 		}
-		p.f.RegisterImageOptionsReader(name, opts, bytes.NewReader(data))
+		typ = t
+		p.f.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: typ}, bytes.NewReader(data))
 		if p.f.Err() {
 			p.err = fmt.Errorf("picture: %w", p.f.Error())
 			return
 		}
-		// The drawn width grows by the padding, in the image's own scale.
-		b := pc.Img.Bounds()
-		p.images[pc.Key] = float64(pad) / float64(min(b.Dx(), int(math.Ceil(pc.W/72*maxDPI))))
+		p.images[pc.Key] = typ
 	}
-	w := pc.W * (1 + p.images[pc.Key])
-	p.f.ImageOptions(name, pc.X, pc.Y, w, pc.H, false, opts, 0, "")
+	p.f.ImageOptions(name, pc.X, pc.Y, pc.W, pc.H, false, fpdf.ImageOptions{ImageType: typ}, 0, "")
 }

@@ -711,6 +711,8 @@ type Fpdf struct {
 	}
 	spotColorMap           map[string]spotColorType // Map of named ink-based colors
 	outputIntents          []OutputIntentType       // OutputIntents
+	displayDocTitle        bool                     // DisplayDocTitle viewer preference
+	nInfo                  int                      // object number of the document information dictionary
 	outputIntentStartN     int                      // Start object number for
 	userUnderlineThickness float64                  // A custom user underline thickness multiplier.
 
@@ -842,6 +844,7 @@ type fontDefType struct {
 	Cw           []int         // Character width by ordinal
 	Enc          string        // "cp1252", ...
 	Diff         string        // Differences from reference encoding
+	ToUnicode    string        `json:",omitempty"` // ToUnicode CMap of a simple font (TrueType, Type1)
 	File         string        // "Redressed.z"
 	Size1, Size2 int           // Type1 values
 	OriginalSize int           // Size of uncompressed font file

@@ -27,6 +27,7 @@ package fpdf
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -701,6 +702,12 @@ func (f *Fpdf) GetXmpMetadata() []byte {
 // SetXmpMetadata defines XMP metadata that will be embedded with the document.
 func (f *Fpdf) SetXmpMetadata(xmpStream []byte) {
 	f.xmp = xmpStream
+}
+
+// SetDisplayDocTitle asks viewers to show the document title (see SetTitle)
+// in their title bar instead of the file name.
+func (f *Fpdf) SetDisplayDocTitle(display bool) {
+	f.displayDocTitle = display
 }
 
 // AddOutputIntent adds an output intent with ICC color profile
@@ -4095,6 +4102,35 @@ func (f *Fpdf) putstream(b []byte) {
 	f.out("endstream")
 }
 
+// usesTransparency reports whether the document has alpha or blend modes
+// or images with soft masks: only then do pages need a transparency group
+// (which PDF/A-1 forbids).
+func (f *Fpdf) usesTransparency() bool {
+	if len(f.blendMap) > 0 {
+		return true
+	}
+	for _, img := range f.images {
+		if len(img.smask) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// putcompressedstream writes the dictionary and data of a stream,
+// compressed if compression is on.
+func (f *Fpdf) putcompressedstream(b []byte) {
+	if f.compress {
+		mem := xmem.compress(b)
+		defer mem.release()
+		b = mem.bytes()
+		f.outf("<</Length %d /Filter /FlateDecode>>", len(b))
+	} else {
+		f.outf("<</Length %d>>", len(b))
+	}
+	f.putstream(b)
+}
+
 // out; Add a line to the document
 func (f *Fpdf) out(s string) {
 	if f.state == 2 {
@@ -4327,7 +4363,7 @@ func (f *Fpdf) putpages() {
 			annots.printf("]")
 			f.out(annots.String())
 		}
-		if f.pdfVersion > pdfVers1_3 {
+		if f.pdfVersion > pdfVers1_3 && f.usesTransparency() {
 			f.out("/Group <</Type /Group /S /Transparency /CS /DeviceRGB>>")
 		}
 		f.outf("/Contents %d 0 R>>", f.n+1)
@@ -4465,8 +4501,11 @@ func (f *Fpdf) putfonts() {
 				f.outf("/FontDescriptor %d 0 R", f.n+2)
 				if font.DiffN > 0 {
 					f.outf("/Encoding %d 0 R", nf+font.DiffN)
-				} else {
+				} else if tp != "TrueType" || font.Desc.Flags&FontFlagSymbolic == 0 {
 					f.out("/Encoding /WinAnsiEncoding")
+				} // else a symbolic TrueType font: its codes select glyphs through the font's (3,0) or (1,0) cmap
+				if font.ToUnicode != "" {
+					f.outf("/ToUnicode %d 0 R", f.n+3)
 				}
 				f.out(">>")
 				f.out("endobj")
@@ -4500,6 +4539,11 @@ func (f *Fpdf) putfonts() {
 				s.printf("/FontFile%s %d 0 R>>", suffix, f.fontFiles[font.File].n)
 				f.out(s.String())
 				f.out("endobj")
+				if font.ToUnicode != "" {
+					f.newobj()
+					f.putcompressedstream([]byte(font.ToUnicode))
+					f.out("endobj")
+				}
 			case "UTF8":
 				fontName := "utf8" + font.Name
 				usedRunes := font.usedRunes
@@ -4748,7 +4792,11 @@ func (f *Fpdf) putimages() {
 
 	// Sort the keyList []string by the corresponding image's width.
 	if f.catalogSort {
-		sort.SliceStable(keyList, func(i, j int) bool { return f.images[keyList[i]].w < f.images[keyList[j]].w })
+		// Ties are broken by key: keyList comes from map iteration.
+		sort.SliceStable(keyList, func(i, j int) bool {
+			wi, wj := f.images[keyList[i]].w, f.images[keyList[j]].w
+			return wi < wj || wi == wj && keyList[i] < keyList[j]
+		})
 	}
 
 	// Maintain a list of inserted image SHA-1 hashes, with their
@@ -5042,9 +5090,23 @@ func (f *Fpdf) putinfo() {
 		f.outf("/Creator %s", f.textstring(f.creator))
 	}
 	creation := timeOrNow(f.creationDate)
-	f.outf("/CreationDate %s", f.textstring("D:"+creation.Format("20060102150405")))
+	f.outf("/CreationDate %s", f.textstring(pdfDate(creation)))
 	mod := timeOrNow(f.modDate)
-	f.outf("/ModDate %s", f.textstring("D:"+mod.Format("20060102150405")))
+	f.outf("/ModDate %s", f.textstring(pdfDate(mod)))
+}
+
+// pdfDate formats t as a PDF date string with its offset from UT, which
+// readers need to compare it with XMP dates (PDF/A requires them to agree).
+func pdfDate(t time.Time) string {
+	_, off := t.Zone()
+	if off == 0 {
+		return t.Format("D:20060102150405Z")
+	}
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	return fmt.Sprintf("%s%c%02d'%02d'", t.Format("D:20060102150405"), sign, off/3600, off/60%60)
 }
 
 func (f *Fpdf) putcatalog() {
@@ -5084,6 +5146,9 @@ func (f *Fpdf) putcatalog() {
 		f.outf("/Outlines %d 0 R", f.outlineRoot)
 		f.out("/PageMode /UseOutlines")
 	}
+	if f.displayDocTitle {
+		f.out("/ViewerPreferences << /DisplayDocTitle true >>")
+	}
 	// Layers
 	f.layerPutCatalog()
 	// XMP metadata
@@ -5093,13 +5158,20 @@ func (f *Fpdf) putcatalog() {
 	// Name dictionary :
 	//	-> Javascript
 	//	-> Embedded files
+	// written only when it has an entry: an empty EmbeddedFiles tree is
+	// forbidden in PDF/A-1 and PDF/A-2.
+	if f.javascript == nil && len(f.attachments) == 0 {
+		return
+	}
 	f.out("/Names <<")
 	// JavaScript
 	if f.javascript != nil {
 		f.outf("/JavaScript %d 0 R", f.nJs)
 	}
 	// Embedded files
-	f.outf("/EmbeddedFiles %s", f.getEmbeddedFiles())
+	if len(f.attachments) > 0 {
+		f.outf("/EmbeddedFiles %s", f.getEmbeddedFiles())
+	}
 	f.out(">>")
 }
 
@@ -5111,10 +5183,16 @@ func (f *Fpdf) putheader() {
 func (f *Fpdf) puttrailer() {
 	f.outf("/Size %d", f.n+1)
 	f.outf("/Root %d 0 R", f.n)
-	f.outf("/Info %d 0 R", f.n-1)
+	f.outf("/Info %d 0 R", f.nInfo) // not f.n-1: output intent profiles may follow it
 	if f.protect.encrypted {
 		f.outf("/Encrypt %d 0 R", f.protect.objNum)
 		f.out("/ID [()()]")
+	} else {
+		// The file identifier (required by PDF/A) is the MD5 digest of
+		// everything written before the trailer, so the same document
+		// gives the same bytes.
+		id := md5.Sum(f.buffer.Bytes())
+		f.outf("/ID [<%x> <%x>]", id, id)
 	}
 }
 
@@ -5239,6 +5317,7 @@ func (f *Fpdf) enddoc() {
 	f.putxmp()
 	// 	Info
 	f.newobj()
+	f.nInfo = f.n
 	f.out("<<")
 	f.putinfo()
 	f.out(">>")
