@@ -80,7 +80,7 @@ func checkText(t *testing.T, path string, pages []layout.Page) {
 }
 
 type pdfFont struct {
-	name, typ, enc, emb, sub string
+	name, typ, enc, emb, sub, uni string
 }
 
 func listFonts(t *testing.T, path string) []pdfFont {
@@ -91,7 +91,7 @@ func listFonts(t *testing.T, path string) []pdfFont {
 		if len(f) < 8 {
 			continue
 		}
-		fs = append(fs, pdfFont{name: f[0], typ: f[1], enc: f[2], emb: f[3], sub: f[4]})
+		fs = append(fs, pdfFont{name: f[0], typ: f[1], enc: f[2], emb: f[3], sub: f[4], uni: f[5]})
 	}
 	return fs
 }
@@ -110,8 +110,8 @@ func TestPaintReaders(t *testing.T) {
 		if !ok || len(tag) != 6 || strings.ToUpper(tag) != tag {
 			t.Errorf("font %s: no subset tag", f.name)
 		}
-		if f.typ != "TrueType" || f.emb != "yes" || f.sub != "yes" || f.enc != "Custom" {
-			t.Errorf("font %s: type %s, encoding %s, embedded %s, subset %s; want an embedded TrueType subset with a custom encoding", f.name, f.typ, f.enc, f.emb, f.sub)
+		if f.typ != "TrueType" || f.emb != "yes" || f.sub != "yes" || f.uni != "yes" {
+			t.Errorf("font %s: type %s, embedded %s, subset %s, ToUnicode %s; want an embedded TrueType subset with a ToUnicode CMap", f.name, f.typ, f.emb, f.sub, f.uni)
 		}
 		if _, ok := want[face]; !ok {
 			t.Errorf("unexpected font %s", f.name)
