@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"golang.org/x/text/unicode/norm"
@@ -166,10 +167,64 @@ func TestFixtures(t *testing.T) {
 					t.Errorf("url section target %q appears in the PDF", u)
 				}
 			}
+			checkOutline(t, path, fx.r)
 			golden(t, fx.name+".layout.txt", []byte(layout.Dump(laid.Pages)))
 			golden(t, fx.name+".txt", []byte(pdftotext(t, pdf, "-layout")))
 			golden(t, fx.name+".pdf", pdf)
 		})
+	}
+}
+
+type outlineEntry struct {
+	Title string         `json:"title"`
+	Page  int            `json:"destpageposfrom1"`
+	Kids  []outlineEntry `json:"kids"`
+}
+
+// checkOutline reads the PDF outline with qpdf and checks that it has one
+// entry per section and sub-section (nested as in the report) and one per
+// addendum, each leading to a page of the document.
+func checkOutline(t *testing.T, path string, r *report.Report) {
+	t.Helper()
+	out, err := exec.Command("qpdf", "--json", "--json-key=outlines", path).Output()
+	if err != nil {
+		t.Fatalf("qpdf --json: %v", err)
+	}
+	var doc struct {
+		Outlines []outlineEntry `json:"outlines"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// Top level: the template's own sections (Specimens, Exam), the
+	// report's sections in order, then the addenda.
+	var walk func(ss []report.Section, es []outlineEntry, where string)
+	walk = func(ss []report.Section, es []outlineEntry, where string) {
+		i := 0
+		for _, s := range ss {
+			for i < len(es) && es[i].Title != strings.Join(strings.Fields(s.Title), " ") {
+				i++
+			}
+			if i == len(es) {
+				t.Errorf("outline%s lacks section %q", where, s.Title)
+				return
+			}
+			if es[i].Page < 1 {
+				t.Errorf("outline entry %q leads to no page", s.Title)
+			}
+			walk(s.Sections, es[i].Kids, " under "+s.Title)
+			i++
+		}
+	}
+	walk(r.Sections, doc.Outlines, "")
+	n := 0
+	for _, e := range doc.Outlines {
+		if strings.HasPrefix(e.Title, "Addendum ") {
+			n++
+		}
+	}
+	if n != len(r.Addenda) {
+		t.Errorf("outline has %d addendum entries, want %d", n, len(r.Addenda))
 	}
 }
 

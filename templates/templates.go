@@ -176,6 +176,11 @@ func examLine(e *report.Exam) string {
 	return e.Modality + " · " + e.Description + " · " + e.Performed.Format("2006-01-02")
 }
 
+// info is the PDF document information. The title, which viewers show in
+// their title bar, is the report title and the patient's name; it is the
+// only field that identifies the patient. The subject says what kind of
+// report it is (for radiology the modality and exam, without its date),
+// the author is the signing clinicians.
 func info(r *report.Report) doc.Info {
 	var authors []string
 	for _, p := range r.Performers {
@@ -183,19 +188,17 @@ func info(r *report.Report) doc.Info {
 			authors = append(authors, p.Name)
 		}
 	}
-	subject := []string{r.Patient.Name}
-	if r.Patient.MRN != "" {
-		subject = append(subject, "MRN "+r.Patient.MRN)
-	}
+	subject := "Anatomic pathology report"
 	if r.Kind == report.KindRadiology {
-		subject = append(subject, examLine(r.Exam))
-	} else if r.Accession != "" {
-		subject = append(subject, "Accession "+r.Accession)
+		subject = "Radiology report"
+		if r.Exam != nil {
+			subject += ": " + r.Exam.Modality + " · " + r.Exam.Description
+		}
 	}
 	return doc.Info{
-		Title:   r.Title,
+		Title:   r.Title + " — " + r.Patient.Name,
 		Author:  strings.Join(authors, "; "),
-		Subject: strings.Join(subject, ", "),
+		Subject: subject,
 		Creator: "folio " + folio.Version,
 		Created: r.Issued,
 	}

@@ -93,9 +93,21 @@ func xmlEscape(b *strings.Builder, s string) {
 	}
 }
 
-// textString returns s as the bytes of a PDF text string in UTF-16BE with
-// a byte order mark, for fpdf calls that write their argument as is.
+// textString returns s as the bytes of a PDF text string, for fpdf calls
+// that write their argument as is: printable ASCII as it is (PDFDocEncoding
+// agrees with ASCII there, and it is half the size), anything else in
+// UTF-16BE with a byte order mark.
 func textString(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7E {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
 	u := utf16.Encode([]rune(s))
 	b := make([]byte, 2, 2+2*len(u))
 	b[0], b[1] = 0xFE, 0xFF

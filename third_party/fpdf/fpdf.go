@@ -5231,8 +5231,16 @@ func (f *Fpdf) putbookmarks() {
 			lru[o.level] = i
 			level = o.level
 		}
+		// Every entry is open: its /Count is the number of its descendants,
+		// the root's the number of all entries (PDF/A requires the root's).
+		descendants := make([]int, nb)
+		for i := range f.outlines {
+			for p := f.outlines[i].parent; p != nb; p = f.outlines[p].parent {
+				descendants[p]++
+			}
+		}
 		n := f.n + 1
-		for _, o := range f.outlines {
+		for i, o := range f.outlines {
 			f.newobj()
 			f.outf("<</Title %s", f.textstring(o.text))
 			f.outf("/Parent %d 0 R", n+o.parent)
@@ -5249,13 +5257,16 @@ func (f *Fpdf) putbookmarks() {
 				f.outf("/Last %d 0 R", n+o.last)
 			}
 			f.outf("/Dest [%d 0 R /XYZ 0 %.2f null]", 1+2*o.p, (f.h-o.y)*f.k)
-			f.out("/Count 0>>")
+			if descendants[i] > 0 {
+				f.outf("/Count %d", descendants[i])
+			}
+			f.out(">>")
 			f.out("endobj")
 		}
 		f.newobj()
 		f.outlineRoot = f.n
 		f.outf("<</Type /Outlines /First %d 0 R", n)
-		f.outf("/Last %d 0 R>>", n+lru[0])
+		f.outf("/Last %d 0 R /Count %d>>", n+lru[0], nb)
 		f.out("endobj")
 	}
 }
