@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/foliohealth/folio/internal/testutil"
+)
+
+// fixtureInputs walks the fixtures directory and returns every input
+// folio renders (report JSON, FHIR JSON, HL7 v2), grouped by directory and
+// extension so that output names never collide, leaving out the golden
+// files, the fixture generator and every input with a sibling .err file
+// (a bad input, which must be refused, not rendered).
+func fixtureInputs(t *testing.T, root string) [][]string {
+	t.Helper()
+	groups := map[string][]string{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (name == "golden" || name == "gen" || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := filepath.Ext(path)
+		switch ext {
+		case ".json", ".hl7":
+		default:
+			return nil
+		}
+		if _, err := os.Stat(strings.TrimSuffix(path, ext) + ".err"); err == nil {
+			return nil
+		}
+		key := filepath.Dir(path) + " " + ext
+		groups[key] = append(groups[key], path)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, groups[k])
+	}
+	return out
+}
+
+// TestFixturesArePDFA renders every fixture input in every directory under
+// fixtures/ (report JSON, FHIR, HL7: whatever folio render takes; a new
+// fixture directory is picked up without changing this test) with the
+// folio command, checks each PDF with qpdf --check, and validates all of
+// them as PDF/A-1b with Apache PDFBox preflight in one Java process.
+func TestFixturesArePDFA(t *testing.T) {
+	if _, err := exec.LookPath("qpdf"); err != nil {
+		t.Fatalf("qpdf not installed: %v", err)
+	}
+	groups := fixtureInputs(t, filepath.Join("..", "..", "fixtures"))
+	out := t.TempDir()
+	var pdfs []string
+	inputs := 0
+	for i, files := range groups {
+		dir := filepath.Join(out, fmt.Sprint(i))
+		inputs += len(files)
+		res := runFolio(t, append([]string{"render", "--json", "-o", dir}, files...)...)
+		for _, line := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+			var l struct {
+				Input, Output, Error string
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("folio render --json printed %q: %v\nstderr:\n%s", line, err, res.stderr)
+			}
+			if l.Error != "" {
+				t.Errorf("%s: not rendered: %s", l.Input, l.Error)
+			}
+		}
+		if res.code != 0 {
+			t.Errorf("folio render %s: exit %d\n%s", strings.Join(files, " "), res.code, res.stderr)
+		}
+		found, _ := filepath.Glob(filepath.Join(dir, "*.pdf"))
+		pdfs = append(pdfs, found...)
+	}
+	if len(pdfs) < inputs || len(pdfs) < 15 {
+		t.Fatalf("%d PDFs from %d fixture inputs", len(pdfs), inputs)
+	}
+	for _, p := range pdfs {
+		if out, err := exec.Command("qpdf", "--check", p).CombinedOutput(); err != nil {
+			t.Errorf("qpdf --check %s: %v\n%s", p, err, out)
+		}
+	}
+	testutil.CheckPDFA(t, pdfs)
+	t.Logf("%d PDFs from %d inputs in %d directories pass PDFBox preflight PDF/A-1b", len(pdfs), inputs, len(groups))
+}
