@@ -11,10 +11,13 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -253,7 +256,18 @@ func badCases() []badCase {
 // renders within a page bound; nothing panics. Time, allocation and peak
 // RSS of each are logged.
 func TestBadInput(t *testing.T) {
-	for _, c := range badCases() {
+	// Every PDF a bad input renders to must still be PDF/A-1b: they are
+	// validated together at the end, in one Java process.
+	pdfDir := t.TempDir()
+	var pdfs []string
+	defer func() {
+		if len(pdfs) > 0 && !t.Failed() {
+			start := time.Now()
+			testutil.CheckPDFA(t, pdfs)
+			t.Logf("PDFBox preflight of %d PDFs: %v", len(pdfs), time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	for i, c := range badCases() {
 		t.Run(c.name, func(t *testing.T) {
 			if testing.Short() && c.want == "" {
 				t.Skip("rendering big inputs in -short mode")
@@ -302,6 +316,11 @@ func TestBadInput(t *testing.T) {
 				if len(res.laid.Pages) == 0 || c.maxPages > 0 && len(res.laid.Pages) > c.maxPages {
 					t.Errorf("%d pages; want 1..%d", len(res.laid.Pages), c.maxPages)
 				}
+				p := filepath.Join(pdfDir, fmt.Sprintf("case%02d.pdf", i))
+				if err := os.WriteFile(p, res.pdf, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				pdfs = append(pdfs, p)
 				t.Logf("rendered (%d bytes in): %d pages, PDF %d bytes, thumbnail %dx%d, %d warnings; %v, %s allocated, peak RSS %s",
 					len(data), len(res.laid.Pages), len(res.pdf), res.thumb.Width, res.thumb.Height, len(res.laid.Warnings),
 					took.Round(time.Millisecond), mib(int64(alloc)), mib(peak))

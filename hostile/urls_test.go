@@ -6,12 +6,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -160,6 +163,7 @@ func TestNoFetch(t *testing.T) {
 		}
 	}
 
+	var enginePDF []byte
 	took, alloc, peak := measure(func() {
 		res, err := renderAll(data)
 		if err != nil {
@@ -167,8 +171,15 @@ func TestNoFetch(t *testing.T) {
 		}
 		t.Logf("engine: %d pages, PDF %d bytes, thumbnail %dx%d, %d warnings", len(res.laid.Pages), len(res.pdf), res.thumb.Width, res.thumb.Height, len(res.laid.Warnings))
 		check("engine", res.pdf)
+		enginePDF = res.pdf
 	})
 	t.Logf("engine: %v, %s allocated, peak RSS %s", took.Round(time.Millisecond), mib(int64(alloc)), mib(peak))
+	// A hostile report still makes a PDF/A-1b file.
+	path := filepath.Join(t.TempDir(), "urls.pdf")
+	if err := os.WriteFile(path, enginePDF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckPDFA(t, []string{path})
 
 	// The same report as a job through a real worker on an embedded server.
 	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
