@@ -22,9 +22,11 @@ import (
 	"github.com/foliohealth/folio/queue"
 )
 
-// Publisher publishes render jobs; *queue.Queue is one.
+// Publisher publishes render jobs and reads their statuses; *queue.Queue
+// is one.
 type Publisher interface {
 	Submit(ctx context.Context, job *queue.Job) (*queue.Submitted, error)
+	Status(ctx context.Context, jobID string) (*queue.JobStatus, error)
 }
 
 // Store is what the intake needs of the store; *store.Store is one.
@@ -101,6 +103,18 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 				return jobs[:i], err
 			}
 			continue
+		}
+		// A job already queued, running or done (a resend, also one after
+		// a crash or after JetStream's duplicate window, whose
+		// deduplication does not survive the job's removal from the work
+		// queue) is not published again; a failed one is.
+		st, err := in.pub.Status(ctx, jobs[i].Job.ID)
+		switch {
+		case err == nil && st.Status != queue.StatusFailed:
+			jobs[i].Submitted = &queue.Submitted{JobID: st.JobID, Seq: st.Seq, Duplicate: true}
+			continue
+		case err != nil && !errors.Is(err, folio.ErrNotFound):
+			return jobs[:i], &TransientError{err}
 		}
 		sub, err := in.pub.Submit(ctx, jobs[i].Job)
 		if err != nil {

@@ -377,6 +377,23 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d kills fell after the job was published, %d before", published, rounds, rounds-published)
+
+	// A resend after the job is done and folio restarted (JetStream's
+	// duplicate detection does not survive the job's removal from the work
+	// queue): AA and still no new job.
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("folio serve exit %d", code)
+	}
+	srv = startServeIn(t, work, addr, natsAddr, "--mllp", mllpAddr)
+	before := jobsAccepted(t, srv.natsURL)
+	msg := bytes.ReplaceAll(data, []byte("R26-118842"), []byte("R26-900000"))
+	msg = bytes.ReplaceAll(msg, []byte("RIS-7733101"), []byte("RIS-K00"))
+	if code, _ := msa(mllpSend(t, mllpAddr, [][]byte{msg})[0]); code != "AA" {
+		t.Errorf("late resend: %s", code)
+	}
+	if after := jobsAccepted(t, srv.natsURL); after != before {
+		t.Errorf("a late resend made %d new jobs", after-before)
+	}
 }
 
 // TestE2EMLLPProcess: the listener as its own process (folio mllp against
