@@ -176,7 +176,8 @@ func (m *mapper) patient(from *node, ref *reference, path string) report.Patient
 	}
 	pn := m.ix.resolve(from, ref.Reference)
 	if pn == nil {
-		m.fail(path, "%s does not resolve to a Patient in the input (folio prints the patient's identity on every page and never fetches references)", quote(refText(*ref)))
+		// The reference names a patient: not repeated in the error.
+		m.fail(path, "does not resolve to a Patient in the input (folio prints the patient's identity on every page and never fetches references; the reference is not repeated here: it identifies a patient)")
 		return report.Patient{}
 	}
 	if pn.r.ResourceType != "Patient" {
@@ -221,7 +222,7 @@ func (m *mapper) patient(from *node, ref *reference, path string) report.Patient
 		if _, err := time.Parse("2006-01-02", pr.BirthDate); err == nil {
 			pt.BirthDate = pr.BirthDate
 		} else {
-			m.warn("%s.birthDate: %s is not a full date: not printed", pp, quote(pr.BirthDate))
+			m.warn("%s.birthDate: not a full date YYYY-MM-DD: not printed (the value is not repeated here: it identifies a patient)", pp)
 		}
 	}
 	switch pr.Gender {
@@ -387,7 +388,7 @@ func (m *mapper) encounterID(from *node, ref *reference, path string) string {
 	if s != ref.Reference && validFHIRID(s) {
 		return s
 	}
-	m.warn("%s: reference %s not in the input (never fetched): encounter id not printed", path, quote(ref.Reference))
+	m.warn("%s: reference not in the input (never fetched): encounter id not printed (the reference is not repeated here: it identifies a patient)", path)
 	return ""
 }
 

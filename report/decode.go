@@ -263,13 +263,34 @@ var (
 	dateRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 )
 
-// fhirID reads a field holding a FHIR resource id.
+// fhirID reads a field holding a FHIR resource id. Every such field of
+// the contract identifies a patient (patient.id, encounterId), so its
+// errors describe the problem without the value.
 func (w *walker) fhirID(path string, o *object, key string, n need) string {
 	s, ok := w.str(path, o, key, n)
 	if ok && (s != "" || n == optional) && !fhirRE.MatchString(s) {
-		w.fail(join(path, key), "%s is not a FHIR id (1-64 characters of A-Z a-z 0-9 - .)", quote(s))
+		w.fail(join(path, key), "is not a FHIR id (1-64 characters of A-Z a-z 0-9 - .): %s", withoutValue(s, 64))
 	}
 	return s
+}
+
+// withoutValue says what is wrong with s, a value that identifies a patient
+// and so never appears in an error (errors reach logs, job statuses and
+// events): its length or the position of its first character outside
+// A-Z a-z 0-9 - . , never the characters themselves.
+func withoutValue(s string, max int) string {
+	n := utf8.RuneCountInString(s)
+	if n > max {
+		return fmt.Sprintf("%d characters long (value not shown)", n)
+	}
+	i := 0
+	for _, r := range s {
+		i++
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return fmt.Sprintf("character %d of %d is not allowed (value not shown)", i, n)
+		}
+	}
+	return "value not shown"
 }
 
 // timeField reads an RFC 3339 date-time field; it returns nil when the field
@@ -506,8 +527,12 @@ func (w *walker) patient(path string, o *object) Patient {
 	p.MRN, _ = w.str(path, o, "mrn", optional)
 	if s, ok := w.str(path, o, "birthDate", optional); ok {
 		p.BirthDate = s
-		if _, err := time.Parse("2006-01-02", s); err != nil || !dateRE.MatchString(s) {
-			w.fail(join(path, "birthDate"), "%s is not a date (YYYY-MM-DD)", quote(s))
+		// The value identifies the patient: the error says what is wrong
+		// with it, never the value.
+		if !dateRE.MatchString(s) {
+			w.fail(join(path, "birthDate"), "is not a date in the form YYYY-MM-DD (value not shown)")
+		} else if _, err := time.Parse("2006-01-02", s); err != nil {
+			w.fail(join(path, "birthDate"), "is not a calendar date: month or day out of range (value not shown)")
 		}
 	}
 	if _, ok := o.get("sex"); ok {
