@@ -256,16 +256,10 @@ func isMark(r rune) bool {
 // shapes every item for display. A flow without right-to-left text or marks
 // is returned untouched.
 func (sh *shaper) bidi(items []item, start int) []item {
-	need := false
-	for i := start; i < len(items); i++ {
-		if items[i].kind == itemText && mayNeedBidi(items[i].s) {
-			need = true
-			break
-		}
-	}
-	if !need {
+	if !sh.needBidi {
 		return items
 	}
+	sh.needBidi = false
 	out := sh.scratch[:0]
 	for p := start; p < len(items); {
 		q := p
@@ -310,7 +304,9 @@ func (sh *shaper) bidiParagraph(para []item, out []item) []item {
 	k := 0 // rune index
 	last := base
 	for _, it := range para {
-		it.base = base
+		if base == 1 {
+			it.flags |= flagRTLPara
+		}
 		switch it.kind {
 		case itemSpace:
 			it.level = levels[k]

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 
 	gtbidi "github.com/go-text/typesetting/bidi"
 	xbidi "golang.org/x/text/unicode/bidi"
@@ -138,9 +139,12 @@ func TestBidiLatinUntouched(t *testing.T) {
 	var sh shaper
 	items := sh.itemsString("Invasive ductal carcinoma, grade 2 (of 3).", font{face: fonts.Sans, size: 10}, nil)
 	for _, it := range items {
-		if it.level != 0 || it.base != 0 || it.shaped != nil {
+		if it.level != 0 || it.flags&flagRTLPara != 0 || it.shaped != nil {
 			t.Fatalf("latin item %+v was changed by the bidi path", it)
 		}
+	}
+	if n := unsafe.Sizeof(item{}); n > 48 {
+		t.Errorf("an item is %d bytes; Latin layout makes many, keep it at 48", n)
 	}
 }
 

@@ -48,15 +48,10 @@ type Painter interface {
 // covered by Face (layout has already substituted fonts.Replacement for
 // runes no face covers), so painters never need a fallback.
 type Text struct {
-	X, Y  float64 // start of the baseline
-	Face  fonts.ID
-	Size  float64 // font size in points
-	Color Color
-	S     string
-	W     float64 // advance width as measured by layout
-	// PHI marks patient-identifying text (the running header's identity
-	// fields); a de-identified thumbnail leaves it out.
-	PHI bool
+	X, Y float64 // start of the baseline
+	Size float64 // font size in points
+	W    float64 // advance width as measured by layout
+	S    string
 	// Offsets move single glyphs off the pen position: the combining marks
 	// the Arabic shaper attaches to their base letters (see shape.go).
 	// Sorted by Index; most strings have none.
@@ -66,6 +61,12 @@ type Text struct {
 	// here; OutlineLevel is its depth, 1 for a section or addendum.
 	Outline      string
 	OutlineLevel int
+	Face         fonts.ID
+	Color        Color
+	// PHI marks patient-identifying text (the running header's identity
+	// fields); a de-identified thumbnail leaves it out.
+	PHI bool
+	// (The small fields come last, packed together: pages hold many Texts.)
 }
 
 // GlyphOffset draws the Index-th rune of a Text's S (counted in runes)

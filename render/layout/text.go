@@ -25,21 +25,30 @@ const (
 
 // item is a measured piece of inline text in one face.
 type item struct {
-	kind   itemKind
-	face   fonts.ID
-	size   float64
-	color  Color
-	strike bool
-	phi    bool
-	// Bidirectional text: level is the item's resolved embedding level
-	// (odd: right to left) and base its paragraph's level.
-	level, base uint8
-	s           string
-	w           float64
-	// shaped is set when s was shaped (visual order, presentation forms):
-	// a pointer, so that the items of Latin text stay small.
+	kind  itemKind
+	face  fonts.ID
+	flags itemFlags
+	// level is the item's resolved bidi embedding level (odd: right to
+	// left).
+	level uint8
+	color Color
+	size  float64
+	s     string
+	w     float64
+	// shaped is set when s was shaped (visual order, presentation forms).
+	// Fields are ordered so that an item stays 48 bytes: Latin layout
+	// makes many of them.
 	shaped *shapedItem
 }
+
+// itemFlags are an item's boolean properties.
+type itemFlags uint8
+
+const (
+	flagStrike  itemFlags = 1 << iota // struck through
+	flagPHI                           // patient-identifying (Text.PHI)
+	flagRTLPara                       // in a right-to-left paragraph
+)
 
 // shapedItem is what a shaped item keeps besides its display string.
 type shapedItem struct {
@@ -87,10 +96,13 @@ func isCJK(r rune) bool {
 type shaper struct {
 	missing map[rune]int
 	complex map[rune]int // characters of scripts folio cannot shape
-	para    gtbidi.Paragraph
-	runes   []rune
-	levels  []uint8
-	scratch []item
+	// needBidi is set by appendString when it meets a right-to-left
+	// character or a directional mark; bidi clears it.
+	needBidi bool
+	para     gtbidi.Paragraph
+	runes    []rune
+	levels   []uint8
+	scratch  []item
 }
 
 // items converts text into measured items. Tabs count as spaces.
@@ -124,7 +136,14 @@ func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item
 		}
 	}
 	mk := func(kind itemKind, face fonts.ID) item {
-		return item{kind: kind, face: face, size: f.size, color: f.color, strike: strike, phi: f.phi}
+		it := item{kind: kind, face: face, size: f.size, color: f.color}
+		if strike {
+			it.flags |= flagStrike
+		}
+		if f.phi {
+			it.flags |= flagPHI
+		}
+		return it
 	}
 	for _, r := range s {
 		switch r {
@@ -142,30 +161,36 @@ func (sh *shaper) appendString(dst []item, s string, f font, strike bool) []item
 		case '\r':
 			continue
 		}
-		if isBidiControl(r) {
-			// Kept for the bidi algorithm, which drops it (bidi).
-			if cur == nil {
-				it := mk(itemText, f.face)
-				cur = &it
-			}
-			sb.WriteRune(r)
-			continue
-		}
-		if sc := complexScript(r); sc != "" {
-			if sh.complex == nil {
-				sh.complex = map[rune]int{}
-			}
-			sh.complex[r]++
-			r = fonts.Replacement
-		}
 		pref := f.face
-		if (pref == fonts.Mono || pref == fonts.MonoBold) && isArabic(r) {
-			// DejaVu Sans Mono lacks some Arabic letters (Urdu ڈ ں ...);
-			// a word drawn in two faces would be shaped in two pieces and
-			// lose its joining there. Arabic is always drawn proportional.
-			pref = fonts.Sans
-			if f.face == fonts.MonoBold {
-				pref = fonts.SansBold
+		if r >= 0x0590 { // only here: Latin text pays nothing below
+			if isBidiRune(r) {
+				sh.needBidi = true
+			}
+			if isBidiControl(r) {
+				// Kept for the bidi algorithm, which drops it (bidi).
+				if cur == nil {
+					it := mk(itemText, f.face)
+					cur = &it
+				}
+				sb.WriteRune(r)
+				continue
+			}
+			if sc := complexScript(r); sc != "" {
+				if sh.complex == nil {
+					sh.complex = map[rune]int{}
+				}
+				sh.complex[r]++
+				r = fonts.Replacement
+			}
+			if (pref == fonts.Mono || pref == fonts.MonoBold) && isArabic(r) {
+				// DejaVu Sans Mono lacks some Arabic letters (Urdu ڈ ں
+				// ...); a word drawn in two faces would be shaped in two
+				// pieces and lose its joining there. Arabic is always
+				// drawn proportional.
+				pref = fonts.Sans
+				if f.face == fonts.MonoBold {
+					pref = fonts.SansBold
+				}
 			}
 		}
 		face, ok := fonts.Resolve(pref, r)
@@ -415,7 +440,7 @@ func gluedRun(items []item, i int) (j int, w float64) {
 
 // rtlLine reports whether a line belongs to a right-to-left paragraph.
 func rtlLine(line []item) bool {
-	return len(line) > 0 && line[0].base%2 == 1
+	return len(line) > 0 && line[0].flags&flagRTLPara != 0
 }
 
 // lineWidth is the advance width of a line's items.
@@ -455,14 +480,15 @@ func lineOps(line []item, x, y float64, ops []Op) []Op {
 		if it.kind == itemZW || it.kind == itemBreak {
 			continue
 		}
-		if it.strike && !strikeOn {
+		strike, phi := it.flags&flagStrike != 0, it.flags&flagPHI != 0
+		if strike && !strikeOn {
 			strikeOn, strikeFrom, strikeItem = true, x, it
-		} else if !it.strike && strikeOn {
+		} else if !strike && strikeOn {
 			endStrike(x)
 		}
-		if cur == nil || cur.Face != it.face || cur.Size != it.size || cur.Color != it.color || cur.PHI != it.phi {
+		if cur == nil || cur.Face != it.face || cur.Size != it.size || cur.Color != it.color || cur.PHI != phi {
 			flush()
-			cur = &Text{X: x, Y: y, Face: it.face, Size: it.size, Color: it.color, PHI: it.phi}
+			cur = &Text{X: x, Y: y, Face: it.face, Size: it.size, Color: it.color, PHI: phi}
 		}
 		sb.WriteString(it.s)
 		cur.W += it.w
