@@ -25,6 +25,10 @@ const (
 type Span struct {
 	Text  string
 	Style Style
+	// PHI marks text that identifies the patient or the encounter (a date
+	// other than its year, a report id, a study UID); a de-identified
+	// thumbnail leaves it out.
+	PHI bool
 }
 
 // Text is a sequence of spans forming one flow of inline text.
@@ -106,7 +110,8 @@ type Field struct {
 	Label string
 	Value Text // may contain "\n"
 	// PHI marks a value that identifies the patient (name, MRN, birth date,
-	// patient id); a de-identified thumbnail leaves it out.
+	// patient id, encounter, accession, study UID); a de-identified
+	// thumbnail leaves it out. Parts of a value are marked on its spans.
 	PHI bool
 }
 
@@ -138,7 +143,7 @@ type Rule struct{}
 
 // Signature is an electronic signature line.
 type Signature struct {
-	Text string
+	Text Text
 }
 
 func (Heading) block()      {}
@@ -167,7 +172,7 @@ type Header struct {
 	Identity []Field
 	// Footer is a short line printed at the foot of every page beside
 	// "Page X of Y" (report id and version).
-	Footer string
+	Footer Text
 }
 
 // Info is the PDF document information.

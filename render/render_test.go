@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/foliohealth/folio/render"
@@ -372,5 +373,86 @@ func BenchmarkPDF(b *testing.B) {
 			}
 			b.ReportMetric(float64(size), "pdf-bytes")
 		})
+	}
+}
+
+// TestDeidentifiedLeavesNoIdentifier: on every page of every fixture, the
+// text a de-identified thumbnail paints (every text op not marked PHI)
+// holds none of the report's identifying values: patient name, MRN, birth
+// date, patient id, encounter, accession, report id, study UID, and no
+// date element but the year of issued, performed, collected, received,
+// signed, amended and addenda times (HIPAA Safe Harbor; issue 10). Free
+// text is not scrubbed (README): sections, addenda bodies and the
+// amendment reason are emptied first.
+func TestDeidentifiedLeavesNoIdentifier(t *testing.T) {
+	for _, f := range goodFixtures(t) {
+		r := new(report.Report)
+		*r = *f.r
+		r.Sections = nil
+		r.Addenda = append([]report.Addendum(nil), f.r.Addenda...)
+		for i := range r.Addenda {
+			r.Addenda[i].Body = ""
+		}
+		if a := f.r.Amendment; a != nil {
+			r.Amendment = &report.Amendment{Issued: a.Issued, Reason: "x"}
+		}
+		laid, err := render.Layout(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shown, hidden strings.Builder
+		for _, p := range laid.Pages {
+			for _, op := range p.Ops {
+				if tx, ok := op.(*layout.Text); ok {
+					if tx.PHI {
+						hidden.WriteString(tx.S + "\n")
+					} else {
+						shown.WriteString(tx.S + "\n")
+					}
+				}
+			}
+		}
+		ids := []string{r.Patient.Name, r.Patient.MRN, r.Patient.BirthDate, r.Patient.ID, r.EncounterID, r.Accession, r.ID}
+		times := []time.Time{r.Issued}
+		if r.Exam != nil {
+			ids = append(ids, r.Exam.StudyUID)
+			times = append(times, r.Exam.Performed)
+		}
+		for _, s := range r.Specimens {
+			for _, tp := range []*time.Time{s.Collected, s.Received} {
+				if tp != nil {
+					times = append(times, *tp)
+				}
+			}
+		}
+		for _, p := range r.Performers {
+			if p.SignedAt != nil {
+				times = append(times, *p.SignedAt)
+			}
+		}
+		for _, a := range r.Addenda {
+			times = append(times, a.Issued)
+		}
+		if r.Amendment != nil {
+			times = append(times, r.Amendment.Issued)
+		}
+		for _, tm := range times {
+			// The day and time as printed, the month-day, the time of day.
+			ids = append(ids, tm.Format("-01-02 15:04"), tm.Format("-01-02"), tm.Format("15:04"))
+		}
+		for _, id := range ids {
+			if len(id) < 3 {
+				continue
+			}
+			if strings.Contains(shown.String(), id) {
+				t.Errorf("%s: a de-identified thumbnail shows %q", f.name, id)
+			}
+		}
+		if !strings.Contains(hidden.String(), r.ID) || !strings.Contains(hidden.String(), r.Issued.Format("-01-02 15:04")) {
+			t.Errorf("%s: the report id and issued time are not marked PHI", f.name)
+		}
+		if !strings.Contains(shown.String(), r.Issued.Format("2006")) {
+			t.Errorf("%s: the year of issue is not shown", f.name)
+		}
 	}
 }

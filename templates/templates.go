@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/doc"
@@ -25,6 +26,15 @@ import (
 // TimeLayout is how every time prints: minutes and the offset the time was
 // given in, e.g. "2026-11-20 14:03 -05:00".
 const TimeLayout = "2006-01-02 15:04 -07:00"
+
+// when prints t in TimeLayout with every element but the year marked PHI:
+// HIPAA Safe Harbor (and DICOM PS3.15's Basic Application Level
+// Confidentiality Profile) keep the year of a date and remove the rest, so
+// a de-identified thumbnail shows "2026" where the PDF shows the full time.
+func when(t time.Time, style doc.Style) doc.Text {
+	s := t.Format(TimeLayout)
+	return doc.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
+}
 
 // statusInfo is what a report status adds to the document.
 type statusInfo struct {
@@ -114,10 +124,8 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 		if r.Status == report.StatusCorrected {
 			what = "Corrected"
 		}
-		b.add(doc.Paragraph{Text: doc.Text{
-			{Text: what + " " + a.Issued.Format(TimeLayout) + ". Reason: ", Style: doc.Bold},
-			{Text: a.Reason},
-		}})
+		t := append(doc.Text{{Text: what + " ", Style: doc.Bold}}, when(a.Issued, doc.Bold)...)
+		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: a.Reason})})
 	}
 	b.add(details(r, st))
 	if r.Kind == report.KindAP {
@@ -166,7 +174,8 @@ func header(r *report.Report, st statusInfo) doc.Header {
 	} else if r.Accession != "" {
 		h.Identity = append(h.Identity, doc.Field{Label: "Accession", Value: doc.T(r.Accession)})
 	}
-	h.Footer = fmt.Sprintf("Report %s · version %d · issued %s", r.ID, version(r), r.Issued.Format(TimeLayout))
+	h.Footer = doc.Text{{Text: "Report "}, {Text: r.ID, PHI: true}, {Text: fmt.Sprintf(" · version %d · issued ", version(r))}}
+	h.Footer = append(h.Footer, when(r.Issued, 0)...)
 	return h
 }
 
@@ -223,7 +232,7 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 	add("Ordering provider", r.OrderingProvider, false)
 	add("Encounter", r.EncounterID, true)
 	add("Accession", r.Accession, true)
-	add("Issued", r.Issued.Format(TimeLayout), false)
+	fs = append(fs, doc.Field{Label: "Issued", Value: when(r.Issued, 0)})
 	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)), false)
 	if f := r.Facility; f != nil {
 		var lines []string
@@ -240,18 +249,16 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 func specimens(ss []report.Specimen) doc.Fields {
 	fs := make([]doc.Field, 0, len(ss))
 	for _, s := range ss {
-		v := s.Description
-		var when []string
+		v := doc.T(s.Description)
+		sep := "\n"
 		if s.Collected != nil {
-			when = append(when, "collected "+s.Collected.Format(TimeLayout))
+			v = append(append(v, doc.Span{Text: sep + "collected "}), when(*s.Collected, 0)...)
+			sep = "; "
 		}
 		if s.Received != nil {
-			when = append(when, "received "+s.Received.Format(TimeLayout))
+			v = append(append(v, doc.Span{Text: sep + "received "}), when(*s.Received, 0)...)
 		}
-		if len(when) > 0 {
-			v += "\n" + strings.Join(when, "; ")
-		}
-		fs = append(fs, doc.Field{Label: s.Label, Value: doc.T(v)})
+		fs = append(fs, doc.Field{Label: s.Label, Value: v})
 	}
 	return doc.Fields{Items: fs}
 }
@@ -264,13 +271,13 @@ func exam(e *report.Exam) doc.Fields {
 	fs := []doc.Field{
 		{Label: "Modality", Value: doc.T(mod)},
 		{Label: "Description", Value: doc.T(e.Description)},
-		{Label: "Performed", Value: doc.T(e.Performed.Format(TimeLayout))},
+		{Label: "Performed", Value: when(e.Performed, 0)},
 	}
 	if e.BodySite != "" {
 		fs = append(fs, doc.Field{Label: "Body site", Value: doc.T(e.BodySite)})
 	}
 	if e.StudyUID != "" {
-		fs = append(fs, doc.Field{Label: "Study UID", Value: doc.T(e.StudyUID)})
+		fs = append(fs, doc.Field{Label: "Study UID", Value: doc.T(e.StudyUID), PHI: true})
 	}
 	return doc.Fields{Items: fs}
 }
@@ -372,11 +379,11 @@ func (b *builder) addenda(as []report.Addendum) {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Issued.Before(sorted[j].Issued) })
 	b.add(doc.Rule{})
 	for i, a := range sorted {
-		title := fmt.Sprintf("Addendum %d — issued %s", i+1, a.Issued.Format(TimeLayout))
+		title := append(doc.T(fmt.Sprintf("Addendum %d — issued ", i+1)), when(a.Issued, 0)...)
 		if a.Author != "" {
-			title += " by " + a.Author
+			title = append(title, doc.Span{Text: " by " + a.Author})
 		}
-		b.add(doc.Heading{Level: 1, Text: doc.T(title)})
+		b.add(doc.Heading{Level: 1, Text: title})
 		if strings.TrimSpace(a.Body) != "" {
 			b.add(markdown.Convert(a.Body)...)
 		}
@@ -396,7 +403,7 @@ func (b *builder) signatures(ps []report.Performer) {
 			who += ", " + p.Role
 		}
 		if p.SignedAt != nil {
-			b.add(doc.Signature{Text: "Electronically signed by " + who + " on " + p.SignedAt.Format(TimeLayout)})
+			b.add(doc.Signature{Text: append(doc.T("Electronically signed by "+who+" on "), when(*p.SignedAt, 0)...)})
 		} else {
 			b.add(doc.Paragraph{Text: doc.T(who + " (not signed)")})
 		}

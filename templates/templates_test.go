@@ -24,7 +24,7 @@ import (
 // info and every block (recursively).
 func texts(d *doc.Document) []string {
 	out := []string{d.Info.Title, d.Info.Author, d.Info.Subject, d.Info.Creator,
-		d.Header.Facility, d.Header.Title, d.Header.Status, d.Header.Footer}
+		d.Header.Facility, d.Header.Title, d.Header.Status, d.Header.Footer.Plain()}
 	for _, f := range d.Header.Identity {
 		out = append(out, f.Label, f.Value.Plain())
 	}
@@ -64,7 +64,7 @@ func blockTexts(out []string, blocks []doc.Block) []string {
 		case doc.Notice:
 			out = append(out, b.Text.Plain())
 		case doc.Signature:
-			out = append(out, b.Text)
+			out = append(out, b.Text.Plain())
 		case doc.Rule:
 		default:
 			panic(fmt.Sprintf("unknown block %T", b))
@@ -148,8 +148,8 @@ func TestEveryFixture(t *testing.T) {
 					}
 				}
 			}
-			if want := fmt.Sprintf("Report %s · version %d · issued %s", r.ID, max(r.Version, 1), r.Issued.Format(TimeLayout)); d.Header.Footer != want {
-				t.Errorf("footer %q, want %q", d.Header.Footer, want)
+			if want := fmt.Sprintf("Report %s · version %d · issued %s", r.ID, max(r.Version, 1), r.Issued.Format(TimeLayout)); d.Header.Footer.Plain() != want {
+				t.Errorf("footer %q, want %q", d.Header.Footer.Plain(), want)
 			}
 			// Section headings appear in reading order, level = depth.
 			want := sectionHeadings(r.Sections, 1, nil)
@@ -321,7 +321,7 @@ func TestSignatures(t *testing.T) {
 	if kinds(tail) != "Rule Signature Paragraph" {
 		t.Fatalf("document ends with %s", kinds(tail))
 	}
-	if got, want := tail[1].(doc.Signature).Text, "Electronically signed by Julian Okafor, MD, Pathologist on 2026-11-24 16:40 -05:00"; got != want {
+	if got, want := tail[1].(doc.Signature).Text.Plain(), "Electronically signed by Julian Okafor, MD, Pathologist on 2026-11-24 16:40 -05:00"; got != want {
 		t.Errorf("signature %q, want %q", got, want)
 	}
 	if got, want := tail[2].(doc.Paragraph).Text.Plain(), "Priya Raman, MD, Pathology Resident (not signed)"; got != want {
@@ -335,7 +335,7 @@ func TestSignatures(t *testing.T) {
 		t.Errorf("author %q, want %q", d.Info.Author, want)
 	}
 	// Times keep the offset they were given in.
-	if got := d.Body[len(d.Body)-3].(doc.Signature).Text; !strings.HasSuffix(got, "on 2026-12-01 17:22 +07:00") {
+	if got := d.Body[len(d.Body)-3].(doc.Signature).Text.Plain(); !strings.HasSuffix(got, "on 2026-12-01 17:22 +07:00") {
 		t.Errorf("signature %q does not keep +07:00", got)
 	}
 }

@@ -54,7 +54,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	format := fs.String("format", "png", "thumbnail: png or jpeg")
 	asJSON := fs.Bool("json", false, "print one JSON line per input on stdout")
 	page := fs.Int("page", 1, "thumbnail: page number")
-	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values")
+	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values, ids, UIDs and dates but their year (free text is not scrubbed)")
 	sitePath := addSiteFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")

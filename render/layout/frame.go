@@ -75,8 +75,8 @@ func (l *layouter) footer(ops []Op, h *doc.Header, page, pages int) []Op {
 	pg := fmt.Sprintf("Page %d of %d", page, pages)
 	pw := fonts.Get(fonts.SansBold).Width(pg) * size
 	ops = append(ops, &Text{X: x + w - pw, Y: y + 11, Face: fonts.SansBold, Size: size, Color: Black, S: pg, W: pw})
-	if h.Footer != "" {
-		items := l.sh.items(doc.T(h.Footer), font{face: fonts.Sans, size: smallSize, color: DarkGray}, nil)
+	if len(h.Footer) > 0 {
+		items := l.sh.items(h.Footer, font{face: fonts.Sans, size: smallSize, color: DarkGray}, nil)
 		lines := breakLines(items, w-pw-12)
 		ops = lineOps(lines[0], x, y+11, ops)
 	}

@@ -197,7 +197,7 @@ func (l *layouter) block(b doc.Block, x, width float64) []*box {
 	case doc.Paragraph:
 		return l.textBoxes(b.Text, font{face: fonts.Sans, size: bodySize, color: Black}, x, width, paraGap)
 	case doc.Signature:
-		return l.textBoxes(doc.T(b.Text), font{face: fonts.SansItalic, size: bodySize, color: Black}, x, width, paraGap)
+		return l.textBoxes(b.Text, font{face: fonts.SansItalic, size: bodySize, color: Black}, x, width, paraGap)
 	case doc.List:
 		return l.list(b, x, width)
 	case doc.Quote:

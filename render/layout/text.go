@@ -111,6 +111,7 @@ func (sh *shaper) items(t doc.Text, f font, dst []item) []item {
 	for _, sp := range t {
 		pf := f
 		pf.face = faceFor(f.face, sp.Style)
+		pf.phi = f.phi || sp.PHI
 		strike := sp.Style&doc.Strike != 0
 		dst = sh.appendString(dst, sp.Text, pf, strike)
 	}
