@@ -27,7 +27,8 @@ package fpdf
 
 import (
 	"bytes"
-	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -2213,18 +2214,8 @@ func (f *Fpdf) addFontFromBytes(familyStr, styleStr string, jsonFileBytes, zFile
 		f.fonts[fontkey] = def
 	} else {
 		// load font definitions
-		var info fontDefType
-		err := json.Unmarshal(jsonFileBytes, &info)
-
+		info, err := parseFontDef(jsonFileBytes)
 		if err != nil {
-			f.err = err
-		}
-
-		if f.err != nil {
-			return
-		}
-
-		if info.i, err = generateFontID(info); err != nil {
 			f.err = err
 			return
 		}
@@ -2440,7 +2431,7 @@ func (f *Fpdf) SetFont(familyStr, styleStr string, size float64) {
 		f.isCurrentUTF8 = false
 	}
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.out("BT /F" + f.currentFont.i + " " + f.fmtF64(f.fontSizePt, 2) + " Tf ET")
 	}
 }
 
@@ -2474,7 +2465,7 @@ func (f *Fpdf) SetFontSize(size float64) {
 	f.fontSizePt = size
 	f.fontSize = size / f.k
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.out("BT /F" + f.currentFont.i + " " + f.fmtF64(f.fontSizePt, 2) + " Tf ET")
 	}
 }
 
@@ -2484,7 +2475,7 @@ func (f *Fpdf) SetFontUnitSize(size float64) {
 	f.fontSizePt = size * f.k
 	f.fontSize = size
 	if f.page > 0 {
-		f.outf("BT /F%s %.2f Tf ET", f.currentFont.i, f.fontSizePt)
+		f.out("BT /F" + f.currentFont.i + " " + f.fmtF64(f.fontSizePt, 2) + " Tf ET")
 	}
 }
 
@@ -2575,7 +2566,15 @@ func (f *Fpdf) Text(x, y float64, txtStr string) {
 	} else {
 		txt2 = f.escape(txtStr)
 	}
-	s := sprintf("BT %.2f %.2f Td (%s) Tj ET", x*f.k, (f.h-y)*f.k, txt2)
+	b := make([]byte, 0, 32+len(txt2))
+	b = append(b, "BT "...)
+	b = strconv.AppendFloat(b, x*f.k, 'f', 2, 64)
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, (f.h-y)*f.k, 'f', 2, 64)
+	b = append(b, " Td ("...)
+	b = append(b, txt2...)
+	b = append(b, ") Tj ET"...)
+	s := string(b)
 	if f.underline && txtStr != "" {
 		s += " " + f.dounderline(x, y, txtStr)
 	}
@@ -2583,7 +2582,7 @@ func (f *Fpdf) Text(x, y float64, txtStr string) {
 		s += " " + f.dostrikeout(x, y, txtStr)
 	}
 	if f.colorFlag {
-		s = sprintf("q %s %s Q", f.color.text.str, s)
+		s = "q " + f.color.text.str + " " + s + " Q"
 	}
 	f.out(s)
 }
@@ -4089,7 +4088,7 @@ func (f *Fpdf) newobj() {
 		f.offsets = append(f.offsets, 0)
 	}
 	f.offsets[f.n] = f.buffer.Len()
-	f.outf("%d 0 obj", f.n)
+	f.out(f.fmtInt(f.n) + " 0 obj")
 }
 
 func (f *Fpdf) putstream(b []byte) {
@@ -4115,20 +4114,6 @@ func (f *Fpdf) usesTransparency() bool {
 		}
 	}
 	return false
-}
-
-// putcompressedstream writes the dictionary and data of a stream,
-// compressed if compression is on.
-func (f *Fpdf) putcompressedstream(b []byte) {
-	if f.compress {
-		mem := xmem.compress(b)
-		defer mem.release()
-		b = mem.bytes()
-		f.outf("<</Length %d /Filter /FlateDecode>>", len(b))
-	} else {
-		f.outf("<</Length %d>>", len(b))
-	}
-	f.putstream(b)
 }
 
 // out; Add a line to the document
@@ -4193,6 +4178,18 @@ func (f *Fpdf) fmtF64(v float64, prec int) string {
 
 func (f *Fpdf) putInt(v int) {
 	f.put(f.fmtInt(v))
+}
+
+// appendXrefEntry appends the cross-reference table entry of an object at
+// offset off: "%010d 00000 n \n".
+func appendXrefEntry(b []byte, off int) []byte {
+	var digits [10]byte
+	for i := 9; i >= 0; i-- {
+		digits[i] = byte('0' + off%10)
+		off /= 10
+	}
+	b = append(b, digits[:]...)
+	return append(b, " 00000 n \n"...)
 }
 
 func (f *Fpdf) fmtInt(v int) string {
@@ -4512,12 +4509,13 @@ func (f *Fpdf) putfonts() {
 				// Widths
 				f.newobj()
 				var s fmtBuffer
-				s.WriteString("[")
+				w := append(f.fmt.buf[:0], '[')
 				for j := 32; j < 256; j++ {
-					s.printf("%d ", font.Cw[j])
+					w = strconv.AppendInt(w, int64(font.Cw[j]), 10)
+					w = append(w, ' ')
 				}
-				s.WriteString("]")
-				f.out(s.String())
+				w = append(w, ']')
+				f.out(string(w))
 				f.out("endobj")
 				// Descriptor
 				f.newobj()
@@ -4541,7 +4539,14 @@ func (f *Fpdf) putfonts() {
 				f.out("endobj")
 				if font.ToUnicode != "" {
 					f.newobj()
-					f.putcompressedstream([]byte(font.ToUnicode))
+					if f.compress {
+						z := compressShared([]byte(font.ToUnicode))
+						f.outf("<</Length %d /Filter /FlateDecode>>", len(z))
+						f.putstream(z)
+					} else {
+						f.outf("<</Length %d>>", len(font.ToUnicode))
+						f.putstream([]byte(font.ToUnicode))
+					}
 					f.out("endobj")
 				}
 			case "UTF8":
@@ -5188,11 +5193,13 @@ func (f *Fpdf) puttrailer() {
 		f.outf("/Encrypt %d 0 R", f.protect.objNum)
 		f.out("/ID [()()]")
 	} else {
-		// The file identifier (required by PDF/A) is the MD5 digest of
-		// everything written before the trailer, so the same document
-		// gives the same bytes.
-		id := md5.Sum(f.buffer.Bytes())
-		f.outf("/ID [<%x> <%x>]", id, id)
+		// The file identifier (required by PDF/A) is a digest of
+		// everything written before the trailer (the first 16 bytes of its
+		// SHA-256, which hardware computes faster than MD5), so the same
+		// document gives the same bytes.
+		sum := sha256.Sum256(f.buffer.Bytes())
+		id := hex.EncodeToString(sum[:16])
+		f.out("/ID [<" + id + "> <" + id + ">]")
 	}
 }
 
@@ -5298,13 +5305,10 @@ func (f *Fpdf) putOutputIntentStreams() {
 	f.outputIntentStartN = f.n + 1
 	for _, oi := range f.outputIntents {
 		f.newobj()
-		mem := xmem.compress(oi.ICCProfile)
-		compressedICC := mem.bytes()
+		compressedICC := compressShared(oi.ICCProfile)
 		f.outf("<< /N 3 /Alternate /DeviceRGB /Length %d /Filter /FlateDecode >>", len(compressedICC))
 		f.putstream(compressedICC)
 		f.out("endobj")
-
-		mem.release()
 	}
 }
 
@@ -5347,7 +5351,7 @@ func (f *Fpdf) enddoc() {
 	f.outf("0 %d", f.n+1)
 	f.out("0000000000 65535 f ")
 	for j := 1; j <= f.n; j++ {
-		f.outf("%010d 00000 n ", f.offsets[j])
+		f.buffer.Write(appendXrefEntry(f.fmt.buf[:0], f.offsets[j]))
 	}
 	// Trailer
 	f.out("trailer")

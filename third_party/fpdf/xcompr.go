@@ -7,6 +7,7 @@ package fpdf
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/json"
 	"fmt"
 	"sync"
 )
@@ -87,4 +88,72 @@ func (mem *membuffer) copy() []byte {
 	dst := make([]byte, len(src))
 	copy(dst, src)
 	return dst
+}
+
+// shared holds what documents repeat and never change, computed once per
+// process: the compressed form of streams such as ICC profiles and
+// ToUnicode CMaps, and parsed font definitions. Keys are the input bytes.
+// It is emptied when it holds more than sharedMax bytes.
+var shared struct {
+	sync.Mutex
+	z    map[string][]byte
+	defs map[string]fontDefType
+	size int
+}
+
+const sharedMax = 8 << 20
+
+func sharedAdd(n int) {
+	shared.size += n
+	if shared.size > sharedMax {
+		shared.z, shared.defs, shared.size = nil, nil, n
+	}
+}
+
+// compressShared returns data zlib-compressed, computing it once for the
+// same bytes. The result must not be modified.
+func compressShared(data []byte) []byte {
+	shared.Lock()
+	z, ok := shared.z[string(data)]
+	shared.Unlock()
+	if ok {
+		return z
+	}
+	mem := xmem.compress(data)
+	z = mem.copy()
+	mem.release()
+	shared.Lock()
+	sharedAdd(2*len(data) + len(z))
+	if shared.z == nil {
+		shared.z = map[string][]byte{}
+	}
+	shared.z[string(data)] = z
+	shared.Unlock()
+	return z
+}
+
+// parseFontDef returns the font definition encoded in a JSON font file,
+// with its font ID, parsing the same bytes once.
+func parseFontDef(jsonFileBytes []byte) (fontDefType, error) {
+	shared.Lock()
+	def, ok := shared.defs[string(jsonFileBytes)]
+	shared.Unlock()
+	if ok {
+		return def, nil
+	}
+	err := json.Unmarshal(jsonFileBytes, &def)
+	if err != nil {
+		return def, err
+	}
+	if def.i, err = generateFontID(def); err != nil {
+		return def, err
+	}
+	shared.Lock()
+	sharedAdd(3 * len(jsonFileBytes))
+	if shared.defs == nil {
+		shared.defs = map[string]fontDefType{}
+	}
+	shared.defs[string(jsonFileBytes)] = def
+	shared.Unlock()
+	return def, nil
 }
