@@ -19,7 +19,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	data := fs.String("data", "./folio-data", "data directory holding dev-signing-key.json")
 	scope := fs.String("scope", "", `SMART scopes, space-separated (e.g. "user/Binary.read user/DocumentReference.read")`)
 	subject := fs.String("subject", "folio-dev", "token subject (sub)")
-	ttl := fs.Duration("ttl", time.Hour, "token lifetime")
+	ttl := fs.Duration("ttl", time.Hour, "token lifetime (serve and api refuse tokens living longer than their --max-token-lifetime, 24h by default)")
 	patient := fs.String("patient", "", `"patient" claim, for patient/ scopes`)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
