@@ -65,7 +65,7 @@ func serveListener(ln net.Listener, h http.Handler, lim httpLimits, what string,
 	}
 	var l net.Listener = ln
 	if lim.MaxConns > 0 {
-		l = &limitListener{Listener: ln, sem: make(chan struct{}, lim.MaxConns)}
+		l = &limitListener{Listener: ln, sem: make(chan struct{}, lim.MaxConns), done: make(chan struct{})}
 	}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -109,17 +109,28 @@ func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // limitListener accepts at most cap(sem) connections at once.
 type limitListener struct {
 	net.Listener
-	sem chan struct{}
+	sem       chan struct{}
+	done      chan struct{} // closed by Close: a waiting Accept returns
+	closeOnce sync.Once
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.sem <- struct{}{}
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
 	c, err := l.Listener.Accept()
 	if err != nil {
 		<-l.sem
 		return nil, err
 	}
 	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 type limitConn struct {
