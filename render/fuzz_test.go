@@ -1,8 +1,10 @@
 package render_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/foliohealth/folio/render"
@@ -35,7 +37,14 @@ func FuzzRender(f *testing.F) {
 		}
 		laid, err := render.Layout(r)
 		if err != nil {
-			// Templates refuse only what the decoder let through by mistake.
+			// The decoder checks an image's header, not its pixels: an image
+			// whose body cannot be decoded is refused at layout, as a
+			// report.Errors naming the image's data field (a job ends
+			// invalid, not retried). Anything else is a defect.
+			var fe report.Errors
+			if errors.As(err, &fe) && len(fe) > 0 && strings.HasSuffix(fe[0].Path, ".data") && strings.Contains(fe[0].Rule, "cannot decode") {
+				return
+			}
 			t.Fatalf("layout of an accepted report failed: %v", err)
 		}
 		if len(laid.Pages) == 0 {
