@@ -156,6 +156,12 @@ func TestE2EConsoleBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
+	// The console reads with folio serve's own NATS connection and rights:
+	// no permission violation.
+	if strings.Contains(srv.log.String(), "Violation") {
+		t.Errorf("folio serve's log has a NATS permission violation")
+	}
+
 	// Nothing the console showed or was asked lands in folio's logs: not
 	// the searched patient id, nor the patient's name or MRN.
 	for _, phi := range []string{"pt-18830", "Abernathy", "000356120"} {
