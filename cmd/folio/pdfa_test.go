@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foliohealth/folio/internal/testutil"
 )
@@ -128,6 +129,8 @@ func TestFixturesArePDFA(t *testing.T) {
 	if len(painted) < 15 {
 		t.Fatalf("only %d PDFs painted by folio", len(painted))
 	}
+	start := time.Now()
 	testutil.CheckPDFA(t, painted)
-	t.Logf("%d PDFs folio painted (of %d from %d inputs in %d directories) pass PDFBox preflight PDF/A-1b", len(painted), len(pdfs), inputs, len(groups))
+	t.Logf("%d PDFs folio painted (of %d from %d inputs in %d directories) pass PDFBox preflight PDF/A-1b (one Java process, %v)",
+		len(painted), len(pdfs), inputs, len(groups), time.Since(start).Round(time.Millisecond))
 }
