@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,14 +33,28 @@ type httpLimits struct {
 }
 
 // defaultHTTPLimits apply to the FHIR and operator listeners. Requests are
-// GETs without bodies; a bearer token is at most 16 KiB.
+// GETs without bodies; a bearer token is at most 16 KiB. Each listener
+// serves at most 1,024 connections and never more than a quarter of the
+// process's descriptor limit, so that clients of the HTTP side can never
+// take the descriptors the embedded NATS server and the JetStream store
+// need.
 var defaultHTTPLimits = httpLimits{
 	ReadHeader:     10 * time.Second,
 	Read:           30 * time.Second,
 	Idle:           60 * time.Second,
 	Write:          30 * time.Second,
 	MaxHeaderBytes: 64 << 10,
-	MaxConns:       1024,
+	MaxConns:       maxConns(1024),
+}
+
+// maxConns is n, or a quarter of the descriptor limit if that is less
+// (at least 4).
+func maxConns(n int) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 0 && rl.Cur/4 < uint64(n) {
+		return max(4, int(rl.Cur/4))
+	}
+	return n
 }
 
 // listenHTTP serves h on addr within lim. It returns the address it

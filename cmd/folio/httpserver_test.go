@@ -9,10 +9,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/foliohealth/folio/internal/testutil"
 )
 
 // openFDs counts this process's open file descriptors.
@@ -218,4 +223,98 @@ func TestHeaderLimitAndWriteDeadline(t *testing.T) {
 	if took := time.Since(start); took < lim.Write {
 		t.Errorf("the whole response took %v, less than one write deadline: the test shows nothing", took)
 	}
+}
+
+// TestServeUnderLowDescriptorLimit is the issue's reproduction against the
+// real folio serve (embedded NATS in the same process) with a descriptor
+// limit of 64: thirty connections that sit idle or declare a body and never
+// send it do not stop folio submit (the NATS side keeps its descriptors,
+// the HTTP side takes at most a quarter), the FHIR side answers again once
+// the listener's timeouts close them, and the process's descriptor count
+// stays under the limit and comes back down.
+func TestServeUnderLowDescriptorLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test of the folio binary: not in -short mode")
+	}
+	work := t.TempDir()
+	addr, natsAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`, folioBinary(t), "serve",
+		"--data", filepath.Join(work, "folio-data"), "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "1")
+	cmd.Dir = work
+	cmd.Env = testutil.CleanEnv()
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("folio serve log:\n%s", log.String())
+		}
+	}()
+	client := &http.Client{Timeout: 2 * time.Second}
+	get := func(path string) error {
+		res, err := client.Get("http://" + addr + path)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("%s", res.Status)
+		}
+		return nil
+	}
+	testutil.PollUntil(t, 90*time.Second, "folio serve ready", func() bool { return get("/readyz") == nil })
+	fds := func() int {
+		es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	before := fds()
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 30; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 1 {
+			fmt.Fprintf(c, "POST /Binary HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	peak := fds()
+	if peak >= 64 || peak > before+16+4 {
+		t.Fatalf("%d descriptors open (%d before) with the limit at 64: the HTTP side holds more than its 16", peak, before)
+	}
+	sub := runFolio(t, "submit", "--nats-url", "nats://"+natsAddr, "--wait", "--timeout", "60s", filepath.Join(fixturesDir, "surgical-breast.json"))
+	if sub.code != 0 || !strings.Contains(sub.stdout, `"done"`) {
+		t.Fatalf("folio submit while 30 connections are held: exit %d\n%s\n%s", sub.code, sub.stdout, sub.stderr)
+	}
+	// The held connections are closed by the timeouts (10 s for headers,
+	// 30 s for a request); then reads are answered again.
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(45 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("held connection %d still open after 45 s", i)
+			}
+		}
+	}
+	if err := get("/healthz"); err != nil {
+		t.Fatalf("GET /healthz after the held connections closed: %v", err)
+	}
+	testutil.PollUntil(t, 10*time.Second, "descriptors back down", func() bool { return fds() <= before+4 })
+	t.Logf("descriptors: %d before, %d with 30 held connections (limit 64, HTTP cap 16), %d after", before, peak, fds())
 }
