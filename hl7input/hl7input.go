@@ -5,7 +5,6 @@
 package hl7input
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -132,16 +131,12 @@ func Map(m *hl7.Message, site Site) ([]Mapped, error) {
 	return out, nil
 }
 
-// validate runs the report through the contract's decoder, so that a mapped
-// report is exactly as strict as a JSON one; a broken rule is reported at
-// the OBR with the contract's field path.
+// validate checks the report against the contract with report.Check, the
+// contract decoder's own rules run over the report as its JSON encoding
+// would parse, so that a mapped report is exactly as strict as a JSON one;
+// a broken rule is reported at the OBR with the contract's field path.
 func (mp *mapper) validate(g *group, r *report.Report) *report.Report {
-	data, err := json.Marshal(r)
-	if err != nil {
-		mp.fail(g.obr.Loc(0), hl7.CodeApplicationInternal, "encoding the report: %v", err)
-		return nil
-	}
-	v, err := report.Decode(data, report.DefaultLimits())
+	v, err := report.Check(r, report.DefaultLimits())
 	if err != nil {
 		var fe report.Errors
 		if errors.As(err, &fe) {

@@ -194,24 +194,47 @@ const (
 // as "required"; pass optional and check presence yourself for rules that
 // depend on other fields.
 func (w *walker) str(path string, o *object, key string, n need) (string, bool) {
-	p := join(path, key)
+	// The field's path is built only when there is a problem to report.
 	v, ok := o.get(key)
 	if !ok {
 		if n != optional {
-			w.fail(p, "required")
+			w.fail(join(path, key), "required")
 		}
 		return "", false
 	}
 	s, ok := v.(string)
 	if !ok {
-		w.fail(p, "must be a string, not %s", article(v))
+		w.fail(join(path, key), "must be a string, not %s", article(v))
 		return "", false
 	}
-	w.checkText(p, s)
+	if w.textFits(s) {
+		w.text += len(s)
+	} else {
+		w.checkText(join(path, key), s)
+	}
 	if n == nonEmpty && s == "" {
-		w.fail(p, "must not be empty")
+		w.fail(join(path, key), "must not be empty")
 	}
 	return s, true
+}
+
+// textFits reports whether s passes every rule checkText applies, so
+// that the caller only needs to count its bytes; when it does not,
+// checkText says what is wrong.
+func (w *walker) textFits(s string) bool {
+	if len(s) > w.lim.MaxStringBytes || w.text+len(s) > w.lim.MaxTextBytes {
+		return false
+	}
+	// The control characters isControl names, read from the UTF-8 bytes:
+	// C0 other than tab and newline, DEL, and C1 (U+0080-U+009F, encoded
+	// C2 80 to C2 9F).
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			return false
+		}
+	}
+	return true
 }
 
 // checkText applies the rules every string shares: length, control
@@ -787,7 +810,11 @@ func (w *walker) strings(path string, a []any) []string {
 			w.fail(index(path, i), "must be a string, not %s", article(v))
 			continue
 		}
-		w.checkText(index(path, i), s)
+		if w.textFits(s) {
+			w.text += len(s)
+		} else {
+			w.checkText(index(path, i), s)
+		}
 		out[i] = s
 	}
 	return out

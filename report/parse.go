@@ -12,7 +12,8 @@ import (
 // remembers keys that occurred more than once.
 type object struct {
 	keys []string       // distinct keys, in document order
-	vals map[string]any // first value of each key
+	vals map[string]any // first value of each key (parsed JSON)
+	list []any          // value of keys[i] when vals is nil (a tree Check builds from a Report)
 	dups []string       // keys seen again, in document order
 }
 
@@ -22,7 +23,18 @@ type object struct {
 // one it is refused as missing), as encoding/json and the proto3 JSON
 // mapping read it.
 func (o *object) get(key string) (any, bool) {
-	v, ok := o.vals[key]
+	var v any
+	var ok bool
+	if o.vals != nil {
+		v, ok = o.vals[key]
+	} else {
+		for i, k := range o.keys {
+			if k == key {
+				v, ok = o.list[i], true
+				break
+			}
+		}
+	}
 	if v == nil {
 		return nil, false
 	}
