@@ -145,50 +145,66 @@ func (m *Message) checkBytes() error {
 // have been checked (checkBytes) or come from a \X..\ escape, which decode
 // checks itself.
 func (m *Message) decode(b []byte) (string, error) {
+	if m.plain(b) {
+		return string(b), nil
+	}
+	out, err := m.appendDecoded(nil, b)
+	if err != nil {
+		return "", err
+	}
+	return string(out), nil
+}
+
+// plain reports whether b is text that decodes to itself: printable ASCII,
+// tab and line feed only.
+func (m *Message) plain(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x7f || c < 0x20 && c != '\t' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendDecoded appends decode's result to dst; on error dst is returned
+// as it was.
+func (m *Message) appendDecoded(dst, b []byte) ([]byte, error) {
+	if m.plain(b) {
+		return append(dst, b...), nil
+	}
 	switch m.Charset {
 	case CharsetUTF8:
 		if !utf8.Valid(b) {
-			return "", fmt.Errorf("the bytes are not valid UTF-8, which MSH-18 declares")
+			return dst, fmt.Errorf("the bytes are not valid UTF-8, which MSH-18 declares")
 		}
 		for _, r := range string(b) {
 			if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r >= 0x80 && r < 0xa0 {
-				return "", fmt.Errorf("character U+%04X is a control character, not text", r)
+				return dst, fmt.Errorf("character U+%04X is a control character, not text", r)
 			}
 		}
-		return string(b), nil
+		return append(dst, b...), nil
 	}
-	ascii := true
-	for _, c := range b {
-		if c >= 0x80 || c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return string(b), nil
-	}
-	var sb strings.Builder
-	sb.Grow(len(b) + len(b)/4)
+	out := dst
 	cm := charmaps[m.Charset]
 	for _, c := range b {
 		if c == '\n' {
-			sb.WriteByte(c)
+			out = append(out, c)
 			continue
 		}
 		if !m.Charset.validByte(c) {
 			if c < 0x80 || c < 0xa0 {
-				return "", fmt.Errorf("byte 0x%02X is a control character, not text", c)
+				return dst, fmt.Errorf("byte 0x%02X is a control character, not text", c)
 			}
-			return "", fmt.Errorf("byte 0x%02X is not valid in %s", c, m.Charset.name())
+			return dst, fmt.Errorf("byte 0x%02X is not valid in %s", c, m.Charset.name())
 		}
 		switch {
 		case c < 0x80:
-			sb.WriteByte(c)
+			out = append(out, c)
 		case cm != nil:
-			sb.WriteRune(cm.DecodeByte(c))
+			out = utf8.AppendRune(out, cm.DecodeByte(c))
 		default: // ISO-8859-1: the byte is the code point
-			sb.WriteRune(rune(c))
+			out = utf8.AppendRune(out, rune(c))
 		}
 	}
-	return sb.String(), nil
+	return out, nil
 }

@@ -44,22 +44,37 @@ func (m *Message) Text(raw []byte) (string, error) {
 	if bytes.IndexByte(raw, m.Delims.Escape) < 0 {
 		return m.decode(raw)
 	}
-	toks, err := m.Formatted(raw)
+	b, err := m.AppendText(nil, raw)
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
+	return string(b), nil
+}
+
+// AppendText appends the text of a raw value, decoded as Text decodes it,
+// to dst; on error dst is returned as it was.
+func (m *Message) AppendText(dst, raw []byte) ([]byte, error) {
+	if bytes.IndexByte(raw, m.Delims.Escape) < 0 {
+		return m.appendDecoded(dst, raw)
+	}
+	toks, err := m.Formatted(raw)
+	if err != nil {
+		return dst, err
+	}
+	b := dst
 	for _, t := range toks {
 		switch t.Kind {
 		case TokText:
-			b.WriteString(t.Text)
+			b = append(b, t.Text...)
 		case TokBreak, TokCenter:
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		case TokSkip:
-			b.WriteString(strings.Repeat("\n", t.N+1))
+			for range t.N + 1 {
+				b = append(b, '\n')
+			}
 		}
 	}
-	return b.String(), nil
+	return b, nil
 }
 
 func (m *Message) text(v Value) string {

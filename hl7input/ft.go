@@ -14,39 +14,54 @@ import (
 // spaces, \.ce\ puts the next line on its own (markdown cannot centre), and
 // in no-fill mode (\.nf\) runs of spaces are kept as no-break spaces.
 func (mp *mapper) ft(f hl7.Field, loc hl7.Location) string {
-	var b strings.Builder
-	b.Grow(len(f.Raw()) + len(f.Raw())/8)
+	b, ok := mp.appendFT(mp.scratch[:0], f, loc)
+	mp.scratch = b[:0]
+	if !ok {
+		return ""
+	}
+	return string(trimFT(b))
+}
+
+// appendFT appends ft's markdown, not yet trimmed, to b; false when a
+// problem was recorded.
+func (mp *mapper) appendFT(b []byte, f hl7.Field, loc hl7.Location) ([]byte, bool) {
 	for i := 1; i <= f.Reps(); i++ {
 		raw := f.Rep(i).Raw()
 		if bytes.IndexByte(raw, mp.m.Delims.Escape) < 0 {
 			// No escape sequence, so no formatting command: the text as it is.
-			s, err := mp.m.Text(raw)
+			t, err := mp.m.AppendText(mp.text2[:0], raw)
+			mp.text2 = t
 			if err != nil {
 				mp.fail(comp(loc, i, 0), hl7.CodeDataType, "%v", err)
-				return ""
+				return b, false
 			}
 			if i > 1 {
-				b.WriteString("\\\n")
+				b = append(b, "\\\n"...)
 			}
-			escapeMD(&b, s, false, true)
+			b = escapeMD(b, mp.text2, false, true)
 			continue
 		}
 		toks, err := mp.m.Formatted(raw)
 		if err != nil {
 			mp.fail(comp(loc, i, 0), hl7.CodeDataType, "%v", err)
-			return ""
+			return b, false
 		}
 		if i > 1 {
-			b.WriteString("\\\n")
+			b = append(b, "\\\n"...)
 		}
-		writeFT(&b, toks)
+		b = writeFT(b, toks)
 	}
-	return strings.TrimRight(b.String(), "\\\n ")
+	return b, true
+}
+
+// trimFT drops the line breaks and spaces that end ft's markdown.
+func trimFT(b []byte) []byte {
+	return bytes.TrimRight(b, "\\\n ")
 }
 
 const nbsp = "\u00a0"
 
-func writeFT(b *strings.Builder, toks []hl7.Token) {
+func writeFT(b []byte, toks []hl7.Token) []byte {
 	indent, temp := 0, -1
 	nofill, bold := false, false
 	lineStart := true
@@ -59,10 +74,12 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 		if temp >= 0 {
 			n, temp = temp, -1
 		}
-		b.WriteString(strings.Repeat(nbsp, n))
+		for range n {
+			b = append(b, nbsp...)
+		}
 	}
 	endLine := func(hard string) {
-		b.WriteString(hard)
+		b = append(b, hard...)
 		lineStart = true
 	}
 	set := func(cur int, t hl7.Token) int {
@@ -90,15 +107,15 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 				startLine()
 				core := strings.TrimSpace(ln)
 				if !bold || core == "" {
-					escapeMD(b, ln, nofill, atStart)
+					b = escapeMD(b, ln, nofill, atStart)
 					continue
 				}
 				i := strings.Index(ln, core)
-				escapeMD(b, ln[:i], nofill, atStart)
-				b.WriteString("**")
-				escapeMD(b, core, nofill, false)
-				b.WriteString("**")
-				escapeMD(b, ln[i+len(core):], nofill, false)
+				b = escapeMD(b, ln[:i], nofill, atStart)
+				b = append(b, "**"...)
+				b = escapeMD(b, core, nofill, false)
+				b = append(b, "**"...)
+				b = escapeMD(b, ln[i+len(core):], nofill, false)
 			}
 		case hl7.TokHighlightOn:
 			bold = true
@@ -118,6 +135,7 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 			nofill = false
 		}
 	}
+	return b
 }
 
 // escapeMD escapes what markdown would read as markup, so the text prints
@@ -125,32 +143,43 @@ func writeFT(b *strings.Builder, toks []hl7.Token) {
 // the characters that open a heading, list, quote or setext underline
 // (# - + = and a number followed by . or )). Leading spaces, and in no-fill
 // mode every run of two or more spaces, become no-break spaces so markdown
-// keeps them.
-func escapeMD(b *strings.Builder, s string, nofill, lead bool) {
+// keeps them. It appends to b.
+func escapeMD[T string | []byte](b []byte, s T, nofill, lead bool) []byte {
 	digits := lead
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == ' ' && (lead || nofill && (i+1 < len(s) && s[i+1] == ' ' || i > 0 && s[i-1] == ' ')) {
-			b.WriteString(nbsp)
+			b = append(b, nbsp...)
 			continue
 		}
 		if c == '\t' {
-			b.WriteString(nbsp + nbsp + nbsp + nbsp)
+			b = append(b, nbsp+nbsp+nbsp+nbsp...)
 			continue
 		}
 		switch {
-		case strings.IndexByte("\\`*_[]<>|~&", c) >= 0:
-			b.WriteByte('\\')
-		case lead && strings.IndexByte("#-+=", c) >= 0:
-			b.WriteByte('\\')
+		case mdAnywhere[c]:
+			b = append(b, '\\')
+		case lead && mdLineStart[c]:
+			b = append(b, '\\')
 		case digits && (c == '.' || c == ')') && i > 0:
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
 		if !(c >= '0' && c <= '9') {
 			digits = false
 		}
 		lead = false
-		b.WriteByte(c)
+		b = append(b, c)
 	}
+	return b
+}
 
+// mdAnywhere and mdLineStart are the bytes escapeMD escapes everywhere and
+// at the start of a line.
+var mdAnywhere, mdLineStart = byteSet("\\`*_[]<>|~&"), byteSet("#-+=")
+
+func byteSet(s string) (set [256]bool) {
+	for i := 0; i < len(s); i++ {
+		set[s[i]] = true
+	}
+	return set
 }

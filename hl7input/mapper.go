@@ -21,6 +21,9 @@ type mapper struct {
 	errs Errors
 	pid  *hl7.Segment
 	pv1  *hl7.Segment
+
+	// Buffers reused from one value to the next.
+	scratch, text2, body []byte
 }
 
 func (mp *mapper) fail(loc hl7.Location, code int, format string, args ...any) {
@@ -95,11 +98,22 @@ func (mp *mapper) text(v hl7.Value, loc hl7.Location) string {
 // line decodes a one-line value: line breaks become spaces, surrounding
 // space is trimmed.
 func (mp *mapper) line(v hl7.Value, loc hl7.Location) string {
-	s := mp.text(v, loc)
-	if strings.ContainsAny(s, "\n\t") {
-		s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	raw := v.Raw()
+	if len(raw) == 0 {
+		return ""
 	}
-	return strings.TrimSpace(s)
+	b, err := mp.m.AppendText(mp.scratch[:0], raw)
+	mp.scratch = b[:0]
+	if err != nil {
+		mp.fail(loc, hl7.CodeDataType, "%v", err)
+		return ""
+	}
+	for i, c := range b {
+		if c == '\n' || c == '\t' {
+			b[i] = ' '
+		}
+	}
+	return string(bytes.TrimSpace(b))
 }
 
 func comp(loc hl7.Location, rep, c int) hl7.Location {
@@ -716,20 +730,33 @@ func sectionClass(vt string) string {
 // sections turns the group's OBX and NTE segments into sections, in order.
 func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 	var cur *report.Section // the section consecutive OBX may join
-	var curKey string
-	var lines []string // plain lines, or formatted-text bodies, of cur
-	closeCur := func() {
-		if cur != nil && cur.Kind == report.SectionPlain {
-			cur.Body = strings.Join(lines, "\n")
-		}
-		if cur != nil && cur.Kind == report.SectionText {
-			for len(lines) > 0 && lines[0] == "" {
-				lines = lines[1:]
+	var curKey obxKey
+	// The body of cur: its plain lines joined with line feeds, or its
+	// formatted-text bodies joined with markdown hard line breaks, leading
+	// empty ones left out.
+	body := mp.body[:0]
+	nlines := 0
+	addLine := func(line []byte) {
+		if cur.Kind == report.SectionText {
+			if nlines == 0 && len(line) == 0 {
+				return
 			}
-			cur.Body = strings.Join(lines, "\\\n") // markdown hard line breaks
+			if nlines > 0 {
+				body = append(body, "\\\n"...) // markdown hard line break
+			}
+		} else if nlines > 0 {
+			body = append(body, '\n')
 		}
-		cur, curKey, lines = nil, "", nil
+		body = append(body, line...)
+		nlines++
 	}
+	closeCur := func() {
+		if cur != nil && (cur.Kind == report.SectionPlain || cur.Kind == report.SectionText) {
+			cur.Body = string(body)
+		}
+		cur, curKey, body, nlines = nil, obxKey{}, body[:0], 0
+	}
+	defer func() { mp.body = body[:0] }()
 	last := func() *report.Section {
 		if len(r.Sections) == 0 {
 			return nil
@@ -767,7 +794,7 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 			code := mp.line(id.Comp(1), comp(s.Loc(3), 1, 1))
 			text := mp.line(id.Comp(2), comp(s.Loc(3), 1, 2))
 			subID := mp.line(s.Field(4).Rep(1), s.Loc(4))
-			key := class + "\x00" + code + "\x00" + text + "\x00" + subID
+			key := obxKey{class, code, text, subID}
 			title := text
 			if sec, ok := loincSections[code]; ok && (text == "" || strings.EqualFold(text, sec.title) || len(text) < 3) {
 				title = sec.title
@@ -787,21 +814,30 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 				}
 				f := s.Field(5)
 				if f.Reps() == 0 {
-					lines = append(lines, "")
+					addLine(nil)
 				}
 				for i := 1; i <= f.Reps(); i++ {
-					t := mp.text(f.Rep(i), comp(s.Loc(5), i, 0))
-					lines = append(lines, strings.TrimRight(t, " "))
+					t, err := mp.m.AppendText(mp.scratch[:0], f.Rep(i).Raw())
+					mp.scratch = t[:0]
+					if err != nil {
+						mp.fail(comp(s.Loc(5), i, 0), hl7.CodeDataType, "%v", err)
+						t = nil
+					}
+					addLine(bytes.TrimRight(t, " "))
 				}
 			case report.SectionText:
-				body := mp.ft(s.Field(5), s.Loc(5))
+				ft, ok := mp.appendFT(mp.scratch[:0], s.Field(5), s.Loc(5))
+				mp.scratch = ft[:0]
+				if !ok {
+					ft = nil
+				}
 				if cur == nil || curKey != key {
 					closeCur()
 					r.Sections = append(r.Sections, report.Section{Kind: report.SectionText, Title: title})
 					cur, curKey = last(), key
 					g.at(s.Loc(5), "sections[%d]", len(r.Sections)-1)
 				}
-				lines = append(lines, body)
+				addLine(trimFT(ft))
 			case report.SectionFields:
 				// Consecutive coded and numeric results form one grid,
 				// whatever their OBX-3.
@@ -812,7 +848,7 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 						t = "Specimen Observations"
 					}
 					r.Sections = append(r.Sections, report.Section{Kind: report.SectionFields, Title: t})
-					cur, curKey = last(), "fields"
+					cur, curKey = last(), obxKey{class: "fields"}
 				}
 				label := text
 				if label == "" {
@@ -832,6 +868,10 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 	}
 	closeCur()
 }
+
+// obxKey is what consecutive OBX share to form one section: the section
+// class of the value type, OBX-3's code and text, and OBX-4.
+type obxKey struct{ class, code, text, subID string }
 
 // value formats one coded, numeric, string or date OBX: every repetition of
 // OBX-5, then units (OBX-6), reference range (OBX-7) and abnormal flags (OBX-8).
