@@ -129,22 +129,28 @@ func Parse(data []byte) (*Message, error) {
 	if len(enc) == 5 {
 		d.Truncation = enc[4]
 	}
-	seen := map[byte]bool{}
-	for _, c := range append([]byte{d.Field}, enc...) {
+	var seen [256]bool
+	for _, c := range data[3 : 4+len(enc)] { // MSH-1 and MSH-2
 		if seen[c] || c == '\r' || c == '\n' || c < 0x20 || c >= 0x7f || isAlnum(c) || c == ' ' {
-			return nil, errorf(Location{"MSH", 1, 1, 0, 0, 0}, CodeDataType, "the delimiters %q must be distinct printable ASCII characters other than letters, digits and space", string(append([]byte{d.Field}, enc...)))
+			return nil, errorf(Location{"MSH", 1, 1, 0, 0, 0}, CodeDataType, "the delimiters %q must be distinct printable ASCII characters other than letters, digits and space", string(data[3:4+len(enc)]))
 		}
 		seen[c] = true
 	}
 	m := &Message{Delims: d}
-	counts := map[string]int{}
-	for len(data) > 0 {
-		i := bytes.IndexAny(data, "\r\n")
-		line := data
-		if i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
+	// One allocation for all segments and one for all fields: at most one
+	// segment per line end (plus the last), at most one field per field
+	// separator and segment (plus MSH-1, which has no separator of its own).
+	nseg := bytes.Count(data, []byte{'\r'}) + bytes.Count(data, []byte{'\n'}) + 1
+	nseg = min(nseg, MaxSegments)
+	segs := make([]Segment, 0, nseg)
+	fields := make([][]byte, 0, bytes.Count(data, []byte{d.Field})+nseg+1)
+	m.Segments = make([]*Segment, 0, nseg)
+	var counts segCounts
+	lines := lineReader{data: data}
+	for {
+		line, more := lines.next()
+		if !more {
+			break
 		}
 		if len(line) == 0 {
 			continue
@@ -160,25 +166,25 @@ func Parse(data []byte) (*Message, error) {
 			}
 			return nil, errorf(loc, CodeSegmentSequence, "segment %d after this one does not start with a segment name (three capital letters or digits) and a field separator", len(m.Segments)+1)
 		}
-		name := string(line[:3])
-		counts[name]++
-		seg := &Segment{Name: name, Seq: counts[name], msg: m}
+		name := segName(line[:3])
+		segs = append(segs, Segment{Name: name, Seq: counts.next(name), msg: m})
+		seg := &segs[len(segs)-1]
+		start := len(fields)
 		if len(m.Segments) == 0 {
 			if name != "MSH" {
 				return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 			}
 			// MSH|^~\&|... : field 1 is the separator itself.
-			parts := split(line, d.Field)
-			seg.Fields = make([][]byte, 0, len(parts)+1)
-			seg.Fields = append(seg.Fields, parts[0], line[3:4])
-			seg.Fields = append(seg.Fields, parts[1:]...)
+			fields = append(fields, line[:3], line[3:4])
+			fields = splitAppend(fields, line[4:], d.Field)
 		} else {
-			seg.Fields = split(line, d.Field)
+			fields = splitAppend(fields, line, d.Field)
 		}
+		seg.Fields = fields[start:len(fields):len(fields)]
 		m.Segments = append(m.Segments, seg)
 	}
 	msh := m.Segments[0]
-	if counts["MSH"] > 1 {
+	if counts.mshSeen > 1 {
 		return nil, errorf(Location{"MSH", 2, 0, 0, 0, 0}, CodeSegmentSequence, "a second MSH segment: one message per frame (batch files are split before parsing)")
 	}
 	cs, err := charsetOf(m, msh)
@@ -203,9 +209,41 @@ func Parse(data []byte) (*Message, error) {
 	return m, nil
 }
 
-func split(b []byte, sep byte) [][]byte {
-	n := bytes.Count(b, []byte{sep}) + 1
-	out := make([][]byte, 0, n)
+// lineReader cuts data into lines ended by CR, LF or CRLF (an empty line
+// between CR and LF). It remembers where the next CR and LF are, so a
+// message with only one kind of line end is scanned once, not once per line.
+type lineReader struct {
+	data     []byte
+	pos      int
+	cr, lf   int // index of the next CR / LF at or after pos, len(data) when none
+	crl, lfl bool
+}
+
+func (r *lineReader) next() ([]byte, bool) {
+	if r.pos >= len(r.data) {
+		return nil, false
+	}
+	if !r.crl || r.cr < r.pos {
+		r.cr, r.crl = r.find('\r'), true
+	}
+	if !r.lfl || r.lf < r.pos {
+		r.lf, r.lfl = r.find('\n'), true
+	}
+	end := min(r.cr, r.lf)
+	line := r.data[r.pos:end]
+	r.pos = end + 1
+	return line, true
+}
+
+func (r *lineReader) find(c byte) int {
+	if i := bytes.IndexByte(r.data[r.pos:], c); i >= 0 {
+		return r.pos + i
+	}
+	return len(r.data)
+}
+
+// splitAppend appends the parts of b split on sep to out.
+func splitAppend(out [][]byte, b []byte, sep byte) [][]byte {
 	for {
 		i := bytes.IndexByte(b, sep)
 		if i < 0 {
@@ -214,6 +252,78 @@ func split(b []byte, sep byte) [][]byte {
 		out = append(out, b[:i])
 		b = b[i+1:]
 	}
+}
+
+// segName returns a segment name as a string, without allocating for the
+// names of result messages.
+func segName(b []byte) string {
+	switch string(b) {
+	case "MSH":
+		return "MSH"
+	case "PID":
+		return "PID"
+	case "PD1":
+		return "PD1"
+	case "PV1":
+		return "PV1"
+	case "PV2":
+		return "PV2"
+	case "ORC":
+		return "ORC"
+	case "OBR":
+		return "OBR"
+	case "OBX":
+		return "OBX"
+	case "NTE":
+		return "NTE"
+	case "SPM":
+		return "SPM"
+	case "TQ1":
+		return "TQ1"
+	case "CTD":
+		return "CTD"
+	case "SFT":
+		return "SFT"
+	}
+	return string(b)
+}
+
+// segCounts numbers the segments of each name: a short list, and a map
+// once a message holds many different names.
+type segCounts struct {
+	names   []string
+	counts  []int
+	many    map[string]int
+	mshSeen int
+}
+
+// next returns the sequence number of the next segment named name.
+func (c *segCounts) next(name string) int {
+	if name == "MSH" {
+		c.mshSeen++
+		return c.mshSeen
+	}
+	if c.many != nil {
+		c.many[name]++
+		return c.many[name]
+	}
+	for i, n := range c.names {
+		if n == name {
+			c.counts[i]++
+			return c.counts[i]
+		}
+	}
+	if len(c.names) == 16 {
+		c.many = make(map[string]int, 32)
+		for i, n := range c.names {
+			c.many[n] = c.counts[i]
+		}
+		c.many[name] = 1
+		return 1
+	}
+	c.names = append(c.names, name)
+	c.counts = append(c.counts, 1)
+	return 1
 }
 
 func isAlnum(c byte) bool {
