@@ -147,6 +147,19 @@ func writeFT(b []byte, toks []hl7.Token) []byte {
 func escapeMD[T string | []byte](b []byte, s T, nofill, lead bool) []byte {
 	digits := lead
 	for i := 0; i < len(s); i++ {
+		if !lead && !digits && !nofill {
+			// Past the start of the line, only the characters markdown
+			// reads anywhere, and tabs, need more than copying: copy up
+			// to the next one at once.
+			j := i
+			for j < len(s) && !mdAnywhere[s[j]] && s[j] != '\t' {
+				j++
+			}
+			b = append(b, s[i:j]...)
+			if i = j; i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c == ' ' && (lead || nofill && (i+1 < len(s) && s[i+1] == ' ' || i > 0 && s[i-1] == ' ')) {
 			b = append(b, nbsp...)

@@ -9,7 +9,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math/big"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -279,19 +278,84 @@ func (w *walker) enum(path string, o *object, key string, n need, what string, v
 	return s, false
 }
 
-var (
-	idRE   = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
-	fhirRE = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
-	timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$`)
-	dateRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-)
+// The shapes of ids, times and dates, as regular expressions would say them
+// (TestShapes holds the functions below equal to these):
+//
+//	id:   ^[A-Za-z0-9.-]{1,48}$
+//	FHIR: ^[A-Za-z0-9.-]{1,64}$
+//	time: ^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$
+//	date: ^[0-9]{4}-[0-9]{2}-[0-9]{2}$
+
+// idShape reports whether s is 1 to max characters of A-Z a-z 0-9 - . .
+func idShape(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// shape reports whether s has the shape of pattern, in which 9 stands for
+// a digit, T for T or t, and any other byte for itself.
+func shape(s, pattern string) bool {
+	if len(s) != len(pattern) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c, p := s[i], pattern[i]
+		switch {
+		case p == '9':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case p == 'T':
+			if c != 'T' && c != 't' {
+				return false
+			}
+		case c != p:
+			return false
+		}
+	}
+	return true
+}
+
+// dateShape reports the shape YYYY-MM-DD.
+func dateShape(s string) bool { return shape(s, "9999-99-99") }
+
+// timeShape reports the shape of an RFC 3339 date-time.
+func timeShape(s string) bool {
+	const head = "9999-99-99T99:99:99"
+	if len(s) < len(head)+1 || !shape(s[:len(head)], head) {
+		return false
+	}
+	rest := s[len(head):]
+	if rest[0] == '.' {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if j == 1 {
+			return false
+		}
+		rest = rest[j:]
+	}
+	if rest == "Z" || rest == "z" {
+		return true
+	}
+	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && shape(rest[1:], "99:99")
+}
 
 // fhirID reads a field holding a FHIR resource id. Every such field of
 // the contract identifies a patient (patient.id, encounterId), so its
 // errors describe the problem without the value.
 func (w *walker) fhirID(path string, o *object, key string, n need) string {
 	s, ok := w.str(path, o, key, n)
-	if ok && (s != "" || n == optional) && !fhirRE.MatchString(s) {
+	if ok && (s != "" || n == optional) && !idShape(s, 64) {
 		w.fail(join(path, key), "is not a FHIR id (1-64 characters of A-Z a-z 0-9 - .): %s", withoutValue(s, 64))
 	}
 	return s
@@ -333,7 +397,7 @@ func (w *walker) timeField(path string, o *object, key string, n need) *time.Tim
 
 // parseTime parses an RFC 3339 date-time (upper or lower case T and Z).
 func parseTime(s string) (time.Time, error) {
-	if !timeRE.MatchString(s) {
+	if !timeShape(s) {
 		return time.Time{}, fmt.Errorf("not RFC 3339")
 	}
 	return time.Parse(time.RFC3339, strings.ToUpper(s))
@@ -414,7 +478,7 @@ func (w *walker) report(o *object) *Report {
 			w.fail("id", "must not be empty")
 		case n > 48:
 			w.fail("id", "is %d characters long, at most 48 allowed", n)
-		case !idRE.MatchString(s):
+		case !idShape(s, 48):
 			w.fail("id", "%s may hold only A-Z a-z 0-9 - .", quote(s))
 		}
 	}
@@ -528,6 +592,11 @@ func (w *walker) version(o *object) int {
 		w.fail("version", "%s... is not an integer from 1 to %d", num[:40], MaxVersion)
 		return 1
 	}
+	if len(num) <= 9 && allDigits(string(num)) { // the usual case, without big numbers
+		if n, _ := strconv.Atoi(string(num)); n >= 1 {
+			return n
+		}
+	}
 	var q big.Rat
 	if _, ok := q.SetString(string(num)); !ok || !q.IsInt() {
 		w.fail("version", "%s is not an integer", num)
@@ -552,7 +621,7 @@ func (w *walker) patient(path string, o *object) Patient {
 		p.BirthDate = s
 		// The value identifies the patient: the error says what is wrong
 		// with it, never the value.
-		if !dateRE.MatchString(s) {
+		if !dateShape(s) {
 			w.fail(join(path, "birthDate"), "is not a date in the form YYYY-MM-DD (value not shown)")
 		} else if _, err := time.Parse("2006-01-02", s); err != nil {
 			w.fail(join(path, "birthDate"), "is not a calendar date: month or day out of range (value not shown)")
@@ -940,4 +1009,14 @@ func plural(n int, one, many string) string {
 func quoteRune(s string) string {
 	r, _ := utf8.DecodeRuneInString(s)
 	return strconv.QuoteRune(r)
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
