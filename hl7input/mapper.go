@@ -764,6 +764,7 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 		return &r.Sections[len(r.Sections)-1]
 	}
 	inSPM := false
+	var prev obxHeader
 	for _, s := range g.body {
 		switch s.Name {
 		case "SPM":
@@ -784,25 +785,21 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 				r.Sections = append(r.Sections, note)
 			}
 		case "OBX":
-			vt := mp.line(s.Field(2).Rep(1).Comp(1), s.Loc(2))
-			class := sectionClass(vt)
+			// Consecutive OBX usually repeat OBX-2, OBX-3 and OBX-4: when
+			// the raw values are those of the previous OBX, and decoding
+			// them found no problem there, their decoded values are too.
+			raw := [3][]byte{s.Field(2).Rep(1).Comp(1).Raw(), s.Field(3).Rep(1).Raw(), s.Field(4).Rep(1).Raw()}
+			if !prev.ok || !bytes.Equal(raw[0], prev.raw[0]) || !bytes.Equal(raw[1], prev.raw[1]) || !bytes.Equal(raw[2], prev.raw[2]) {
+				nerr := len(mp.errs)
+				prev = mp.obxHeader(s)
+				prev.raw, prev.ok = raw, len(mp.errs) == nerr
+			}
+			vt, class, code, text, title := prev.vt, prev.key.class, prev.key.code, prev.key.text, prev.title
+			key := prev.key
 			if class == "" {
+				prev.ok = false
 				mp.fail(s.Loc(2), hl7.CodeTableValue, "value type %q is not one folio reports (TX, FT, ST, NM, SN, CE, CWE, CNE, DT, TS, DTM, TM, ED)", vt)
 				continue
-			}
-			id := s.Field(3).Rep(1)
-			code := mp.line(id.Comp(1), comp(s.Loc(3), 1, 1))
-			text := mp.line(id.Comp(2), comp(s.Loc(3), 1, 2))
-			subID := mp.line(s.Field(4).Rep(1), s.Loc(4))
-			key := obxKey{class, code, text, subID}
-			title := text
-			if sec, ok := loincSections[code]; ok && (text == "" || strings.EqualFold(text, sec.title) || len(text) < 3) {
-				title = sec.title
-			} else if sec, ok := loincSections[code]; ok && title == "" {
-				title = sec.title
-			}
-			if title == "" {
-				title = code
 			}
 			switch class {
 			case report.SectionPlain:
@@ -867,6 +864,40 @@ func (mp *mapper) sections(r *report.Report, g *group, out *Mapped) {
 		}
 	}
 	closeCur()
+}
+
+// obxHeader is what OBX-2, OBX-3 and OBX-4 of one OBX say: its value type,
+// section key and section title; raw holds them as sent, ok that decoding
+// them recorded no problem.
+type obxHeader struct {
+	vt, title string
+	key       obxKey
+	raw       [3][]byte
+	ok        bool
+}
+
+// obxHeader decodes OBX-2, OBX-3 and OBX-4 of s. A value type folio does
+// not report gives an empty class, for the caller to refuse.
+func (mp *mapper) obxHeader(s *hl7.Segment) obxHeader {
+	vt := mp.line(s.Field(2).Rep(1).Comp(1), s.Loc(2))
+	class := sectionClass(vt)
+	if class == "" {
+		return obxHeader{vt: vt}
+	}
+	id := s.Field(3).Rep(1)
+	code := mp.line(id.Comp(1), comp(s.Loc(3), 1, 1))
+	text := mp.line(id.Comp(2), comp(s.Loc(3), 1, 2))
+	subID := mp.line(s.Field(4).Rep(1), s.Loc(4))
+	title := text
+	if sec, ok := loincSections[code]; ok && (text == "" || strings.EqualFold(text, sec.title) || len(text) < 3) {
+		title = sec.title
+	} else if sec, ok := loincSections[code]; ok && title == "" {
+		title = sec.title
+	}
+	if title == "" {
+		title = code
+	}
+	return obxHeader{vt: vt, title: title, key: obxKey{class, code, text, subID}}
 }
 
 // obxKey is what consecutive OBX share to form one section: the section
