@@ -59,15 +59,34 @@ type treeBuilder struct {
 	lim    Limits
 	bytes  int
 	exotic bool
+
+	// Storage handed out in chunks, so that a report's tree takes a few
+	// allocations rather than several per field.
+	strs []string
+	objs []object
+	keys []string
+	vals []any
 }
 
-// obj starts an object at nesting level depth (the report is level 1).
+const chunk = 16
+
+// obj starts an object of at most n members at nesting level depth (the
+// report is level 1).
 func (b *treeBuilder) obj(depth, n int) *object {
 	if depth > b.lim.MaxJSONDepth {
 		b.exotic = true
 	}
 	b.bytes += 2
-	return &object{keys: make([]string, 0, n), list: make([]any, 0, n)}
+	if len(b.objs) == cap(b.objs) {
+		b.objs = make([]object, 0, chunk)
+	}
+	if cap(b.keys)-len(b.keys) < n {
+		b.keys = make([]string, 0, max(n, 4*chunk))
+		b.vals = make([]any, 0, max(n, 4*chunk))
+	}
+	b.objs = append(b.objs, object{keys: b.keys[len(b.keys):len(b.keys):len(b.keys)+n], list: b.vals[len(b.vals):len(b.vals):len(b.vals)+n]})
+	b.keys, b.vals = b.keys[:len(b.keys)+n], b.vals[:len(b.vals)+n]
+	return &b.objs[len(b.objs)-1]
 }
 
 func (b *treeBuilder) add(o *object, key string, v any) {
@@ -82,7 +101,11 @@ func (b *treeBuilder) str(s string) any {
 		b.exotic = true
 	}
 	b.bytes += 6*len(s) + 2
-	return s
+	if len(b.strs) == cap(b.strs) {
+		b.strs = make([]string, 0, 4*chunk)
+	}
+	b.strs = append(b.strs, s)
+	return &b.strs[len(b.strs)-1]
 }
 
 // addStr adds a string member; omitEmpty leaves an empty one out, as the
@@ -234,7 +257,7 @@ func (b *treeBuilder) sections(ss []Section, depth int) []any {
 			b.add(o, "items", items)
 		}
 		if len(s.Columns) > 0 {
-			b.add(o, "columns", b.strs(s.Columns, depth+2))
+			b.add(o, "columns", b.strArray(s.Columns, depth+2))
 		}
 		if len(s.Rows) > 0 {
 			rows := b.arr(depth+2, len(s.Rows))
@@ -243,7 +266,7 @@ func (b *treeBuilder) sections(ss []Section, depth int) []any {
 					rows = append(rows, nil)
 					continue
 				}
-				rows = append(rows, b.strs(row, depth+3))
+				rows = append(rows, b.strArray(row, depth+3))
 			}
 			b.add(o, "rows", rows)
 		}
@@ -264,8 +287,8 @@ func (b *treeBuilder) sections(ss []Section, depth int) []any {
 	return a
 }
 
-// strs is an array of strings.
-func (b *treeBuilder) strs(ss []string, depth int) []any {
+// strArray is an array of strings.
+func (b *treeBuilder) strArray(ss []string, depth int) []any {
 	a := b.arr(depth, len(ss))
 	for _, s := range ss {
 		a = append(a, b.str(s))

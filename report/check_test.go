@@ -48,6 +48,9 @@ func sameTree(path string, a, b any) string {
 		}
 		return ""
 	}
+	if p, ok := b.(*string); ok {
+		b = *p // Check's tree holds strings by pointer; the walk reads both alike
+	}
 	if !reflect.DeepEqual(a, b) {
 		return fmt.Sprintf("%s: %#v vs %#v", path, a, b)
 	}

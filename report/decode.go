@@ -127,6 +127,19 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
+// asString returns a string value: a string of parsed JSON, or a *string
+// of the tree Check builds (which so holds strings without allocating
+// one interface value each).
+func asString(v any) (string, bool) {
+	switch s := v.(type) {
+	case string:
+		return s, true
+	case *string:
+		return *s, true
+	}
+	return "", false
+}
+
 // article names a JSON value's type for an error message.
 func article(v any) string {
 	switch v.(type) {
@@ -134,7 +147,7 @@ func article(v any) string {
 		return "an object"
 	case []any:
 		return "an array"
-	case string:
+	case string, *string:
 		return "a string"
 	case json.Number:
 		return "a number"
@@ -201,7 +214,7 @@ func (w *walker) str(path string, o *object, key string, n need) (string, bool) 
 		}
 		return "", false
 	}
-	s, ok := v.(string)
+	s, ok := asString(v)
 	if !ok {
 		w.fail(join(path, key), "must be a string, not %s", article(v))
 		return "", false
@@ -874,7 +887,7 @@ func (w *walker) strings(path string, a []any) []string {
 	}
 	out := make([]string, len(a))
 	for i, v := range a {
-		s, ok := v.(string)
+		s, ok := asString(v)
 		if !ok {
 			w.fail(index(path, i), "must be a string, not %s", article(v))
 			continue
@@ -921,7 +934,7 @@ func (w *walker) image(path string, o *object, s *Section) {
 		w.fail(dp, "required in an image section")
 		return
 	}
-	enc, ok := v.(string)
+	enc, ok := asString(v)
 	if !ok {
 		w.fail(dp, "must be a string, not %s", article(v))
 		return
