@@ -23,7 +23,7 @@ type mapper struct {
 	pv1  *hl7.Segment
 
 	// Buffers reused from one value to the next.
-	scratch, text2, body []byte
+	scratch, text2, body, val []byte
 }
 
 func (mp *mapper) fail(loc hl7.Location, code int, format string, args ...any) {
@@ -907,81 +907,132 @@ type obxKey struct{ class, code, text, subID string }
 // value formats one coded, numeric, string or date OBX: every repetition of
 // OBX-5, then units (OBX-6), reference range (OBX-7) and abnormal flags (OBX-8).
 func (mp *mapper) value(s *hl7.Segment, vt string) string {
+	// The value is written into a reused buffer, piece by piece; a piece
+	// that comes out empty is taken back.
+	out := mp.val[:0]
+	defer func() { mp.val = out[:0] }()
 	f := s.Field(5)
-	var vals []string
 	for i := 1; i <= f.Reps(); i++ {
 		rep := f.Rep(i)
 		loc := comp(s.Loc(5), i, 0)
-		var v string
+		before := len(out)
+		if before > 0 {
+			out = append(out, '\n')
+		}
+		start := len(out)
 		switch vt {
 		case "CE", "CWE", "CNE", "CF":
-			v = mp.line(rep.Comp(2), comp(loc, i, 2))
-			if v == "" {
-				v = mp.line(rep.Comp(1), comp(loc, i, 1))
+			out = mp.appendLine(out, rep.Comp(2), comp(loc, i, 2))
+			if len(out) == start {
+				out = mp.appendLine(out, rep.Comp(1), comp(loc, i, 1))
 			}
-			if alt := mp.line(rep.Comp(9), comp(loc, i, 9)); alt != "" && v == "" { // CWE original text
-				v = alt
+			if len(out) == start { // CWE original text
+				out = mp.appendLine(out, rep.Comp(9), comp(loc, i, 9))
+			} else {
+				mp.line(rep.Comp(9), comp(loc, i, 9)) // read for its problems only
 			}
 		case "SN": // comparator^num1^separator^num2
-			var b strings.Builder
 			for c := 1; c <= 4; c++ {
-				b.WriteString(mp.line(rep.Comp(c), comp(loc, i, c)))
+				out = mp.appendLine(out, rep.Comp(c), comp(loc, i, c))
 			}
-			v = b.String()
 		case "DT", "TS", "DTM":
 			raw := mp.line(rep.Comp(1), comp(loc, i, 1))
 			if t, err := parseTS(raw, mp.zone); err == nil {
 				if len(raw) == 8 {
-					v = t.Format("2006-01-02")
+					out = t.AppendFormat(out, "2006-01-02")
 				} else {
-					v = t.Format("2006-01-02 15:04 -07:00")
+					out = t.AppendFormat(out, "2006-01-02 15:04 -07:00")
 				}
 			} else {
-				v = raw
+				out = append(out, raw...)
 			}
 		case "XCN":
-			v = mp.xcn(rep, loc)
+			out = append(out, mp.xcn(rep, loc)...)
 		default:
-			t := mp.text(rep, loc)
-			v = strings.TrimRight(t, " \n")
+			t, err := mp.m.AppendText(out, rep.Raw())
+			if err != nil {
+				mp.fail(loc, hl7.CodeDataType, "%v", err)
+				t = out
+			}
+			out = append(out[:start], bytes.TrimRight(t[start:], " \n")...)
 		}
-		if v != "" {
-			vals = append(vals, v)
+		if len(out) == start {
+			out = out[:before] // an empty value: no line for it
 		}
 	}
-	val := strings.Join(vals, "\n")
 	// Units: the code (UCUM "cm", "mm", "%"), else the text.
-	u := mp.line(s.Field(6).Rep(1).Comp(1), comp(s.Loc(6), 1, 1))
-	if u == "" {
-		u = mp.line(s.Field(6).Rep(1).Comp(2), comp(s.Loc(6), 1, 2))
+	hasVal := len(out) > 0
+	pos := len(out)
+	out = append(out, ' ')
+	out = mp.appendLine(out, s.Field(6).Rep(1).Comp(1), comp(s.Loc(6), 1, 1))
+	if len(out) == pos+1 {
+		out = mp.appendLine(out, s.Field(6).Rep(1).Comp(2), comp(s.Loc(6), 1, 2))
 	}
-	if u != "" && val != "" {
-		val += " " + u
+	if len(out) == pos+1 || !hasVal {
+		out = out[:pos]
 	}
-	if rr := mp.line(s.Field(7).Rep(1), s.Loc(7)); rr != "" {
-		val += " (reference " + rr + ")"
+	pos = len(out)
+	out = append(out, " (reference "...)
+	rr := len(out)
+	if out = mp.appendLine(out, s.Field(7).Rep(1), s.Loc(7)); len(out) == rr {
+		out = out[:pos]
+	} else {
+		out = append(out, ')')
 	}
-	var flags []string
+	nflags := 0
 	for i := 1; i <= s.Field(8).Reps(); i++ {
 		if fl := mp.line(s.Field(8).Rep(i).Comp(1), comp(s.Loc(8), i, 1)); fl != "" {
-			flags = append(flags, abnormal(fl))
+			if nflags == 0 {
+				out = append(out, " ["...)
+			} else {
+				out = append(out, ", "...)
+			}
+			out = appendAbnormal(out, fl)
+			nflags++
 		}
 	}
-	if len(flags) > 0 {
-		val += " [" + strings.Join(flags, ", ") + "]"
+	if nflags > 0 {
+		out = append(out, ']')
 	}
-	if val == "" {
-		val = "(no value sent)"
+	if len(out) == 0 {
+		return "(no value sent)"
 	}
-	return strings.TrimSpace(val)
+	return string(bytes.TrimSpace(out))
 }
 
-// abnormal spells out the common table 0078 abnormal flags.
-func abnormal(f string) string {
-	if s, ok := map[string]string{"L": "low", "H": "high", "LL": "critically low", "HH": "critically high", "N": "normal", "A": "abnormal", "AA": "critically abnormal"}[f]; ok {
-		return s + " (" + f + ")"
+// appendLine appends what line returns for v to dst.
+func (mp *mapper) appendLine(dst []byte, v hl7.Value, loc hl7.Location) []byte {
+	raw := v.Raw()
+	if len(raw) == 0 {
+		return dst
 	}
-	return f
+	start := len(dst)
+	b, err := mp.m.AppendText(dst, raw)
+	if err != nil {
+		mp.fail(loc, hl7.CodeDataType, "%v", err)
+		return dst
+	}
+	for i := start; i < len(b); i++ {
+		if b[i] == '\n' || b[i] == '\t' {
+			b[i] = ' '
+		}
+	}
+	return append(b[:start], bytes.TrimSpace(b[start:])...)
+}
+
+// abnormalFlags spells out the common table 0078 abnormal flags.
+var abnormalFlags = map[string]string{"L": "low", "H": "high", "LL": "critically low", "HH": "critically high", "N": "normal", "A": "abnormal", "AA": "critically abnormal"}
+
+// appendAbnormal appends flag f, spelled out when it is a common one
+// ("high (H)").
+func appendAbnormal(b []byte, f string) []byte {
+	if s, ok := abnormalFlags[f]; ok {
+		b = append(b, s...)
+		b = append(b, " ("...)
+		b = append(b, f...)
+		return append(b, ')')
+	}
+	return append(b, f...)
 }
 
 // ed maps an OBX of type ED: source^type^subtype^encoding^data.
