@@ -84,7 +84,7 @@ func (b *treeBuilder) obj(depth, n int) *object {
 		b.keys = make([]string, 0, max(n, 4*chunk))
 		b.vals = make([]any, 0, max(n, 4*chunk))
 	}
-	b.objs = append(b.objs, object{keys: b.keys[len(b.keys):len(b.keys):len(b.keys)+n], list: b.vals[len(b.vals):len(b.vals):len(b.vals)+n]})
+	b.objs = append(b.objs, object{keys: b.keys[len(b.keys) : len(b.keys) : len(b.keys)+n], list: b.vals[len(b.vals) : len(b.vals) : len(b.vals)+n]})
 	b.keys, b.vals = b.keys[:len(b.keys)+n], b.vals[:len(b.vals)+n]
 	return &b.objs[len(b.objs)-1]
 }
