@@ -99,7 +99,8 @@ func (cs Charset) name() string {
 // set, naming the field it is in.
 func (m *Message) checkBytes() error {
 	for _, s := range m.Segments {
-		for n, f := range s.Fields {
+		for n := range s.NumFields() {
+			f := s.raw(n)
 			if m.Charset == CharsetUTF8 {
 				for i := 0; i < len(f); {
 					c := f[i]

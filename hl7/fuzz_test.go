@@ -26,7 +26,7 @@ func FuzzParse(f *testing.F) {
 			}
 			m.Type()
 			for _, s := range m.Segments {
-				for n := range s.Fields {
+				for n := range s.NumFields() {
 					fl := s.Field(n)
 					for r := 1; r <= fl.Reps() && r <= 5; r++ {
 						rep := fl.Rep(r)

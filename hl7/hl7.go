@@ -12,6 +12,7 @@ package hl7
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -30,16 +31,23 @@ type Message struct {
 	Segments []*Segment
 }
 
-// Segment is one segment: its three-letter name and its fields. Fields[0]
-// is the name; Fields[n] is field n, raw (still escaped). For MSH, Fields[1]
-// is the field separator and Fields[2] the encoding characters, as the
+// Segment is one segment: its three-letter name and its fields. Field 0
+// is the name; field n is field n, raw (still escaped). For MSH, field 1
+// is the field separator and field 2 the encoding characters, as the
 // standard numbers them.
 type Segment struct {
-	Name   string
-	Seq    int // 1 for the first segment of this name in the message, 2 for the next...
-	Fields [][]byte
+	Name string
+	Seq  int // 1 for the first segment of this name in the message, 2 for the next...
+	line []byte
+	// bounds holds the start and end in line of each field: field n is
+	// line[bounds[2n]:bounds[2n+1]] (offsets rather than slices: a
+	// message's fields take 8 bytes each, none of them pointers).
+	bounds []uint32
 	msg    *Message
 }
+
+// NumFields returns the number of fields of s, the name (field 0) included.
+func (s *Segment) NumFields() int { return len(s.bounds) / 2 }
 
 // Location is a position in a message, written as HL7's ERR-2 error
 // location (data type ERL): Segment^sequence^field^repetition^component^subcomponent,
@@ -115,6 +123,9 @@ func Parse(data []byte) (*Message, error) {
 	if len(data) < 8 || !bytes.HasPrefix(data, []byte("MSH")) {
 		return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 	}
+	if int64(len(data)) > math.MaxUint32 {
+		return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeApplicationInternal, "message is %d bytes, more than the 4 GiB folio reads", len(data))
+	}
 	d := Delimiters{Field: data[3]}
 	// MSH-2 runs from byte 4 to the next field separator.
 	end := bytes.IndexByte(data[4:], d.Field)
@@ -143,7 +154,7 @@ func Parse(data []byte) (*Message, error) {
 	nseg := bytes.Count(data, []byte{'\r'}) + bytes.Count(data, []byte{'\n'}) + 1
 	nseg = min(nseg, MaxSegments)
 	segs := make([]Segment, 0, nseg)
-	fields := make([][]byte, 0, bytes.Count(data, []byte{d.Field})+nseg+1)
+	bounds := make([]uint32, 0, 2*(bytes.Count(data, []byte{d.Field})+nseg+1))
 	m.Segments = make([]*Segment, 0, nseg)
 	var counts segCounts
 	lines := lineReader{data: data}
@@ -169,18 +180,18 @@ func Parse(data []byte) (*Message, error) {
 		name := segName(line[:3])
 		segs = append(segs, Segment{Name: name, Seq: counts.next(name), msg: m})
 		seg := &segs[len(segs)-1]
-		start := len(fields)
+		start := len(bounds)
 		if len(m.Segments) == 0 {
 			if name != "MSH" {
 				return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 			}
 			// MSH|^~\&|... : field 1 is the separator itself.
-			fields = append(fields, line[:3], line[3:4])
-			fields = splitAppend(fields, line[4:], d.Field)
+			bounds = append(bounds, 0, 3, 3, 4)
+			bounds = splitBounds(bounds, line, 4, d.Field)
 		} else {
-			fields = splitAppend(fields, line, d.Field)
+			bounds = splitBounds(bounds, line, 0, d.Field)
 		}
-		seg.Fields = fields[start:len(fields):len(fields)]
+		seg.line, seg.bounds = line, bounds[start:len(bounds):len(bounds)]
 		m.Segments = append(m.Segments, seg)
 	}
 	msh := m.Segments[0]
@@ -242,15 +253,16 @@ func (r *lineReader) find(c byte) int {
 	return len(r.data)
 }
 
-// splitAppend appends the parts of b split on sep to out.
-func splitAppend(out [][]byte, b []byte, sep byte) [][]byte {
+// splitBounds appends the start and end of each part of line[from:]
+// split on sep to bounds.
+func splitBounds(bounds []uint32, line []byte, from int, sep byte) []uint32 {
 	for {
-		i := bytes.IndexByte(b, sep)
+		i := bytes.IndexByte(line[from:], sep)
 		if i < 0 {
-			return append(out, b)
+			return append(bounds, uint32(from), uint32(len(line)))
 		}
-		out = append(out, b[:i])
-		b = b[i+1:]
+		bounds = append(bounds, uint32(from), uint32(from+i))
+		from += i + 1
 	}
 }
 
@@ -371,13 +383,18 @@ func (s *Segment) Loc(n int) Location { return Location{Segment: s.Name, Seq: s.
 
 // Field returns field n (1-based), empty when the segment is shorter.
 func (s *Segment) Field(n int) Field {
-	if n < 0 || n >= len(s.Fields) {
+	if n < 0 || n >= s.NumFields() {
 		return Field{}
 	}
 	if s.Name == "MSH" && n <= 2 {
-		return Field{raw: s.Fields[n], d: Delimiters{}} // never split MSH-1 and MSH-2
+		return Field{raw: s.raw(n), d: Delimiters{}} // never split MSH-1 and MSH-2
 	}
-	return Field{raw: s.Fields[n], d: s.msg.Delims}
+	return Field{raw: s.raw(n), d: s.msg.Delims}
+}
+
+// raw returns field n (0 <= n < NumFields()) as sent.
+func (s *Segment) raw(n int) []byte {
+	return s.line[s.bounds[2*n]:s.bounds[2*n+1]:s.bounds[2*n+1]]
 }
 
 // Raw returns field n as sent, still escaped.
