@@ -96,10 +96,12 @@ func writeFT(b []byte, toks []hl7.Token) []byte {
 	for _, t := range toks {
 		switch t.Kind {
 		case hl7.TokText:
-			for j, ln := range strings.Split(t.Text, "\n") {
-				if j > 0 {
+			first := true
+			for ln := range strings.SplitSeq(t.Text, "\n") {
+				if !first {
 					endLine("\\\n")
 				}
+				first = false
 				if ln == "" {
 					continue
 				}

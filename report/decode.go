@@ -831,6 +831,9 @@ func (w *walker) items(path string, o *object) []Item {
 	}
 	a, p := w.arr(path, o, "items", required, 1, w.lim.MaxItems, "item", "items")
 	var out []Item
+	if len(a) > 0 {
+		out = make([]Item, 0, len(a))
+	}
 	for i, v := range a {
 		ip := index(p, i)
 		io, ok := w.elem(ip, v)
