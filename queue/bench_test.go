@@ -72,7 +72,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 func benchPipeline(b *testing.B, rate float64) {
 	s := startServer(b, b.TempDir(), "")
-	_, q := openQueue(b, s.ClientURL(), Config{})
+	_, q := openQueue(b, s, Config{})
 	runWorkers(b, q, &Engine{}, benchSlots())
 	reports := benchReports(b, "surgical-breast", b.N)
 	w, err := q.NewWaiter()

@@ -30,6 +30,7 @@ func TestClusterLosesNode(t *testing.T) {
 	}
 	servers := map[string]*Server{}
 	var urls []string
+	authDir := t.TempDir() // one set of credentials for the whole cluster
 	for i, p := range ports {
 		name := fmt.Sprintf("n%d", i+1)
 		dir := t.TempDir()
@@ -43,7 +44,7 @@ cluster {
   routes: [%s]
 }
 `, name, filepath.Join(dir, "nats"), p, strings.Join(routes, ", "))
-		s, err := StartServer(ServerConfig{DataDir: dir, ConfigText: conf, Logger: quietLogger()})
+		s, err := StartServer(ServerConfig{DataDir: dir, AuthDir: authDir, ConfigText: conf, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ cluster {
 	}
 	cfg := testConfig()
 	cfg.Replicas = 3
-	_, q := openQueue(t, strings.Join(urls, ","), cfg)
+	_, q := openQueueAt(t, strings.Join(urls, ","), authDir, RoleAdmin, cfg)
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error {
 		select { // a render that takes a little while
@@ -100,11 +101,14 @@ cluster {
 }
 
 // The worker-crash test re-executes the test binary as a worker process.
-const envCrashWorker = "FOLIO_QUEUE_TEST_CRASH_WORKER_URL"
+const (
+	envCrashWorker     = "FOLIO_QUEUE_TEST_CRASH_WORKER_URL"
+	envCrashWorkerAuth = "FOLIO_QUEUE_TEST_CRASH_WORKER_AUTH"
+)
 
 func TestMain(m *testing.M) {
 	if url := os.Getenv(envCrashWorker); url != "" {
-		crashWorker(url)
+		crashWorker(url, os.Getenv(envCrashWorkerAuth))
 		return
 	}
 	if dir := os.Getenv(envServerDir); dir != "" {
@@ -116,14 +120,21 @@ func TestMain(m *testing.M) {
 
 // crashWorker runs a worker whose renders announce themselves on stdout and
 // then hang until the process is killed.
-func crashWorker(url string) {
-	nc, err := Connect(url)
+func crashWorker(url, authDir string) {
+	auth, err := EmbeddedOptions(authDir, RoleWorker)
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	nc, err := Connect(url, auth...)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
 	ctx := context.Background()
-	q, err := Open(ctx, nc, crashConfig())
+	cfg := crashConfig()
+	cfg.Role = RoleWorker
+	q, err := Open(ctx, nc, cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -146,11 +157,11 @@ func crashConfig() Config {
 // redelivered after the ack wait to a surviving worker and completes once.
 func TestWorkerCrash(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), crashConfig())
+	_, q := openQueue(t, s, crashConfig())
 	subs := submitAll(t, q, [][]byte{fixtures(t)["autopsy"]}, nil)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrashWorker+"="+s.ClientURL())
+	cmd.Env = append(os.Environ(), envCrashWorker+"="+s.ClientURL(), envCrashWorkerAuth+"="+s.AuthDir())
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

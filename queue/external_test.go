@@ -64,7 +64,7 @@ func TestExternalServerKilled(t *testing.T) {
 	dir := t.TempDir()
 	cmd, url := startServerProcess(t, dir, "127.0.0.1:-1")
 	listen := strings.TrimPrefix(url, "nats://")
-	_, q := openQueue(t, url, testConfig())
+	_, q := openQueueAt(t, url, dir, RoleAdmin, testConfig())
 	r := newTestRenderer()
 	started := make(chan string, 100)
 	release := make(chan struct{})

@@ -38,7 +38,7 @@ func fhirJob(t *testing.T, name string, edit func(m map[string]any)) []byte {
 // version (entered-in-error, out of the patient's index).
 func TestFHIRVersionsAndWithdrawal(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	runWorkers(t, q, &Engine{Versions: q.Store()}, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

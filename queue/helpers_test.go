@@ -61,10 +61,22 @@ func startServer(t testing.TB, dir string, listen string) *Server {
 	return s
 }
 
-// openQueue connects to url and opens the pipeline with cfg.
-func openQueue(t testing.TB, url string, cfg Config) (*nats.Conn, *Queue) {
+// openQueue connects to s as admin and opens the pipeline with cfg.
+func openQueue(t testing.TB, s *Server, cfg Config) (*nats.Conn, *Queue) {
 	t.Helper()
-	nc, err := Connect(url, nats.ReconnectWait(100*time.Millisecond))
+	return openQueueAt(t, s.ClientURL(), s.AuthDir(), RoleAdmin, cfg)
+}
+
+// openQueueAt connects to url (an embedded server whose credentials are
+// under authDir) as role and opens the pipeline with cfg.
+func openQueueAt(t testing.TB, url, authDir string, role Role, cfg Config) (*nats.Conn, *Queue) {
+	t.Helper()
+	auth, err := EmbeddedOptions(authDir, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Role = role
+	nc, err := Connect(url, append(auth, nats.ReconnectWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func withPatient(t *testing.T, base []byte, id, patient, name string) []byte {
 // nothing stored; with or without an explicit job id.
 func TestConflictRefused(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	runWorkers(t, q, &Engine{}, 2)
 	base := fixtures(t)["spec-example"]
 	alpha := withPatient(t, base, "CONFLICT-1", "pt-aaa", "Alpha, Anna")
@@ -103,7 +103,7 @@ func TestConflictRefused(t *testing.T) {
 // version get eight jobs and eight different errors.
 func TestEightBadReports(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	runWorkers(t, q, &Engine{}, 2)
 	var rep map[string]any
 	json.Unmarshal(fixtures(t)["spec-example"], &rep)
@@ -138,7 +138,7 @@ func TestEightBadReports(t *testing.T) {
 // whose digest does not match its report is refused.
 func TestJobMessageStrict(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	runWorkers(t, q, &Engine{}, 1)
 	rep := fixtures(t)["spec-example"]
 	ctx := context.Background()

@@ -11,7 +11,7 @@ import (
 // ones, and bounds the entries one call examines.
 func TestListJobs(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "127.0.0.1:-1")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	ctx := context.Background()
 	var ids []string
 	for i := range 12 {

@@ -147,6 +147,13 @@ type Config struct {
 	// MemoryStorage keeps everything in memory instead of files (tests and
 	// benchmarks only: nothing survives a restart).
 	MemoryStorage bool
+	// Role is the NATS role the connection has (RolePermissions). Empty,
+	// RoleAdmin and RoleWorker create or update every resource; RoleAPI
+	// binds to the records, index and Binaries only, RoleSubmitter to the
+	// job statuses only, and both wait (until Open's context ends) for a
+	// worker to have created them. A submitter cannot write statuses: its
+	// jobs have none until a worker takes them (Status: folio.ErrNotFound).
+	Role Role
 }
 
 func (c Config) withDefaults() Config {
@@ -398,6 +405,7 @@ type Queue struct {
 	consumer jetstream.Consumer
 	status   jetstream.KeyValue
 	store    *store.Store
+	versions *store.VersionStore
 }
 
 // Open creates or updates the pipeline's streams, consumer and buckets on the
@@ -427,6 +435,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 }
 
 func (q *Queue) setup(ctx context.Context) error {
+	switch q.cfg.Role {
+	case RoleAPI, RoleSubmitter:
+		return q.bind(ctx)
+	case "", RoleAdmin, RoleWorker:
+	default:
+		return fmt.Errorf("unknown role %q", q.cfg.Role)
+	}
 	cfg := q.cfg
 	storage := jetstream.FileStorage
 	if cfg.MemoryStorage {
@@ -489,17 +504,66 @@ func (q *Queue) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	q.versions = q.store.Versions()
 	return nil
+}
+
+// bind looks up the existing resources that a submitter or the API uses,
+// creating nothing.
+func (q *Queue) bind(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var err error
+	if q.cfg.Role == RoleSubmitter {
+		if q.status, err = q.js.KeyValue(ctx, BucketJobs); err != nil {
+			return fmt.Errorf("bucket %s: %w", BucketJobs, err)
+		}
+		q.versions, err = store.BindVersions(ctx, q.js, store.Config{CallTimeout: q.cfg.CallTimeout})
+		return err
+	}
+	q.store, err = store.Bind(ctx, q.js, store.Config{CallTimeout: q.cfg.CallTimeout})
+	return err
+}
+
+// errRole is returned by what the queue's role may not do.
+func (q *Queue) errRole(what string) error {
+	return fmt.Errorf("queue: the %s role cannot %s", q.cfg.Role, what)
+}
+
+// Ready checks that the server answers for the queue's resources: the
+// render consumer for a worker, the Binaries for the API, the status
+// bucket for a submitter.
+func (q *Queue) Ready(ctx context.Context) error {
+	ctx, cancel := q.cfg.call(ctx)
+	defer cancel()
+	switch {
+	case q.consumer != nil:
+		_, err := q.consumer.Info(ctx)
+		return err
+	case q.store != nil:
+		return q.store.Ready(ctx)
+	default:
+		_, err := q.status.Status(ctx)
+		return err
+	}
 }
 
 // Config returns the configuration in use, defaults filled in.
 func (q *Queue) Config() Config { return q.cfg }
 
-// Store returns the store of finished Binaries and records.
+// Versions returns what derives report versions from content (for the
+// intake of unversioned input), or nil for the API role.
+func (q *Queue) Versions() *store.VersionStore { return q.versions }
+
+// Store returns the store of finished Binaries and records (nil for the
+// submitter role).
 func (q *Queue) Store() *store.Store { return q.store }
 
 // Status returns the status of a job, or folio.ErrNotFound.
 func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {
+	if q.status == nil {
+		return nil, q.errRole("read job statuses")
+	}
 	if !validJobID(jobID) {
 		return nil, folio.ErrNotFound
 	}
@@ -522,6 +586,9 @@ func (q *Queue) Status(ctx context.Context, jobID string) (*JobStatus, error) {
 // Depth returns the number of jobs waiting and the number delivered but not
 // yet acknowledged.
 func (q *Queue) Depth(ctx context.Context) (pending, inFlight uint64, err error) {
+	if q.consumer == nil {
+		return 0, 0, q.errRole("read the render consumer")
+	}
 	ctx, cancel := q.cfg.call(ctx)
 	defer cancel()
 	info, err := q.consumer.Info(ctx)

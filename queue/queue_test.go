@@ -24,7 +24,7 @@ var roundTripRenderer = func() Renderer { return &Engine{} }
 
 func TestRoundTrip(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	runWorkers(t, q, roundTripRenderer(), 2)
 
 	fx := fixtures(t)
@@ -82,7 +82,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestInvalidJobFailsOnce(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	r := newTestRenderer()
 	runWorkers(t, q, r, 1)
 
@@ -145,7 +145,7 @@ func TestInvalidJobFailsOnce(t *testing.T) {
 
 func TestDuplicateSubmission(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	r := newTestRenderer()
 	stop := runWorkers(t, q, r, 2)
 
@@ -195,7 +195,7 @@ func TestDuplicateSubmission(t *testing.T) {
 
 func TestTransientFailureRetried(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error {
 		if call <= 2 {
@@ -214,7 +214,7 @@ func TestTransientFailureRetried(t *testing.T) {
 
 func TestExhaustedDeliveriesFail(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error { return errTransient }
 	runWorkers(t, q, r, 1)
@@ -232,7 +232,7 @@ func TestExhaustedDeliveriesFail(t *testing.T) {
 
 func TestNewVersionSupersedes(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	runWorkers(t, q, newTestRenderer(), 2)
 
 	v1 := fixtures(t)["spec-example"]
@@ -305,7 +305,7 @@ func TestEmbeddedRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "")
 	listen := strings.TrimPrefix(s.ClientURL(), "nats://")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	r := newTestRenderer()
 	started := make(chan string, 100)
 	release := make(chan struct{})

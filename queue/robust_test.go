@@ -23,7 +23,7 @@ func TestExhaustedWhileNoWorkerRuns(t *testing.T) {
 	cfg := testConfig()
 	cfg.AckWait = time.Second
 	cfg.MaxDeliver = 2
-	_, q := openQueue(t, s.ClientURL(), cfg)
+	_, q := openQueue(t, s, cfg)
 	subs := submitAll(t, q, [][]byte{fixtures(t)["mammography"]}, nil)
 
 	for n := 1; n <= cfg.MaxDeliver; n++ {
@@ -76,7 +76,7 @@ func TestExhaustedWhileNoWorkerRuns(t *testing.T) {
 // gets no such warning.
 func TestThumbnailKeptWhenResentWithOtherSize(t *testing.T) {
 	s := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, s.ClientURL(), testConfig())
+	_, q := openQueue(t, s, testConfig())
 	runWorkers(t, q, &Engine{}, 2)
 	rep := fixtures(t)["spec-example"]
 	ctx := context.Background()

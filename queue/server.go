@@ -34,14 +34,23 @@ type ServerConfig struct {
 	// cluster block); Listen and MaxPayload then come from it, and its
 	// store_dir defaults to DataDir/nats.
 	ConfigText string
+	// AuthDir holds the NKey seed files of the roles (AuthDir/nats-auth,
+	// created on first start; default DataDir). The servers of one
+	// embedded cluster share it, so that a client's credentials hold on
+	// every node.
+	AuthDir string
 	// Logger receives the server's log lines (slog.Default()).
 	Logger *slog.Logger
 }
 
-// Server is an embedded nats-server with JetStream.
+// Server is an embedded nats-server with JetStream. It requires
+// authentication: one NKey user per Role with that role's permissions
+// (RolePermissions), whose seeds it creates under AuthDir on first start
+// (NKeyFile). No client connects without one of them.
 type Server struct {
-	ns   *server.Server
-	lock *os.File
+	ns      *server.Server
+	lock    *os.File
+	authDir string
 }
 
 // ErrDataDirInUse is returned by StartServer when another process (or
@@ -103,6 +112,13 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		opts.SyncAlways = true
 	}
 	opts.NoSigs = true
+	if cfg.AuthDir == "" {
+		cfg.AuthDir = cfg.DataDir
+	}
+	if err := embeddedAuth(opts, cfg.AuthDir); err != nil {
+		unlock(lock)
+		return nil, fmt.Errorf("queue: embedded server credentials: %w", err)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		unlock(lock)
@@ -122,7 +138,33 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		unlock(lock)
 		return nil, fmt.Errorf("queue: embedded server started without JetStream (store %s); see the log above", opts.StoreDir)
 	}
-	return &Server{ns: ns, lock: lock}, nil
+	return &Server{ns: ns, lock: lock, authDir: cfg.AuthDir}, nil
+}
+
+// embeddedAuth makes the server require one of the roles' NKeys, creating
+// them under authDir if needed, unless the configuration text already set
+// up its own authentication.
+func embeddedAuth(opts *server.Options, authDir string) error {
+	if len(opts.Nkeys) > 0 || len(opts.Users) > 0 || len(opts.Accounts) > 0 ||
+		len(opts.TrustedOperators) > 0 || opts.Username != "" || opts.Authorization != "" {
+		return nil
+	}
+	keys, err := ensureCredentials(authDir)
+	if err != nil {
+		return err
+	}
+	for _, r := range Roles {
+		p := RolePermissions(r)
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{
+			Nkey: keys[r],
+			Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: p.Publish},
+				Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+			},
+		})
+	}
+	opts.NoAuthUser = ""
+	return nil
 }
 
 func splitListen(listen string) (string, int, error) {
@@ -154,9 +196,24 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 // NATS returns the underlying nats-server.
 func (s *Server) NATS() *server.Server { return s.ns }
 
-// Connect opens a client connection to the server that reconnects forever.
-func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	return Connect(s.ClientURL(), opts...)
+// AuthDir is the directory under which the server keeps its credentials
+// (NKeyFile(AuthDir, role)).
+func (s *Server) AuthDir() string { return s.authDir }
+
+// ClientOptions returns the options that authenticate as role to this
+// server.
+func (s *Server) ClientOptions(role Role) ([]nats.Option, error) {
+	return EmbeddedOptions(s.authDir, role)
+}
+
+// Connect opens a client connection to the server as role that reconnects
+// forever.
+func (s *Server) Connect(role Role, opts ...nats.Option) (*nats.Conn, error) {
+	auth, err := s.ClientOptions(role)
+	if err != nil {
+		return nil, err
+	}
+	return Connect(s.ClientURL(), append(auth, opts...)...)
 }
 
 // Shutdown stops the server, waits until its store is closed, and releases

@@ -10,7 +10,7 @@ import (
 // worker has finished meanwhile; its "queued" must not replace "done".
 func TestInterimStatusNeverReplacesFinal(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "127.0.0.1:-1")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	ctx := context.Background()
 	id := "S26-000777-1.pdf"
 	if err := q.putInterimStatus(ctx, &JobStatus{JobID: id, Status: StatusRunning}); err != nil {

@@ -53,7 +53,9 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 		return nil, fmt.Errorf("queue: publishing job %s: %w", job.ID, err)
 	}
 	sub := &Submitted{JobID: job.ID, Seq: ack.Sequence, Duplicate: ack.Duplicate}
-	if ack.Duplicate {
+	if ack.Duplicate || q.cfg.Role == RoleSubmitter {
+		// A submitter may not write statuses: the job has none until a
+		// worker takes it.
 		return sub, nil
 	}
 	// Record "queued" unless a worker already wrote this delivery's status

@@ -126,6 +126,9 @@ type WorkerOptions struct {
 // finish (handing back those still running after ShutdownGrace) and
 // returns nil.
 func (q *Queue) Work(ctx context.Context, r Renderer, opt WorkerOptions) error {
+	if q.consumer == nil {
+		return q.errRole("consume jobs")
+	}
 	if opt.Slots <= 0 {
 		opt.Slots = 1
 	}

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foliohealth/folio"
 )
 
 // contentKey is the index key of a report's content history: the digests
@@ -62,4 +65,47 @@ func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, 
 		}
 	}
 	return 0, fmt.Errorf("store: content history of report %s: too many concurrent updates", reportID)
+}
+
+// VersionStore is the part of a Store that derives content versions
+// (NextVersion): all that a process publishing jobs from unversioned input
+// (folio submit with HL7 v2 files, folio mllp) may do with the index. Under
+// NATS permissions (queue.RoleSubmitter) it reads and writes only the
+// index's content.* keys.
+type VersionStore struct{ s *Store }
+
+// NextVersion is Store.NextVersion.
+func (v *VersionStore) NextVersion(ctx context.Context, reportID, digest string) (int, error) {
+	return v.s.NextVersion(ctx, reportID, digest)
+}
+
+// ErrReadOnlyRecords is returned by VersionStore.Withdraw when it may
+// not change records.
+var ErrReadOnlyRecords = errors.New("store: withdrawing a report changes its stored record, which this connection may not (NATS submitter role): " +
+	"send the withdrawal through folio serve --mllp, or run this with the worker's credentials")
+
+// Withdraw is Store.Withdraw for a VersionStore made by Store.Versions; one
+// made by BindVersions returns ErrReadOnlyRecords.
+func (v *VersionStore) Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error) {
+	if v.s.records == nil {
+		return nil, ErrReadOnlyRecords
+	}
+	return v.s.Withdraw(ctx, reportID, reason)
+}
+
+// Versions returns the VersionStore of s.
+func (s *Store) Versions() *VersionStore { return &VersionStore{s: s} }
+
+// BindVersions returns a VersionStore over the existing index bucket,
+// creating nothing and binding to nothing else. Of cfg only CallTimeout
+// counts.
+func BindVersions(ctx context.Context, js jetstream.JetStream, cfg Config) (*VersionStore, error) {
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	index, err := js.KeyValue(ctx, BucketIndex)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketIndex, err)
+	}
+	return &VersionStore{s: &Store{index: index, js: js, timeout: cfg.CallTimeout}}, nil
 }

@@ -151,6 +151,36 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
 }
 
+// Bind returns a Store over buckets that already exist, creating or
+// changing nothing: what a process that may only read them (the NATS api
+// role, queue.RoleAPI) uses. Of cfg only CallTimeout counts.
+func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 10 * time.Second
+	}
+	records, err := js.KeyValue(ctx, BucketRecords)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketRecords, err)
+	}
+	index, err := js.KeyValue(ctx, BucketIndex)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketIndex, err)
+	}
+	objects, err := js.ObjectStore(ctx, BucketBinaries)
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
+	}
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
+}
+
+// Ready checks that the server answers for the Binaries bucket.
+func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.objects.Status(ctx)
+	return err
+}
+
 // call bounds ctx for one call to the server.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := s.timeout

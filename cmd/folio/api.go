@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/foliohealth/folio/queue"
 )
 
 // runAPI implements "folio api": the FHIR read endpoint alone, against an
@@ -14,10 +16,10 @@ import (
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s), comma-separated")
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP address of the FHIR endpoint (and /healthz, /readyz)")
-	data := fs.String("data", "./folio-data", "directory of the development signing key")
-	replicas := fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)")
+	data := fs.String("data", "./folio-data", "directory of the development signing key (and of the embedded NATS server's credentials)")
+	fs.Int("replicas", 1, "ignored: the API creates no stream or bucket (workers do)")
 	af := addAPIFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -33,7 +35,12 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	p, err := openPipeline(ctx, *natsURL, *replicas, log)
+	auth, err := nf.options(queue.RoleAPI, *data)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitUsage
+	}
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed
@@ -44,7 +51,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed
 	}
-	log.Info("folio api ready", "nats", *natsURL)
+	log.Info("folio api ready", "nats", *nf.url)
 	<-ctx.Done()
 	log.Info("shutting down")
 	stop()

@@ -176,7 +176,7 @@ func (p *pipeline) addHealth(mux *http.ServeMux) {
 			http.Error(w, "not connected to NATS", http.StatusServiceUnavailable)
 			return
 		}
-		if _, _, err := p.q.Depth(ctx); err != nil {
+		if err := p.q.Ready(ctx); err != nil {
 			http.Error(w, "JetStream not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

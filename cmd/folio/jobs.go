@@ -17,15 +17,16 @@ import (
 	"github.com/foliohealth/folio/queue"
 )
 
-// openQueue connects to NATS as the job commands do (the flags of submit)
-// and opens the pipeline's resources.
-func openQueue(ctx context.Context, url string) (*queue.Queue, func(), error) {
-	nc, err := queue.Connect(url, nats.MaxReconnects(10))
+// openQueue connects to NATS as the job commands do (the connection flags
+// of submit, the submitter's role: they read job statuses) and binds to
+// the job statuses.
+func openQueue(ctx context.Context, nf *natsFlags, dataDir string) (*queue.Queue, func(), error) {
+	nc, err := nf.connect(queue.RoleSubmitter, dataDir, nats.MaxReconnects(10))
 	if err != nil {
 		return nil, nil, err
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{})
+	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
 	cancel()
 	if err != nil {
 		nc.Close()
@@ -38,7 +39,8 @@ func openQueue(ctx context.Context, url string) (*queue.Queue, func(), error) {
 func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio jobs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s)")
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
+	data := fs.String("data", "./folio-data", "data directory of the folio serve whose embedded NATS server to use (its credentials)")
 	failed := fs.Bool("failed", false, "failed jobs only")
 	since := fs.Duration("since", 24*time.Hour, "jobs whose status changed within this long (0: every status kept, 7 days by default)")
 	limit := fs.Int("limit", 100, "at most this many jobs (0: no limit)")
@@ -56,7 +58,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	q, closeQ, err := openQueue(ctx, *url)
+	q, closeQ, err := openQueue(ctx, nf, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio jobs:", err)
 		return exitFailed
@@ -114,7 +116,8 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio job", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s)")
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
+	data := fs.String("data", "./folio-data", "data directory of the folio serve whose embedded NATS server to use (its credentials)")
 	asJSON := fs.Bool("json", false, "print the job status record as JSON")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -129,7 +132,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	q, closeQ, err := openQueue(ctx, *url)
+	q, closeQ, err := openQueue(ctx, nf, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio job:", err)
 		return exitFailed

@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"jobs":    runJobs,
 		"job":     runJob,
 		"mllp":    runMLLP,
+		"creds":   runCreds,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -70,6 +71,7 @@ commands:
   jobs     list recent jobs (--failed, --since D, --json)
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
+  creds    show the embedded NATS server's credentials (for the nats CLI)
 
 Run "folio COMMAND -h" for a command's flags.
 `)

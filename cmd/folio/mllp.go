@@ -15,6 +15,7 @@ import (
 	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/queue"
 )
 
 // mllpFlags are the MLLP listener's flags (folio serve and folio mllp).
@@ -52,9 +53,10 @@ func loadSite(path string) (hl7input.Site, error) {
 }
 
 // startMLLP listens for HL7 v2 over MLLP on addr and hands each message to
-// an intake publishing to the pipeline. It returns the bound address and a
+// an intake publishing with pub (a queue of the submitter role) and
+// numbering versions and withdrawing reports with st. It returns the bound address and a
 // function that stops the listener (letting messages in hand finish).
-func (p *pipeline) startMLLP(ctx context.Context, addr string, mf mllpFlags, log *slog.Logger) (string, func(), error) {
+func (p *pipeline) startMLLP(ctx context.Context, addr string, pub *queue.Queue, st intake.Store, mf mllpFlags, log *slog.Logger) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("--mllp %s: %w", addr, err)
@@ -70,7 +72,7 @@ func (p *pipeline) startMLLP(ctx context.Context, addr string, mf mllpFlags, log
 		ln.Close()
 		return "", nil, fmt.Errorf("--hl7-site: %w", err)
 	}
-	in := intake.New(p.q, p.q.Store(), intake.Config{ProcessingIDs: ids, Site: site})
+	in := intake.New(pub, st, intake.Config{ProcessingIDs: ids, Site: site})
 	srv := mllp.NewServer(in, mllp.Config{
 		MaxFrame: *mf.maxFrame, ReadTimeout: *mf.readTimeout, IdleTimeout: *mf.idleTimeout,
 		MaxConns: *mf.maxConns, Logger: log, Metrics: mllp.NewMetrics(p.reg),
@@ -92,7 +94,8 @@ func (p *pipeline) startMLLP(ctx context.Context, addr string, mf mllpFlags, log
 func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio mllp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
+	data := fs.String("data", "./folio-data", "data directory of a folio serve whose embedded NATS server to use (its credentials)")
 	def := "127.0.0.1:2575"
 	if v := os.Getenv("FOLIO_MLLP"); v != "" {
 		def = v
@@ -108,13 +111,18 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitUsage
 	}
-	if len(pos) > 0 || *pf.natsURL == "" {
+	if len(pos) > 0 || *nf.url == "" {
 		fmt.Fprintln(stderr, "folio mllp: no arguments expected and --nats-url must be set")
 		fs.Usage()
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	p, err := openPipeline(ctx, *pf.natsURL, *pf.replicas, log)
+	auth, err := nf.options(queue.RoleSubmitter, *data)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio mllp:", err)
+		return exitUsage
+	}
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleSubmitter}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitFailed
@@ -128,12 +136,12 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	bound, stop, err := p.startMLLP(ctx, *listen, mf, log)
+	bound, stop, err := p.startMLLP(ctx, *listen, p.q, p.q.Versions(), mf, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "folio mllp ready: HL7 v2 over MLLP on %s, jobs to %s\n", bound, *pf.natsURL)
+	fmt.Fprintf(stdout, "folio mllp ready: HL7 v2 over MLLP on %s, jobs to %s\n", bound, *nf.url)
 	<-ctx.Done()
 	stop()
 	log.Info("MLLP listener stopped")

@@ -25,14 +25,14 @@ import (
 
 // pipelineFlags are the flags serve and worker share.
 type pipelineFlags struct {
-	natsURL  *string
+	nats     *natsFlags
 	workers  *int
 	replicas *int
 }
 
 func addPipelineFlags(fs *flag.FlagSet, defaultURL string) pipelineFlags {
 	return pipelineFlags{
-		natsURL:  fs.String("nats-url", defaultURL, "NATS server or cluster URL(s), comma-separated"),
+		nats:     addNATSFlags(fs, defaultURL),
 		workers:  fs.Int("workers", runtime.NumCPU(), "render workers (jobs rendered at once)"),
 		replicas: fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)"),
 	}
@@ -67,8 +67,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	url := *pf.natsURL
+	url := *pf.nats.url
+	var auth []nats.Option
 	if url == "" {
+		if host, _, err := net.SplitHostPort(*listen); err == nil && !loopback(host) && !*pf.nats.insecure {
+			fmt.Fprintf(stderr, "folio serve: --nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
+				"run an external nats-server with TLS (docs/SECURITY.md), or give --nats-insecure\n", *listen)
+			return exitUsage
+		}
 		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
@@ -76,9 +82,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
-		log.Debug("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways)
+		if auth, err = srv.ClientOptions(queue.RoleWorker); err != nil {
+			fmt.Fprintln(stderr, "folio serve:", err)
+			return exitFailed
+		}
+		log.Debug("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways,
+			"credentials", queue.CredentialsDir(*data))
+	} else if auth, err = pf.nats.options(queue.RoleWorker, *data); err != nil {
+		fmt.Fprintln(stderr, "folio serve:", err)
+		return exitUsage
 	}
-	p, err := openPipeline(ctx, url, *pf.replicas, log)
+	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed
@@ -94,7 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer stopHTTP()
 	var mllpBound string
 	if *mllpAddr != "" {
-		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, mf, log)
+		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, p.q, p.q.Store(), mf, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
@@ -104,7 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("folio serve ready", "workers", *pf.workers)
 	printBanner(stdout, bannerInfo{
-		httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: url, embedded: *pf.natsURL == "",
+		httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: url, embedded: *pf.nats.url == "",
 		opsAddr: shownAddr(*af.opsAddr, opsAddr), console: opsAddr != "", mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
@@ -247,10 +261,11 @@ type pipeline struct {
 	withConsole bool
 }
 
-// openPipeline connects to NATS and sets up the pipeline's resources.
-func openPipeline(ctx context.Context, url string, replicas int, log *slog.Logger) (*pipeline, error) {
+// openPipeline connects to NATS with auth (the options of one role) and
+// sets up or binds the pipeline's resources for cfg.Role.
+func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue.Config, log *slog.Logger) (*pipeline, error) {
 	p := &pipeline{closed: make(chan struct{})}
-	nc, err := queue.Connect(url,
+	nc, err := queue.Connect(url, append(auth,
 		nats.ClosedHandler(func(*nats.Conn) { close(p.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -258,22 +273,36 @@ func openPipeline(ctx context.Context, url string, replicas int, log *slog.Logge
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrl()) }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("NATS", "err", err) }),
+	)...)
 	if err != nil {
 		return nil, err
 	}
 	p.nc = nc
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	p.q, err = queue.Open(octx, nc, queue.Config{Replicas: replicas})
+	p.q, err = queue.Open(octx, nc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	p.reg = prometheus.NewRegistry()
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p.metrics = queue.NewMetrics(p.reg, p.q)
+	if cfg.Role == queue.RoleAPI || cfg.Role == queue.RoleSubmitter {
+		p.metrics = queue.NewMetrics(p.reg, nil) // the role may not read the queue's depth
+	} else {
+		p.metrics = queue.NewMetrics(p.reg, p.q)
+	}
 	return p, nil
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // close drains the connection: pending publishes and acks are flushed.

@@ -38,7 +38,8 @@ type submitLine struct {
 func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("folio submit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server or cluster URL(s)")
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
+	data := fs.String("data", "./folio-data", "data directory of the folio serve whose embedded NATS server to use (its credentials)")
 	outputs := fs.String("outputs", "pdf", "comma-separated outputs: pdf, thumbnail")
 	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
@@ -81,14 +82,14 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		enc.Encode(l)
 	}
-	nc, err := queue.Connect(*url, nats.MaxReconnects(10))
+	nc, err := nf.connect(queue.RoleSubmitter, *data, nats.MaxReconnects(10))
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)
 		return exitFailed
 	}
 	defer nc.Close()
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{})
+	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)
@@ -108,7 +109,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "folio submit: --hl7-site:", err)
 		return exitUsage
 	}
-	hl7in := intake.New(q, q.Store(), intake.Config{Outputs: outs, Site: site})
+	hl7in := intake.New(q, q.Versions(), intake.Config{Outputs: outs, Site: site})
 	code := exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}

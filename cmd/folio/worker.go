@@ -18,6 +18,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
 	addr := fs.String("addr", "", "operator listener: /healthz, /readyz and /metrics (off when empty); keep it on loopback")
+	data := fs.String("data", "./folio-data", "data directory of a folio serve whose embedded NATS server to use (its credentials)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -26,13 +27,18 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitUsage
 	}
-	if len(pos) > 0 || *pf.workers < 1 || *pf.natsURL == "" {
+	if len(pos) > 0 || *pf.workers < 1 || *pf.nats.url == "" {
 		fmt.Fprintln(stderr, "folio worker: no arguments expected, --nats-url must be set and --workers at least 1")
 		fs.Usage()
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	p, err := openPipeline(ctx, *pf.natsURL, *pf.replicas, log)
+	auth, err := pf.nats.options(queue.RoleWorker, *data)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio worker:", err)
+		return exitUsage
+	}
+	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitFailed
@@ -46,7 +52,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		defer stop()
 	}
-	log.Info("folio worker ready", "nats", *pf.natsURL, "workers", *pf.workers)
+	log.Info("folio worker ready", "nats", *pf.nats.url, "workers", *pf.workers)
 	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped")
 	return exitOK
