@@ -46,6 +46,10 @@ type Config struct {
 	// NATSURL, if set, is an external server or cluster (comma-separated
 	// URLs); otherwise an embedded server listens on a free loopback port.
 	NATSURL string
+	// Auth returns the connection options of a NATS role for NATSURL (nil:
+	// connect without credentials). The embedded server's own credentials
+	// are used when NATSURL is empty.
+	Auth func(queue.Role) ([]nats.Option, error)
 	// Replicas of the streams and buckets (1).
 	Replicas int
 	// Workers is the number of render slots (runtime.NumCPU()); 0 with
@@ -71,10 +75,23 @@ type Pipeline struct {
 	Token string
 
 	srv     *queue.Server
+	auth    func(queue.Role) ([]nats.Option, error)
 	conns   []*nats.Conn
 	http    *http.Server
 	stop    context.CancelFunc
 	workers sync.WaitGroup
+}
+
+// connect opens a connection to the pipeline's NATS server as role.
+func (p *Pipeline) connect(role queue.Role) (*nats.Conn, error) {
+	var opts []nats.Option
+	if p.auth != nil {
+		var err error
+		if opts, err = p.auth(role); err != nil {
+			return nil, err
+		}
+	}
+	return queue.Connect(p.NATSURL, opts...)
 }
 
 // Start starts a pipeline. Close it when done.
@@ -92,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p = &Pipeline{NATSURL: cfg.NATSURL}
+	p = &Pipeline{NATSURL: cfg.NATSURL, auth: cfg.Auth}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -105,25 +122,27 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 			return p, err
 		}
 		p.NATSURL = p.srv.ClientURL()
+		p.auth = p.srv.ClientOptions
 	}
-	qcfg := queue.Config{Replicas: cfg.Replicas}
-	open := func() (*queue.Queue, error) {
-		nc, err := queue.Connect(p.NATSURL)
+	open := func(role queue.Role) (*queue.Queue, error) {
+		nc, err := p.connect(role)
 		if err != nil {
 			return nil, err
 		}
 		p.conns = append(p.conns, nc)
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return queue.Open(octx, nc, qcfg)
+		return queue.Open(octx, nc, queue.Config{Replicas: cfg.Replicas, Role: role})
 	}
-	if p.Queue, err = open(); err != nil {
+	// The submitting side also reads what the API reads and writes the
+	// queued statuses: the admin role.
+	if p.Queue, err = open(queue.RoleAdmin); err != nil {
 		return p, err
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
 	for range cfg.WorkerProcs {
-		wq, err := open()
+		wq, err := open(queue.RoleWorker)
 		if err != nil {
 			return p, err
 		}
@@ -343,7 +362,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 
 	// Job outcomes arrive as events on a connection of our own.
-	nc, err := queue.Connect(p.NATSURL)
+	nc, err := p.connect(queue.RoleSubmitter)
 	if err != nil {
 		return nil, err
 	}

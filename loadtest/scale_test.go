@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -21,7 +23,7 @@ const routePortBase = 16248
 // startCluster starts three embedded nats-servers clustered over loopback
 // routes on fixed ports, from configuration text, and returns their client
 // URLs joined with commas.
-func startCluster(t *testing.T) string {
+func startCluster(t *testing.T) (string, string) {
 	t.Helper()
 	base := routePortBase
 	if v := os.Getenv("FOLIO_SCALE_ROUTE_PORT"); v != "" {
@@ -35,6 +37,7 @@ func startCluster(t *testing.T) string {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", base+i))
 	}
 	var urls []string
+	authDir := t.TempDir() // one set of credentials for the cluster
 	for i := range 3 {
 		dir := t.TempDir()
 		conf := fmt.Sprintf(`
@@ -48,14 +51,14 @@ cluster {
   routes: [%s]
 }
 `, i+1, filepath.Join(dir, "nats"), base+i, strings.Join(routes, ", "))
-		s, err := queue.StartServer(queue.ServerConfig{DataDir: dir, ConfigText: conf, Logger: quietLog()})
+		s, err := queue.StartServer(queue.ServerConfig{DataDir: dir, AuthDir: authDir, ConfigText: conf, Logger: quietLog()})
 		if err != nil {
 			t.Fatalf("node %d: %v (route port %d taken? set FOLIO_SCALE_ROUTE_PORT)", i+1, err, base+i)
 		}
 		t.Cleanup(s.Shutdown)
 		urls = append(urls, s.ClientURL())
 	}
-	return strings.Join(urls, ",")
+	return strings.Join(urls, ","), authDir
 }
 
 // TestScaleCluster is the simulated run of docs/SCALING.md: the same jobs
@@ -104,8 +107,9 @@ func TestScaleCluster(t *testing.T) {
 		return r
 	}
 	one := run("R1 single server, 4 workers", Config{DataDir: t.TempDir(), Workers: 1, WorkerProcs: 4})
-	urls := startCluster(t)
-	three := run("R3 3-node cluster, 4 workers", Config{DataDir: t.TempDir(), NATSURL: urls, Replicas: 3, Workers: 1, WorkerProcs: 4})
+	urls, authDir := startCluster(t)
+	auth := func(r queue.Role) ([]nats.Option, error) { return queue.EmbeddedOptions(authDir, r) }
+	three := run("R3 3-node cluster, 4 workers", Config{DataDir: t.TempDir(), NATSURL: urls, Auth: auth, Replicas: 3, Workers: 1, WorkerProcs: 4})
 	if t.Failed() {
 		return
 	}

@@ -86,13 +86,11 @@ func readStream(stream string) []string {
 		jsAPI + "STREAM.INFO." + stream,
 		jsAPI + "DIRECT.GET." + stream,
 		jsAPI + "DIRECT.GET." + stream + ".>",
-		jsAPI + "STREAM.MSG.GET." + stream,
 	}
 }
 
 func consumeStream(stream string) []string {
 	return []string{
-		jsAPI + "CONSUMER.CREATE." + stream,
 		jsAPI + "CONSUMER.CREATE." + stream + ".>",
 		jsAPI + "CONSUMER.DELETE." + stream + ".>",
 		"$JS.FC." + stream + ".>",
@@ -139,6 +137,8 @@ func RolePermissions(role Role) Permissions {
 		}
 		for _, s := range []string{streamKVJobs, streamKVRecords, streamKVIndex, streamObjects} {
 			p.Publish = append(p.Publish, readStream(s)...)
+		}
+		for _, s := range []string{streamKVIndex, streamObjects} {
 			p.Publish = append(p.Publish, consumeStream(s)...)
 		}
 		p.Publish = append(p.Publish,
@@ -150,7 +150,6 @@ func RolePermissions(role Role) Permissions {
 			// The render consumer: create or update it, read its state
 			// (queue depth), pull jobs, acknowledge them.
 			jsAPI+"CONSUMER.CREATE."+StreamJobs+"."+ConsumerRender,
-			jsAPI+"CONSUMER.DURABLE.CREATE."+StreamJobs+"."+ConsumerRender,
 			jsAPI+"CONSUMER.INFO."+StreamJobs+"."+ConsumerRender,
 			jsAPI+"CONSUMER.MSG.NEXT."+StreamJobs+"."+ConsumerRender,
 			"$JS.ACK."+StreamJobs+"."+ConsumerRender+".>",
@@ -265,4 +264,94 @@ func EmbeddedOptions(dataDir string, role Role) ([]nats.Option, error) {
 		return nil, fmt.Errorf("queue: credentials of the embedded NATS server: %w", err)
 	}
 	return []nats.Option{opt, nats.CustomInboxPrefix(role.InboxPrefix())}, nil
+}
+
+// User is the role's user name in the example server configuration
+// (ExampleServerAuth) and in nsc (ExampleNSC): folio-<role>.
+func (r Role) User() string { return "folio-" + string(r) }
+
+// PasswordEnv is the environment variable of the nats-server process from
+// which the example configuration takes the role's password.
+func (r Role) PasswordEnv() string {
+	return "FOLIO_NATS_" + strings.ToUpper(string(r)) + "_PASSWORD"
+}
+
+// ExampleServerAuth returns the authorization block of a nats-server
+// configuration with one user per role and the role's permissions
+// (docs/nats/folio-users.conf is this text; a test keeps it so).
+func ExampleServerAuth() string {
+	var b strings.Builder
+	b.WriteString(`# folio's NATS users: one per role, each allowed only what its folio
+# processes need (docs/SECURITY.md explains every subject).
+#
+# Generated from queue.RolePermissions: do not edit by hand; after a change
+# there, run: go test ./queue -run TestExampleServerConfig -update
+#
+# Include it in the server's configuration (include ./folio-users.conf).
+# Each password is read from an environment variable of the nats-server
+# process; better, replace each $FOLIO_NATS_..._PASSWORD with a bcrypt hash
+# in quotes (nats server passwd) and give the clear password only to the
+# folio processes of that role (--nats-user, FOLIO_NATS_PASSWORD).
+authorization {
+  users: [
+`)
+	for i, r := range Roles {
+		p := RolePermissions(r)
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "    # %s\n", roleSummary[r])
+		fmt.Fprintf(&b, "    {\n      user: %s\n      password: $%s\n      permissions: {\n", r.User(), r.PasswordEnv())
+		writeList := func(name string, subjects []string) {
+			fmt.Fprintf(&b, "        %s: {\n          allow: [\n", name)
+			for _, s := range subjects {
+				fmt.Fprintf(&b, "            %q\n", s)
+			}
+			b.WriteString("          ]\n        }\n")
+		}
+		writeList("publish", p.Publish)
+		writeList("subscribe", p.Subscribe)
+		b.WriteString("      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+var roleSummary = map[Role]string{
+	RoleAdmin:     "admin: everything (operators with the nats CLI; no folio process needs it)",
+	RoleWorker:    "worker: sets up the streams and buckets, consumes jobs, writes Binaries, records, indexes, statuses and events",
+	RoleAPI:       "api: reads records, indexes and Binaries, nothing else",
+	RoleSubmitter: "submitter: publishes render jobs, reads job statuses and job events, nothing else",
+}
+
+// ExampleNSC returns nsc commands that create the roles' users in an
+// account of an operator-mode (JWT) deployment (docs/nats/nsc-users.sh is
+// this text; a test keeps it so). Each user's .creds file is then what
+// --nats-creds takes.
+func ExampleNSC() string {
+	var b strings.Builder
+	b.WriteString(`#!/bin/sh
+# folio's NATS users for a decentralised (JWT) deployment made with nsc: one
+# user per role in the account FOLIO, each allowed only what its folio
+# processes need (docs/SECURITY.md).
+#
+# Generated from queue.RolePermissions: do not edit by hand; after a change
+# there, run: go test ./queue -run TestExampleServerConfig -update
+#
+# Then: nsc generate creds -a FOLIO -n folio-worker > worker.creds, and
+# folio worker --nats-creds worker.creds (likewise api and submitter).
+set -eu
+ACCOUNT=${ACCOUNT:-FOLIO}
+nsc describe account "$ACCOUNT" >/dev/null 2>&1 || nsc add account "$ACCOUNT"
+nsc edit account "$ACCOUNT" --js-disk-storage -1 --js-mem-storage -1
+`)
+	for _, r := range Roles {
+		if r == RoleAdmin {
+			continue // an operator uses the account's own tools
+		}
+		p := RolePermissions(r)
+		fmt.Fprintf(&b, "\n# %s\nnsc add user -a \"$ACCOUNT\" -n %s \\\n  --allow-pub '%s' \\\n  --allow-sub '%s'\n",
+			roleSummary[r], r.User(), strings.Join(p.Publish, ","), strings.Join(p.Subscribe, ","))
+	}
+	return b.String()
 }

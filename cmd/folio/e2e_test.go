@@ -79,10 +79,17 @@ type runResult struct {
 // could not be run or was killed.
 func runFolio(t *testing.T, args ...string) runResult {
 	t.Helper()
+	return runFolioIn(t, "", args...)
+}
+
+// runFolioIn is runFolio in the working directory dir.
+func runFolioIn(t *testing.T, dir string, args ...string) runResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, folioBinary(t), args...)
 	cmd.Env = testutil.CleanEnv()
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -424,8 +431,14 @@ func TestE2EServe(t *testing.T) {
 		}
 	})
 
-	// Every good fixture ends done with its Binary ids.
-	res := runFolio(t, "submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, filepath.Dir(fixtures[0])+string(filepath.Separator))
+	// Every good fixture ends done with its Binary ids. folio submit runs
+	// where folio serve runs, as a newcomer's would, and finds the
+	// submitter's credentials in ./folio-data by itself.
+	fixDir, err := filepath.Abs(filepath.Dir(fixtures[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runFolioIn(t, filepath.Dir(srv.data), "submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, fixDir+string(filepath.Separator))
 	if res.code != 0 {
 		t.Fatalf("folio submit --wait fixtures/: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -476,7 +489,7 @@ func TestE2EServe(t *testing.T) {
 			args = append(args, p)
 			want[p] = errLines(t, p)
 		}
-		res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL}, args...)...)
+		res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data}, args...)...)
 		if res.code != 1 {
 			t.Errorf("folio submit --wait on bad reports: exit %d, want 1\nstderr:\n%s", res.code, res.stderr)
 		}
@@ -507,7 +520,7 @@ func TestE2EServe(t *testing.T) {
 		if len(failedJobs) != len(badSubmitted) {
 			t.Fatalf("%d failed jobs from submit, want %d", len(failedJobs), len(badSubmitted))
 		}
-		res := runFolio(t, "jobs", "--failed", "--json", "--nats-url", srv.natsURL)
+		res := runFolio(t, "jobs", "--failed", "--json", "--nats-url", srv.natsURL, "--data", srv.data)
 		if res.code != 0 {
 			t.Fatalf("folio jobs --failed --json: exit %d\n%s", res.code, res.stderr)
 		}
@@ -541,18 +554,18 @@ func TestE2EServe(t *testing.T) {
 		// Every job, failed and done, in the table.
 		goodJob := fixtureJobID(t, "../../fixtures/spec-example.json")
 		badJob := fixtureJobID(t, filepath.Join(badDir, "status-unknown.json"))
-		res = runFolio(t, "jobs", "--nats-url", srv.natsURL)
+		res = runFolio(t, "jobs", "--nats-url", srv.natsURL, "--data", srv.data)
 		if res.code != 0 || !strings.Contains(res.stdout, goodJob) || !strings.Contains(res.stdout, "failed") {
 			t.Errorf("folio jobs: exit %d, want a table with done and failed jobs:\n%s%s", res.code, res.stdout, res.stderr)
 		}
 
 		// One job: its error with the field path.
-		res = runFolio(t, "job", "--nats-url", srv.natsURL, badJob)
+		res = runFolio(t, "job", "--nats-url", srv.natsURL, "--data", srv.data, badJob)
 		if res.code != 0 || !strings.Contains(res.stdout, "status      failed") ||
 			!strings.Contains(res.stdout, `  report.status: "signed" is not a report status`) {
 			t.Errorf("folio job %s: exit %d, want its failure with the field path:\n%s%s", badJob, res.code, res.stdout, res.stderr)
 		}
-		res = runFolio(t, "job", "--json", "--nats-url", srv.natsURL, goodJob)
+		res = runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "--data", srv.data, goodJob)
 		var st struct {
 			Status   string
 			RecordID string
@@ -561,7 +574,7 @@ func TestE2EServe(t *testing.T) {
 		if err := json.Unmarshal([]byte(res.stdout), &st); err != nil || st.Status != "done" || st.RecordID != "S26-004512-1" || len(st.Binaries) == 0 || st.Binaries[0].ID != "pdf-S26-004512-1" {
 			t.Errorf("folio job --json %s: exit %d, %v:\n%s", goodJob, res.code, err, res.stdout)
 		}
-		if res := runFolio(t, "job", "--nats-url", srv.natsURL, "no-such-job.pdf"); res.code != 1 || !strings.Contains(res.stderr, "no job") {
+		if res := runFolio(t, "job", "--nats-url", srv.natsURL, "--data", srv.data, "no-such-job.pdf"); res.code != 1 || !strings.Contains(res.stderr, "no job") {
 			t.Errorf("folio job on an unknown id: exit %d, want 1 and \"no job\":\n%s", res.code, res.stderr)
 		}
 	})

@@ -1,0 +1,220 @@
+package testutil
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// NATSCLI returns the path of the nats CLI (natscli): from PATH, else
+// GOPATH/bin. A test that needs it fails without it: .ci/run installs it
+// (go install github.com/nats-io/natscli/nats@v0.5.0).
+func NATSCLI(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats"); err == nil {
+		return p
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", "nats")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatal("the nats CLI is not installed: go install github.com/nats-io/natscli/nats@v0.5.0 (.ci/run does)")
+	return ""
+}
+
+// NATSCLIEnv is an environment for the nats CLI with no NATS_* variables
+// and a home of its own, so that no context or setting of the machine's
+// user changes what it does.
+func NATSCLIEnv(t testing.TB) []string {
+	t.Helper()
+	home := t.TempDir()
+	var env []string
+	for _, kv := range CleanEnv() {
+		if strings.HasPrefix(kv, "NATS_") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+}
+
+// TLSFiles are PEM files made for one test: a CA, a server certificate for
+// 127.0.0.1, ::1 and localhost, and a client certificate, both signed by
+// the CA.
+type TLSFiles struct {
+	CA                    string
+	ServerCert, ServerKey string
+	ClientCert, ClientKey string
+	// OtherCA is a CA that signed none of them.
+	OtherCA string
+}
+
+// MakeTLS writes a fresh TLSFiles set (ECDSA P-256, valid for a day) into
+// dir.
+func MakeTLS(t testing.TB, dir string) TLSFiles {
+	t.Helper()
+	f := TLSFiles{
+		CA:         filepath.Join(dir, "ca.pem"),
+		ServerCert: filepath.Join(dir, "server.pem"), ServerKey: filepath.Join(dir, "server-key.pem"),
+		ClientCert: filepath.Join(dir, "client.pem"), ClientKey: filepath.Join(dir, "client-key.pem"),
+		OtherCA: filepath.Join(dir, "other-ca.pem"),
+	}
+	now := time.Now()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	serial := int64(1)
+	template := func(cn string) *x509.Certificate {
+		serial++
+		return &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn, Organization: []string{"folio tests"}},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(24 * time.Hour),
+		}
+	}
+	writePEM := func(path, typ string, der []byte) {
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	makeCA := func(path, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+		key := newKey()
+		tmpl := template(cn)
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(path, "CERTIFICATE", der)
+		return cert, key
+	}
+	ca, caKey := makeCA(f.CA, "folio test CA")
+	makeCA(f.OtherCA, "another CA")
+	leaf := func(certPath, keyPath, cn string, usage x509.ExtKeyUsage, ips []net.IP, names []string) {
+		key := newKey()
+		tmpl := template(cn)
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
+		tmpl.IPAddresses, tmpl.DNSNames = ips, names
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(certPath, "CERTIFICATE", der)
+		kder, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(keyPath, "PRIVATE KEY", kder)
+	}
+	leaf(f.ServerCert, f.ServerKey, "nats-server", x509.ExtKeyUsageServerAuth,
+		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{"localhost"})
+	leaf(f.ClientCert, f.ClientKey, "folio-client", x509.ExtKeyUsageClientAuth, nil, nil)
+	return f
+}
+
+// NATSProcess is a nats-server running as a separate process.
+type NATSProcess struct {
+	Port int
+	Cmd  *exec.Cmd
+	log  *syncWriter
+}
+
+// Log returns what the server has written so far.
+func (p *NATSProcess) Log() string { return p.log.String() }
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// StartNATSProcess starts the nats-server executable bin (see Build and
+// NATSServer) with the configuration file conf and extra environment
+// variables env (a configuration's $VARIABLES may come from them), waits
+// until it greets clients on port, and kills it when the test ends.
+func StartNATSProcess(t testing.TB, bin, conf string, port int, env ...string) *NATSProcess {
+	t.Helper()
+	p := &NATSProcess{Port: port, log: &syncWriter{}}
+	p.Cmd = exec.Command(bin, "-c", conf)
+	p.Cmd.Env = append(CleanEnv(), env...)
+	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { p.Cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		p.Cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("nats-server log:\n%s", p.log.String())
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("nats-server exited before greeting clients:\n%s", p.log.String())
+		default:
+		}
+		if greets(port) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server not greeting clients on port %d after a minute:\n%s", port, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// greets reports whether a server on the loopback port sends its INFO.
+func greets(port int) bool {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "INFO ")
+}
