@@ -177,6 +177,9 @@ func TestRolesDoTheirJobs(t *testing.T) {
 			t.Errorf("API lists patient %s: %d records, %v", rec.PatientID, len(recs), err)
 		}
 	}
+	if page, err := sq.ListJobs(ctx, JobQuery{}); err != nil || len(page.Jobs) != len(ended) {
+		t.Errorf("submitter lists jobs: %+v, %v; want %d", page, err, len(ended))
+	}
 	if err := aq.Ready(ctx); err != nil {
 		t.Errorf("API Ready: %v", err)
 	}

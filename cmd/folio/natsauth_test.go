@@ -343,32 +343,26 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	tlsf := testutil.MakeTLS(t, dir)
-	users, err := os.ReadFile("../../docs/nats/folio-users.conf")
-	if err != nil {
-		t.Fatal(err)
+	// The example configuration of docs/nats, as shipped.
+	for _, name := range []string{"server.conf", "folio-users.conf"} {
+		b, err := os.ReadFile(filepath.Join("../../docs/nats", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "folio-users.conf"), users, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf := filepath.Join(dir, "server.conf")
 	port := testutil.FreePort(t)
-	conf := filepath.Join(dir, "nats.conf")
-	text := fmt.Sprintf(`listen: 127.0.0.1:%d
-max_payload: 20MB
-tls {
-  cert_file: %q
-  key_file: %q
-  ca_file: %q
-  verify: true
-  timeout: 5
-}
-jetstream { store_dir: %q }
-include ./folio-users.conf
-`, port, tlsf.ServerCert, tlsf.ServerKey, tlsf.CA, filepath.Join(dir, "store"))
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
+	env := []string{
+		fmt.Sprintf("FOLIO_NATS_LISTEN=127.0.0.1:%d", port),
+		"FOLIO_NATS_STORE=" + filepath.Join(dir, "store"),
+		"FOLIO_NATS_TLS_CERT=" + tlsf.ServerCert,
+		"FOLIO_NATS_TLS_KEY=" + tlsf.ServerKey,
+		"FOLIO_NATS_TLS_CA=" + tlsf.CA,
 	}
 	passwords := map[queue.Role]string{}
-	var env []string
 	for _, r := range queue.Roles {
 		b := make([]byte, 16)
 		rand.Read(b)
