@@ -37,6 +37,7 @@ func soak(t *testing.T) (bool, time.Duration) {
 // test's own client connection.
 type deployment struct {
 	t        *testing.T
+	sec      *security
 	nodes    []*natsNode
 	urls     string
 	replicas int
@@ -63,7 +64,7 @@ type deployment struct {
 // connect opens the test's own queue client (same Config as the processes).
 func (d *deployment) connect() {
 	t := d.t
-	nc, err := queue.Connect(d.urls)
+	nc, err := queue.Connect(d.urls, d.sec.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +89,10 @@ func (d *deployment) connect() {
 func (d *deployment) startWorker() *proc {
 	d.seq++
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(d.t, 1)[0])
-	p := start(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, "worker", "--nats-url", d.urls,
-		"--workers", fmt.Sprint(d.slots), "--replicas", fmt.Sprint(d.replicas), "--addr", addr)
+	p := startEnv(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, d.sec.folioEnv(queue.RoleWorker),
+		append([]string{"worker", "--nats-url", d.urls,
+			"--workers", fmt.Sprint(d.slots), "--replicas", fmt.Sprint(d.replicas), "--addr", addr},
+			d.sec.folioArgs(queue.RoleWorker)...)...)
 	waitReady(d.t, p, "http://"+addr, 90*time.Second)
 	d.workers = append(d.workers, p)
 	return p
@@ -103,8 +106,9 @@ func (d *deployment) startAPI() {
 		d.apiAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 		d.apiData = t.TempDir()
 	}
-	d.api = start(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, "api", "--nats-url", d.urls,
-		"--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData, "--replicas", fmt.Sprint(d.replicas))
+	d.api = startEnv(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, d.sec.folioEnv(queue.RoleAPI),
+		append([]string{"api", "--nats-url", d.urls, "--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData},
+			d.sec.folioArgs(queue.RoleAPI)...)...)
 	d.apiProcs = append(d.apiProcs, d.api)
 	waitReady(t, d.api, d.base(), 90*time.Second)
 	if d.token == "" {
@@ -177,7 +181,7 @@ func (d *deployment) restartNATS() {
 	n := d.nodes[0]
 	n.p.kill(d.t)
 	n.start(d.t)
-	waitJetStream(d.t, d.urls, 90*time.Second)
+	waitJetStream(d.t, d.sec, d.urls, 90*time.Second)
 }
 
 // restartAPI reads a Binary through the api process, SIGTERMs it (it must
@@ -256,6 +260,21 @@ func (d *deployment) finish(title string, jobs []*job, started time.Time, wait t
 		f.add(k, d.counts[k])
 	}
 	f.add("worker processes started", d.seq)
+	// Every process had only its role's permissions (docs/SECURITY.md):
+	// not one request of theirs may have been refused.
+	violations := 0
+	for _, n := range d.nodes {
+		for _, p := range n.runs {
+			violations += p.count("Publish Violation") + p.count("Subscription Violation")
+		}
+	}
+	for _, p := range append(append(d.retired, d.workers...), d.apiProcs...) {
+		violations += p.count("ermissions violation")
+	}
+	if violations > 0 {
+		t.Errorf("%d NATS permission violations in the server and folio logs: a role lacks a permission it needs", violations)
+	}
+	f.add("NATS permission violations", violations)
 	f.add("Binaries read over HTTP, digest checked", o.binaries)
 	f.add("bytes read", o.bytes)
 	f.add("DocumentReferences checked", o.docRefs)
@@ -314,11 +333,11 @@ func TestSingleServerFaults(t *testing.T) {
 	}
 	long, dur := soak(t)
 	port := testutil.FreePorts(t, 1)[0]
-	d := &deployment{t: t, replicas: 1, slots: 2}
-	d.nodes = []*natsNode{newNATSNode(t, "n1", port, 0, nil)}
+	d := &deployment{t: t, replicas: 1, slots: 2, sec: newSecurity(t)}
+	d.nodes = []*natsNode{newNATSNode(t, d.sec, "n1", port, 0, nil)}
 	d.urls = d.nodes[0].url()
 	d.nodes[0].start(t)
-	waitJetStream(t, d.urls, 60*time.Second)
+	waitJetStream(t, d.sec, d.urls, 60*time.Second)
 	d.connect()
 	for range 3 {
 		d.startWorker()
@@ -365,9 +384,9 @@ func TestClusterLosesNode(t *testing.T) {
 	for _, p := range ports[3:] {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	d := &deployment{t: t, replicas: 3, slots: 2}
+	d := &deployment{t: t, replicas: 3, slots: 2, sec: newSecurity(t)}
 	for i := range 3 {
-		n := newNATSNode(t, fmt.Sprintf("n%d", i+1), ports[i], ports[3+i], routes)
+		n := newNATSNode(t, d.sec, fmt.Sprintf("n%d", i+1), ports[i], ports[3+i], routes)
 		d.nodes = append(d.nodes, n)
 		urls = append(urls, n.url())
 	}
@@ -375,7 +394,7 @@ func TestClusterLosesNode(t *testing.T) {
 	for _, n := range d.nodes {
 		n.start(t)
 	}
-	waitJetStream(t, d.urls, 90*time.Second)
+	waitJetStream(t, d.sec, d.urls, 90*time.Second)
 	d.connect()
 	for range 2 {
 		d.startWorker()

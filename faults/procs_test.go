@@ -69,12 +69,18 @@ type proc struct {
 // running); its output is logged when the test fails.
 func start(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, bin, testutil.CleanEnv(), args...)
+}
+
+// startEnv is start with the environment env.
+func startEnv(t *testing.T, name, bin string, env []string, args ...string) *proc {
+	t.Helper()
 	if buildFailure != nil {
 		t.Fatal(buildFailure)
 	}
 	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = testutil.CleanEnv()
+	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -155,19 +161,25 @@ type natsNode struct {
 	port  int
 	conf  string // config file path
 	store string
+	sec   *security
 	p     *proc
+	runs  []*proc // every run of the server, for their logs
 }
 
-func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+func (n *natsNode) url() string { return fmt.Sprintf("tls://127.0.0.1:%d", n.port) }
 
 // newNATSNode writes the config of one nats-server with JetStream on disk
 // under a fresh temporary directory. routePort and routes (nats-route URLs)
 // make it a cluster member when routePort is not 0.
-func newNATSNode(t *testing.T, name string, port, routePort int, routes []string) *natsNode {
+func newNATSNode(t *testing.T, sec *security, name string, port, routePort int, routes []string) *natsNode {
 	t.Helper()
 	dir := t.TempDir()
-	n := &natsNode{name: name, port: port, conf: filepath.Join(dir, name+".conf"), store: filepath.Join(dir, "jetstream")}
+	n := &natsNode{name: name, port: port, conf: filepath.Join(dir, name+".conf"), store: filepath.Join(dir, "jetstream"), sec: sec}
 	conf := fmt.Sprintf("server_name: %s\nlisten: 127.0.0.1:%d\nmax_payload: 8MB\njetstream {\n  store_dir: %q\n}\n", name, port, n.store)
+	conf += sec.serverConf()
+	if err := os.WriteFile(filepath.Join(dir, "folio-users.conf"), sec.users, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if routePort != 0 {
 		conf += fmt.Sprintf("cluster {\n  name: folio-faults\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", routePort, strings.Join(routes, ", "))
 	}
@@ -180,15 +192,16 @@ func newNATSNode(t *testing.T, name string, port, routePort int, routes []string
 // start starts (or restarts, on the same store and port) the server.
 func (n *natsNode) start(t *testing.T) {
 	t.Helper()
-	n.p = start(t, n.name, natsBin, "-c", n.conf)
+	n.p = startEnv(t, n.name, natsBin, n.sec.serverEnv(), "-c", n.conf)
+	n.runs = append(n.runs, n.p)
 }
 
 // waitJetStream waits until urls answer a JetStream request (in a cluster:
 // until the meta group has a leader).
-func waitJetStream(t *testing.T, urls string, d time.Duration) {
+func waitJetStream(t *testing.T, sec *security, urls string, d time.Duration) {
 	t.Helper()
 	testutil.PollUntil(t, d, "JetStream answering at "+urls, func() bool {
-		nc, err := nats.Connect(urls, nats.Timeout(time.Second))
+		nc, err := nats.Connect(urls, append(sec.options(), nats.Timeout(time.Second))...)
 		if err != nil {
 			return false
 		}
