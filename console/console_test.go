@@ -47,7 +47,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := queue.Connect(srv.ClientURL())
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func TestNoFetchFHIR(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

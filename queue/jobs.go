@@ -116,6 +116,9 @@ type Workload struct {
 
 // Workload returns the render consumer's state.
 func (q *Queue) Workload(ctx context.Context) (Workload, error) {
+	if q.consumer == nil {
+		return Workload{}, q.errRole("read the render consumer")
+	}
 	ctx, cancel := q.cfg.call(ctx)
 	defer cancel()
 	info, err := q.consumer.Info(ctx)

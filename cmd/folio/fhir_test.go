@@ -229,7 +229,11 @@ func TestE2EFHIRSubmit(t *testing.T) {
 	})
 
 	t.Run("job message with fhir", func(t *testing.T) {
-		nc, err := nats.Connect(srv.natsURL)
+		auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(srv.natsURL, auth...)
 		if err != nil {
 			t.Fatal(err)
 		}
