@@ -318,6 +318,12 @@ func TestE2ENATSEmbedded(t *testing.T) {
 	if res := runFolio(t, "creds", "--data", srv.data); res.code != 0 || !strings.Contains(res.stdout, "nats --nkey") {
 		t.Errorf("folio creds: exit %d\n%s", res.code, res.stdout)
 	}
+	// An explicit seed file works from anywhere.
+	res = runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", t.TempDir(),
+		"--nats-nkey", queue.NKeyFile(srv.data, queue.RoleSubmitter), filepath.Join(fixturesDir, secretFixture))
+	if res.code != 0 || !strings.Contains(res.stdout, `"status":"done"`) {
+		t.Errorf("folio submit --nats-nkey: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 	// Without the data directory nothing connects.
 	res = runFolio(t, "submit", "--nats-url", srv.natsURL, "--data", t.TempDir(), filepath.Join(fixturesDir, secretFixture))
 	if res.code == 0 || !strings.Contains(res.stderr, "uthorization") {
