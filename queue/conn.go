@@ -53,24 +53,16 @@ func (a ClientAuth) Options(servers string, role Role) ([]nats.Option, error) {
 		return nil, errors.New("NATS TLS: --nats-tls-cert and --nats-tls-key go together")
 	}
 	secure := a.TLSCA != "" || a.TLSCert != ""
+	urls, err := parseServers(servers)
+	if err != nil {
+		return nil, err
+	}
 	var remote []string
-	for _, s := range strings.Split(servers, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			// nats.go also takes host:port without a scheme.
-			u, err = url.Parse("nats://" + s)
-			if err != nil {
-				return nil, fmt.Errorf("NATS URL %q: %v", s, err)
-			}
-		}
+	for _, u := range urls {
 		if u.Scheme == "tls" {
 			secure = true
 		}
-		if !loopbackHost(u.Hostname()) {
+		if !LoopbackHost(u.Hostname()) {
 			remote = append(remote, u.Host)
 		}
 	}
@@ -114,9 +106,44 @@ func (a ClientAuth) Options(servers string, role Role) ([]nats.Option, error) {
 	return opts, nil
 }
 
-// loopbackHost reports whether host is localhost or a loopback address.
+// parseServers parses a comma-separated list of server URLs (nats.go also
+// takes host:port without a scheme).
+func parseServers(servers string) ([]*url.URL, error) {
+	var urls []*url.URL
+	for _, s := range strings.Split(servers, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			if u, err = url.Parse("nats://" + s); err != nil {
+				return nil, fmt.Errorf("NATS URL %q: %v", s, err)
+			}
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+// AllLoopback reports whether every server of a comma-separated URL list
+// is on this machine (LoopbackHost).
+func AllLoopback(servers string) bool {
+	urls, err := parseServers(servers)
+	if err != nil || len(urls) == 0 {
+		return false
+	}
+	for _, u := range urls {
+		if !LoopbackHost(u.Hostname()) {
+			return false
+		}
+	}
+	return true
+}
+
+// LoopbackHost reports whether host is localhost or a loopback address.
 // Other names are not resolved: they count as remote.
-func loopbackHost(host string) bool {
+func LoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -135,7 +135,9 @@ func TestE2ENATSCreds(t *testing.T) {
 	}
 
 	cli := newNATSCLI(t, "--server", url)
-	as := func(r queue.Role) []string { return []string{"--creds", om.creds[r], "--inbox-prefix", r.InboxPrefix()} }
+	as := func(r queue.Role) []string {
+		return []string{"--creds", om.creds[r], "--inbox-prefix", r.InboxPrefix()}
+	}
 	stolen := filepath.Join(cli.dir, "stolen.pdf")
 	cli.refused("submitter", as(queue.RoleSubmitter), "object", "get", "folio-binaries", secretBinary, "--output", stolen)
 	cli.refused("no credentials", nil, "kv", "get", "folio-records", secretRecord, "--raw")

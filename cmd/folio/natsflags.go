@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 
@@ -52,7 +51,7 @@ func (f *natsFlags) auth() queue.ClientAuth {
 // set-up.
 func (f *natsFlags) options(role queue.Role, dataDir string) ([]nats.Option, error) {
 	a := f.auth()
-	if !a.Set() && dataDir != "" && allLoopback(*f.url) {
+	if !a.Set() && dataDir != "" && queue.AllLoopback(*f.url) {
 		if _, err := os.Stat(queue.NKeyFile(dataDir, role)); err == nil {
 			a.NKey = queue.NKeyFile(dataDir, role)
 		}
@@ -71,22 +70,4 @@ func (f *natsFlags) connect(role queue.Role, dataDir string, extra ...nats.Optio
 		return nil, fmt.Errorf("%w (no NATS credentials: give --nats-creds, --nats-nkey or --nats-user, or --data DIR of the folio serve that runs the server; see `folio creds`)", err)
 	}
 	return nc, err
-}
-
-// allLoopback reports whether every server of a URL list is on this machine.
-func allLoopback(servers string) bool {
-	for _, s := range strings.Split(servers, ",") {
-		s = strings.TrimSpace(s)
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			if u, err = url.Parse("nats://" + s); err != nil {
-				return false
-			}
-		}
-		h := u.Hostname()
-		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return false
-		}
-	}
-	return true
 }

@@ -70,7 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	url := *pf.nats.url
 	var auth []nats.Option
 	if url == "" {
-		if host, _, err := net.SplitHostPort(*listen); err == nil && !loopback(host) && !*pf.nats.insecure {
+		if host, _, err := net.SplitHostPort(*listen); err == nil && !queue.LoopbackHost(host) && !*pf.nats.insecure {
 			fmt.Fprintf(stderr, "folio serve: --nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
 				"run an external nats-server with TLS (docs/SECURITY.md), or give --nats-insecure\n", *listen)
 			return exitUsage
@@ -294,15 +294,6 @@ func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue
 		p.metrics = queue.NewMetrics(p.reg, p.q)
 	}
 	return p, nil
-}
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // close drains the connection: pending publishes and acks are flushed.
