@@ -155,7 +155,7 @@ func TestE2EFHIRSubmit(t *testing.T) {
 		filepath.Join(dir, "pdf-presentedform.json"),
 		filepath.Join(dir, "hl7", "us-core-chest-xray-report.json"),
 	}
-	res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL}, inputs...)...)
+	res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, "--data", srv.data}, inputs...)...)
 	if res.code != 0 {
 		t.Fatalf("folio submit --wait: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -222,7 +222,7 @@ func TestE2EFHIRSubmit(t *testing.T) {
 
 	t.Run("bad Bundle refused before queueing", func(t *testing.T) {
 		bad := filepath.Join(dir, "bad", "bundle-subject-unresolved.json")
-		r := runFolio(t, "submit", "--nats-url", srv.natsURL, bad)
+		r := runFolio(t, "submit", "--nats-url", srv.natsURL, "--data", srv.data, bad)
 		if r.code != 1 || !strings.Contains(r.stdout, "Bundle.entry[0].resource.subject") {
 			t.Errorf("exit %d, stdout %s", r.code, r.stdout)
 		}
