@@ -33,7 +33,7 @@ func listener(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Shutdown)
-	nc, err := queue.Connect(srv.ClientURL())
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}

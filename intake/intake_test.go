@@ -29,7 +29,7 @@ func open(t *testing.T) (*queue.Queue, *queue.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := queue.Connect(srv.ClientURL())
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,6 +177,13 @@ func TestRolesDoTheirJobs(t *testing.T) {
 			t.Errorf("API lists patient %s: %d records, %v", rec.PatientID, len(recs), err)
 		}
 	}
+	// A submitter derives versions of unversioned input (HL7 v2).
+	for i, want := range []int{1, 1, 2} {
+		digest := []string{"d1", "d1", "d2"}[i]
+		if v, err := sq.Versions().NextVersion(ctx, "HL7-REPORT-1", digest); err != nil || v != want {
+			t.Errorf("submitter NextVersion(%s) = %d, %v; want %d", digest, v, err, want)
+		}
+	}
 	if page, err := sq.ListJobs(ctx, JobQuery{}); err != nil || len(page.Jobs) != len(ended) {
 		t.Errorf("submitter lists jobs: %+v, %v; want %d", page, err, len(ended))
 	}
@@ -295,6 +302,13 @@ func TestRolesRefused(t *testing.T) {
 			mustFail(role, "direct get from "+streamObjects, err)
 			_, err = nc.Request(jsAPI+"DIRECT.GET."+streamKVRecords+".$KV."+BucketRecords+"."+recID, nil, time.Second)
 			mustFail(role, "get record", err)
+			// Of the index, only the content histories: no patient key.
+			_, err = nc.Request(jsAPI+"DIRECT.GET."+streamKVIndex+".$KV."+BucketIndex+".patient.>", nil, time.Second)
+			mustFail(role, "read the patient index", err)
+			ctx, cancel = short()
+			_, err = js.Publish(ctx, "$KV."+BucketIndex+".patient.x.y", []byte("forged"))
+			mustFail(role, "write the patient index", err)
+			cancel()
 			if !errs.violated("$JS.API.STREAM.INFO." + streamObjects) {
 				t.Errorf("submitter: no permission violation reported for the Binaries stream")
 			}

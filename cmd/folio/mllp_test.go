@@ -91,9 +91,13 @@ func fixtureMessages(t *testing.T, pattern string) (names []string, msgs [][]byt
 
 // jobsAccepted is the number of job messages the jobs stream ever stored
 // (its last sequence): a duplicate publish does not raise it.
-func jobsAccepted(t *testing.T, natsURL string) uint64 {
+func jobsAccepted(t *testing.T, srv *server) uint64 {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.natsURL, auth...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +147,7 @@ func TestE2EMLLP(t *testing.T) {
 			t.Errorf("%s: %s, want AA (ERR %q)", names[i], code, errText(a))
 		}
 	}
-	accepted := jobsAccepted(t, srv.natsURL)
+	accepted := jobsAccepted(t, srv)
 	if accepted != uint64(len(msgs)) { // one report per message in these fixtures
 		t.Errorf("%d jobs for %d messages", accepted, len(msgs))
 	}
@@ -154,7 +158,7 @@ func TestE2EMLLP(t *testing.T) {
 			t.Errorf("resend of %s: %s", names[i], code)
 		}
 	}
-	if again := jobsAccepted(t, srv.natsURL); again != accepted {
+	if again := jobsAccepted(t, srv); again != accepted {
 		t.Errorf("the resend made %d new jobs", again-accepted)
 	}
 
@@ -174,7 +178,7 @@ func TestE2EMLLP(t *testing.T) {
 			t.Errorf("%s: %s ERR %q, want %s at %s code %s", name, code, errText(a), f[0], loc, f[1])
 		}
 	}
-	if again := jobsAccepted(t, srv.natsURL); again != accepted {
+	if again := jobsAccepted(t, srv); again != accepted {
 		t.Errorf("bad messages made %d jobs", again-accepted)
 	}
 
@@ -272,7 +276,7 @@ func TestE2EMLLPFrames(t *testing.T) {
 	}
 	mllpAddr := freeAddr(t)
 	srv := startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t), "--mllp", mllpAddr)
-	before := jobsAccepted(t, srv.natsURL)
+	before := jobsAccepted(t, srv)
 	data, _ := os.ReadFile(filepath.Join("..", "..", "fixtures", "hl7", "surgical-breast.hl7"))
 	big := append(bytes.Clone(data), []byte("NTE|1|L|"+strings.Repeat("x", 20<<20)+"\r")...)
 	br, c := sendRaw(t, mllpAddr, append(append([]byte{0x0b}, big...), 0x1c, 0x0d))
@@ -308,7 +312,7 @@ func TestE2EMLLPFrames(t *testing.T) {
 		t.Errorf("a truncated frame was answered: %q", rest)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if after := jobsAccepted(t, srv.natsURL); after != before {
+	if after := jobsAccepted(t, srv); after != before {
 		t.Errorf("%d jobs queued from a too-large and a truncated frame", after-before)
 	}
 }
@@ -331,7 +335,7 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		// A distinct report per round: a new accession.
 		msg := bytes.ReplaceAll(data, []byte("R26-118842"), []byte(fmt.Sprintf("R26-9000%02d", round)))
 		msg = bytes.ReplaceAll(msg, []byte("RIS-7733101"), []byte(fmt.Sprintf("RIS-K%02d", round)))
-		before := jobsAccepted(t, srv.natsURL)
+		before := jobsAccepted(t, srv)
 		c, err := net.Dial("tcp", mllpAddr)
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +348,7 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		<-srv.exited
 		c.Close()
 		srv = startServeIn(t, work, addr, natsAddr, "--mllp", mllpAddr)
-		mid := jobsAccepted(t, srv.natsURL)
+		mid := jobsAccepted(t, srv)
 		if mid > before {
 			published++
 		}
@@ -353,7 +357,7 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		if code, _ := msa(acks[0]); code != "AA" {
 			t.Fatalf("round %d: resend got %s: %s", round, code, errText(acks[0]))
 		}
-		if after := jobsAccepted(t, srv.natsURL); after != before+1 {
+		if after := jobsAccepted(t, srv); after != before+1 {
 			t.Errorf("round %d: %d jobs for one message (killed %s publication)", round, after-before, map[bool]string{true: "after", false: "before"}[mid > before])
 		}
 		tok := strings.TrimSpace(runFolio(t, "token", "--data", srv.data, "--scope", e2eScope).stdout)

@@ -25,5 +25,5 @@ nsc add user -a "$ACCOUNT" -n folio-api \
 
 # submitter: publishes render jobs, reads job statuses and job events, nothing else
 nsc add user -a "$ACCOUNT" -n folio-submitter \
-  --allow-pub 'folio.jobs.render,$JS.API.STREAM.INFO.KV_folio-jobs,$JS.API.DIRECT.GET.KV_folio-jobs,$JS.API.DIRECT.GET.KV_folio-jobs.>' \
+  --allow-pub 'folio.jobs.render,$JS.API.STREAM.INFO.KV_folio-jobs,$JS.API.DIRECT.GET.KV_folio-jobs,$JS.API.DIRECT.GET.KV_folio-jobs.>,$JS.API.STREAM.INFO.KV_folio-index,$JS.API.DIRECT.GET.KV_folio-index.$KV.folio-index.content.>,$KV.folio-index.content.>' \
   --allow-sub 'folio.events.job.>,_INBOX_folio_submitter.>'
