@@ -50,7 +50,7 @@ func TestStreamedBinaryVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
+	nc, err := srv.Connect(queue.RoleWorker)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func TestE2EFHIRSubmit(t *testing.T) {
 
 	t.Run("preliminary then final", func(t *testing.T) {
 		for _, f := range []string{"mr-brain-1-preliminary.json", "mr-brain-2-final.json"} {
-			r := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, filepath.Join(dir, f))
+			r := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data, filepath.Join(dir, f))
 			if r.code != 0 {
 				t.Fatalf("%s: exit %d\n%s", f, r.code, r.stdout)
 			}

@@ -242,7 +242,7 @@ func TestE2EMLLP(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"status":"entered-in-error"`)) {
 		t.Errorf("withdrawn DocumentReference: %d %s", resp.StatusCode, body)
 	}
-	if again := jobsAccepted(t, srv.natsURL); again != accepted {
+	if again := jobsAccepted(t, srv); again != accepted {
 		t.Errorf("withdrawals made %d jobs", again-accepted)
 	}
 }

@@ -69,6 +69,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	url := *pf.nats.url
 	var auth []nats.Option
+	// roleAuth returns the connection options of another role (the MLLP
+	// listener publishes jobs as a submitter, not with the workers'
+	// connection): the embedded server's own credentials, or the same
+	// flags for an external server.
+	roleAuth := func(r queue.Role) ([]nats.Option, error) { return pf.nats.options(r, *data) }
 	if url == "" {
 		if host, _, err := net.SplitHostPort(*listen); err == nil && !queue.LoopbackHost(host) && !*pf.nats.insecure {
 			fmt.Fprintf(stderr, "folio serve: --nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
@@ -82,6 +87,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer srv.Shutdown()
 		url = srv.ClientURL()
+		roleAuth = srv.ClientOptions
 		if auth, err = srv.ClientOptions(queue.RoleWorker); err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
@@ -108,7 +114,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer stopHTTP()
 	var mllpBound string
 	if *mllpAddr != "" {
-		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, p.q, p.q.Store(), mf, log)
+		sauth, err := roleAuth(queue.RoleSubmitter)
+		if err != nil {
+			fmt.Fprintln(stderr, "folio serve:", err)
+			return exitFailed
+		}
+		sp, err := openPipeline(ctx, url, sauth, queue.Config{Role: queue.RoleSubmitter}, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "folio serve: MLLP's connection:", err)
+			return exitFailed
+		}
+		defer sp.close(log)
+		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, sp.q, p.q.Store(), mf, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
