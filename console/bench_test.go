@@ -20,7 +20,7 @@ func BenchmarkJobsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := queue.Connect(srv.ClientURL())
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func patient(id, name string) map[string]any {
 // submitWait runs folio submit --wait and returns its lines and exit status.
 func submitWait(t *testing.T, srv *server, args ...string) ([]submitOut, int) {
 	t.Helper()
-	res := runFolio(t, append([]string{"submit", "--nats-url", srv.natsURL, "--wait", "--timeout", "90s"}, args...)...)
+	res := runFolio(t, append([]string{"submit", "--nats-url", srv.natsURL, "--data", srv.data, "--wait", "--timeout", "90s"}, args...)...)
 	if res.code == 2 || (res.code != 0 && strings.TrimSpace(res.stdout) == "") {
 		t.Fatalf("folio submit %s: exit %d\n%s", strings.Join(args, " "), res.code, res.stderr)
 	}
@@ -171,13 +171,18 @@ func TestE2EIntegrity(t *testing.T) {
 			t.Errorf("folio submit line: %+v; want failed, conflict naming both digests and asking for a new version", l)
 		}
 		var raw map[string]any
-		json.Unmarshal([]byte(runFolio(t, "job", "--json", "--nats-url", srv.natsURL, l.JobID).stdout), &raw)
+		json.Unmarshal([]byte(runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "--data", srv.data, l.JobID).stdout), &raw)
 		if raw["reason"] != "conflict" {
 			t.Errorf("folio job %s: reason %v, want conflict", l.JobID, raw["reason"])
 		}
 
 		// 2. A job message with an explicit job id, from a NATS client.
-		nc, err := nats.Connect(srv.natsURL)
+		// As a submitter would: the job message itself.
+		sauth, err := queue.EmbeddedOptions(srv.data, queue.RoleSubmitter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(srv.natsURL, sauth...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +194,7 @@ func TestE2EIntegrity(t *testing.T) {
 		nc.Flush()
 		var st struct{ Status, Reason, Error string }
 		testutil.PollUntil(t, 60*time.Second, "job fix-misfiled-1 to end", func() bool {
-			res := runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "fix-misfiled-1")
+			res := runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "--data", srv.data, "fix-misfiled-1")
 			return res.code == 0 && json.Unmarshal([]byte(res.stdout), &st) == nil && (st.Status == "done" || st.Status == "failed")
 		})
 		if st.Status != "failed" || st.Reason != "conflict" || strings.Count(st.Error, "sha256:") != 2 {
@@ -354,7 +359,7 @@ func TestE2EIntegrity(t *testing.T) {
 		if res.StatusCode != 200 || len(good) <= 2<<20 {
 			t.Fatalf("large Binary: %d, %d bytes; want 200 and more than 2 MiB (streamed)", res.StatusCode, len(good))
 		}
-		corruptBinary(t, srv.natsURL, "pdf-BIG-1-1", good, len(good)-10)
+		corruptBinary(t, srv, "pdf-BIG-1-1", good, len(good)-10)
 		for _, accept := range []string{"application/pdf", "application/fhir+json"} {
 			req, _ := http.NewRequest(http.MethodGet, srv.base+"/Binary/pdf-BIG-1-1", nil)
 			req.Header.Set("Authorization", "Bearer "+user)
@@ -402,9 +407,13 @@ func largeReport(t *testing.T) map[string]any {
 // corruptBinary flips one byte of a stored Binary in the object store: its
 // chunks are purged and published again with the byte changed, its info
 // (size, digests) left as it was.
-func corruptBinary(t *testing.T, natsURL, id string, data []byte, at int) {
+func corruptBinary(t *testing.T, srv *server, id string, data []byte, at int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.natsURL, auth...)
 	if err != nil {
 		t.Fatal(err)
 	}
