@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/store"
 )
 
 // violations collects the permission violations a server logs.
@@ -183,6 +184,11 @@ func TestRolesDoTheirJobs(t *testing.T) {
 		if v, err := sq.Versions().NextVersion(ctx, "HL7-REPORT-1", digest); err != nil || v != want {
 			t.Errorf("submitter NextVersion(%s) = %d, %v; want %d", digest, v, err, want)
 		}
+	}
+	// ... but does not change records: a withdrawal is refused by folio
+	// before the server would refuse it.
+	if _, err := sq.Versions().Withdraw(ctx, "S26-004871", "withdrawn"); !errors.Is(err, store.ErrReadOnlyRecords) {
+		t.Errorf("submitter Withdraw: %v, want store.ErrReadOnlyRecords", err)
 	}
 	if page, err := sq.ListJobs(ctx, JobQuery{}); err != nil || len(page.Jobs) != len(ended) {
 		t.Errorf("submitter lists jobs: %+v, %v; want %d", page, err, len(ended))
