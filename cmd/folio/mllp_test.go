@@ -410,7 +410,7 @@ func TestE2EMLLPProcess(t *testing.T) {
 	}
 	srv := startServe(t)
 	mllpAddr := freeAddr(t)
-	cmd := exec.Command(folioBinary(t), "mllp", "--nats-url", srv.natsURL)
+	cmd := exec.Command(folioBinary(t), "mllp", "--nats-url", srv.natsURL, "--data", srv.data)
 	cmd.Env = append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -32,7 +32,6 @@ const (
 	secretFixture = "surgical-breast.json" // report S26-004871 version 1
 	secretRecord  = "S26-004871-1"
 	secretBinary  = "pdf-S26-004871-1"
-	secretJob     = "S26-004871-1.pdf"
 	secretName    = "Whitfield" // the patient's name: never in a refused call's output
 )
 
@@ -44,6 +43,7 @@ type natsCLI struct {
 	env  []string
 	conn []string
 	dir  string // scratch directory for object gets and puts
+	job  string // the job id of the secret fixture (with its content digest)
 }
 
 func newNATSCLI(t *testing.T, conn ...string) *natsCLI {
@@ -129,7 +129,7 @@ func (c *natsCLI) state(admin []string) natsState {
 	return natsState{
 		record: c.must(admin, "kv", "get", "folio-records", secretRecord, "--raw"),
 		binary: string(b),
-		status: c.must(admin, "kv", "get", "folio-jobs", secretJob, "--raw"),
+		status: c.must(admin, "kv", "get", "folio-jobs", c.job, "--raw"),
 		jobs:   count("FOLIO_JOBS"),
 		events: count("FOLIO_EVENTS"),
 	}
@@ -147,7 +147,7 @@ func (c *natsCLI) checkNothingWithout(whoName string, who, admin []string) {
 	for _, args := range [][]string{
 		// reads
 		{"kv", "get", "folio-records", secretRecord, "--raw"},
-		{"kv", "get", "folio-jobs", secretJob, "--raw"},
+		{"kv", "get", "folio-jobs", c.job, "--raw"},
 		{"kv", "ls"},
 		{"kv", "ls", "folio-index"},
 		{"kv", "history", "folio-records", secretRecord},
@@ -162,7 +162,7 @@ func (c *natsCLI) checkNothingWithout(whoName string, who, admin []string) {
 		{"consumer", "next", "FOLIO_JOBS", "render", "--no-ack"},
 		// writes
 		{"kv", "put", "folio-records", secretRecord, `{"id":"forged"}`},
-		{"kv", "put", "folio-jobs", secretJob, `{"status":"done"}`},
+		{"kv", "put", "folio-jobs", c.job, `{"status":"done"}`},
 		{"kv", "del", "folio-records", secretRecord, "-f"},
 		{"object", "put", "folio-binaries", fake, "--name", secretBinary, "-f"},
 		{"object", "rm", "folio-binaries", secretBinary, "-f"},
@@ -206,7 +206,7 @@ func (c *natsCLI) checkRoles(roles map[queue.Role][]string, jobJSON []byte) {
 	os.WriteFile(fake, []byte("%PDF-1.7 forged"), 0o600)
 	for _, args := range [][]string{
 		{"pub", "--jetstream", "folio.jobs.render", string(jobJSON)},
-		{"kv", "get", "folio-jobs", secretJob, "--raw"},
+		{"kv", "get", "folio-jobs", c.job, "--raw"},
 		{"kv", "put", "folio-records", secretRecord, `{"id":"forged"}`},
 		{"object", "put", "folio-binaries", fake, "--name", "pdf-forged-1", "-f"},
 		{"stream", "info", "FOLIO_JOBS"},
@@ -216,7 +216,7 @@ func (c *natsCLI) checkRoles(roles map[queue.Role][]string, jobJSON []byte) {
 	}
 
 	// A submitter reads job statuses...
-	if got := c.must(sub, "kv", "get", "folio-jobs", secretJob, "--raw"); got != before.status {
+	if got := c.must(sub, "kv", "get", "folio-jobs", c.job, "--raw"); got != before.status {
 		c.t.Errorf("submitter reads the status as %q, admin as %q", got, before.status)
 	}
 	// ... and no record or Binary, and writes no status.
@@ -226,7 +226,7 @@ func (c *natsCLI) checkRoles(roles map[queue.Role][]string, jobJSON []byte) {
 		{"object", "ls", "folio-binaries"},
 		{"kv", "get", "folio-records", secretRecord, "--raw"},
 		{"kv", "ls", "folio-index"},
-		{"kv", "put", "folio-jobs", secretJob, `{"status":"failed"}`},
+		{"kv", "put", "folio-jobs", c.job, `{"status":"failed"}`},
 		{"pub", "--jetstream", "folio.events.job.done", `{"jobId":"forged"}`},
 	} {
 		c.refused("submitter", sub, args...)
@@ -255,6 +255,22 @@ func (c *natsCLI) checkRoles(roles map[queue.Role][]string, jobJSON []byte) {
 		out, _, code := c.run(sub, "kv", "get", "folio-jobs", "cli-job-1", "--raw")
 		return code == 0 && strings.Contains(out, `"status":"done"`)
 	})
+}
+
+// secretJobID returns the job id of the secret fixture from folio submit's
+// output.
+func secretJobID(t *testing.T, stdout string) string {
+	t.Helper()
+	for _, line := range strings.Split(stdout, "\n") {
+		var l struct {
+			Input, JobID string
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasSuffix(l.Input, secretFixture) && l.JobID != "" {
+			return l.JobID
+		}
+	}
+	t.Fatalf("no job id for %s in folio submit's output:\n%s", secretFixture, stdout)
+	return ""
 }
 
 // cliJob is a render job of another version of the secret fixture.
@@ -299,8 +315,9 @@ func TestE2ENATSEmbedded(t *testing.T) {
 		t.Skip("end-to-end test of the folio binary: not in -short mode")
 	}
 	srv := startServe(t)
-	res := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data,
+	res0 := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data,
 		filepath.Join(fixturesDir, secretFixture))
+	res := res0
 	if res.code != 0 {
 		t.Fatalf("folio submit: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -331,6 +348,7 @@ func TestE2ENATSEmbedded(t *testing.T) {
 	}
 
 	cli := newNATSCLI(t, "--server", srv.natsURL)
+	cli.job = secretJobID(t, res0.stdout)
 	admin := roles[queue.RoleAdmin]
 	cli.checkNothingWithout("no credentials", nil, admin)
 	cli.checkNothingWithout("an unknown NKey", []string{"--nkey", strangerNKey(t)}, admin)
@@ -422,6 +440,7 @@ func TestE2EScaledOutTLS(t *testing.T) {
 
 	cliTLS := []string{"--server", url, "--tlsca", tlsf.CA, "--tlscert", tlsf.ClientCert, "--tlskey", tlsf.ClientKey}
 	cli := newNATSCLI(t, cliTLS...)
+	cli.job = secretJobID(t, string(out))
 	roles := map[queue.Role][]string{}
 	for _, r := range queue.Roles {
 		roles[r] = []string{"--user", r.User(), "--password", passwords[r], "--inbox-prefix", r.InboxPrefix()}
