@@ -202,7 +202,7 @@ func TestNoUsableIDStatusKeys(t *testing.T) {
 // seven times.
 func TestRefusedJobsKeepTheirOwnStatus(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "")
-	_, q := openQueue(t, srv.ClientURL(), testConfig())
+	_, q := openQueue(t, srv, testConfig())
 	runWorkers(t, q, &Engine{}, 1)
 	rep := fixtures(t)["spec-example"]
 	ctx := context.Background()

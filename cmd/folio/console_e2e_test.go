@@ -93,7 +93,7 @@ func TestE2EConsoleBrowser(t *testing.T) {
 	}
 	srv := startServe(t)
 	dir, bad := consoleInputs(t)
-	res := runFolio(t, "submit", "--wait", "--timeout", "120s", "--outputs", "pdf,thumbnail", "--nats-url", srv.natsURL, dir)
+	res := runFolio(t, "submit", "--wait", "--timeout", "120s", "--outputs", "pdf,thumbnail", "--nats-url", srv.natsURL, "--data", srv.data, dir)
 	if res.code != 1 {
 		t.Fatalf("folio submit: exit %d, want 1 (one invalid report)\n%s\n%s", res.code, res.stdout, res.stderr)
 	}

@@ -389,13 +389,13 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 		t.Fatalf("folio serve exit %d", code)
 	}
 	srv = startServeIn(t, work, addr, natsAddr, "--mllp", mllpAddr)
-	before := jobsAccepted(t, srv.natsURL)
+	before := jobsAccepted(t, srv)
 	msg := bytes.ReplaceAll(data, []byte("R26-118842"), []byte("R26-900000"))
 	msg = bytes.ReplaceAll(msg, []byte("RIS-7733101"), []byte("RIS-K00"))
 	if code, _ := msa(mllpSend(t, mllpAddr, [][]byte{msg})[0]); code != "AA" {
 		t.Errorf("late resend: %s", code)
 	}
-	if after := jobsAccepted(t, srv.natsURL); after != before {
+	if after := jobsAccepted(t, srv); after != before {
 		t.Errorf("a late resend made %d new jobs", after-before)
 	}
 }

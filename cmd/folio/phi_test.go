@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/foliohealth/folio/queue"
 )
 
 // identifyingValues returns, per value, the bad fixture it comes from: the
@@ -91,11 +93,11 @@ func TestNoPHIInLogsStatusesEvents(t *testing.T) {
 		}
 	}
 	srv := startServe(t)
-	sub := runFolio(t, "submit", "--nats-url", srv.natsURL, "--wait", "--timeout", "2m", dir)
+	sub := runFolio(t, "submit", "--nats-url", srv.natsURL, "--data", srv.data, "--wait", "--timeout", "2m", dir)
 	if sub.code != 1 || strings.Count(sub.stdout, `"failed"`) < len(bad)/2 {
 		t.Fatalf("folio submit --wait of the bad fixtures: exit %d (want 1), output:\n%s\n%s", sub.code, sub.stdout, sub.stderr)
 	}
-	jobs := runFolio(t, "jobs", "--nats-url", srv.natsURL, "--json", "--limit", "0")
+	jobs := runFolio(t, "jobs", "--nats-url", srv.natsURL, "--data", srv.data, "--json", "--limit", "0")
 	if jobs.code != 0 || !strings.Contains(jobs.stdout, "PHI-") {
 		t.Fatalf("folio jobs --json: exit %d\n%s\n%s", jobs.code, jobs.stdout, jobs.stderr)
 	}
@@ -116,7 +118,11 @@ func TestNoPHIInLogsStatusesEvents(t *testing.T) {
 	}
 
 	// The events stream, every message.
-	nc, err := nats.Connect(srv.natsURL)
+	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.natsURL, auth...)
 	if err != nil {
 		t.Fatal(err)
 	}
