@@ -71,15 +71,24 @@ func (a *asyncErrs) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
 	a.mu.Unlock()
 }
 
+// violated reports whether the server reported a permission violation
+// for subject, waiting up to 5 s for the asynchronous report.
 func (a *asyncErrs) violated(subject string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.errs {
-		if errors.Is(e, nats.ErrPermissionViolation) && strings.Contains(e.Error(), `"`+subject+`"`) {
-			return true
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.mu.Lock()
+		for _, e := range a.errs {
+			if errors.Is(e, nats.ErrPermissionViolation) && strings.Contains(e.Error(), `"`+subject+`"`) {
+				a.mu.Unlock()
+				return true
+			}
 		}
+		a.mu.Unlock()
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
-	return false
 }
 
 // TestEmbeddedServerCredentials: the embedded server creates one seed file
