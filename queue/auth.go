@@ -166,7 +166,9 @@ func RolePermissions(role Role) Permissions {
 			"$O."+BucketBinaries+".>",
 			"folio.events.job.>",
 		)
-		p.Subscribe = []string{subjectMaxDeliver}
+		// Job events: a worker publishes them; folio serve's console
+		// counts them.
+		p.Subscribe = []string{subjectMaxDeliver, SubjectJobEvents}
 	default:
 		return Permissions{}
 	}
