@@ -411,6 +411,7 @@ func TestE2EServe(t *testing.T) {
 			"folio " + folio.Version + " ready",
 			"FHIR endpoint   " + srv.base + "/",
 			"NATS            " + srv.natsURL,
+			"NATS creds      ",
 			"operator        " + srv.ops + "/console  (no login on loopback; metrics: " + srv.ops + "/metrics)",
 			"data directory  " + srv.data,
 			"token --data " + srv.data + ` --scope "user/Binary.read user/DocumentReference.read"`,

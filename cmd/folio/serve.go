@@ -206,6 +206,9 @@ func printBanner(w io.Writer, b bannerInfo) {
 	fmt.Fprintf(w, "folio %s ready: %d render workers\n", folio.Version, b.workers)
 	fmt.Fprintf(w, "  FHIR endpoint   %s/  (bearer token required)\n", strings.TrimSuffix(fhirURL, "/"))
 	fmt.Fprintf(w, "  NATS            %s\n", nats)
+	if b.embedded {
+		fmt.Fprintf(w, "  NATS creds      %s creds --data %s  (NKeys per role, for the nats CLI)\n", selfName(), shellQuote(b.dataDir))
+	}
 	if b.mllpAddr != "" {
 		fmt.Fprintf(w, "  HL7 v2 (MLLP)   %s\n", b.mllpAddr)
 	}
