@@ -380,21 +380,21 @@ func TestE2EIntegrity(t *testing.T) {
 	})
 }
 
-// largeReport is a radiology report with three noise images: its PDF is
-// over 2 MiB, so the endpoint streams it.
+// largeReport is a radiology report with six noise JPEGs (embedded as sent,
+// about 0.5 MB each): its PDF is over 2 MiB, so the endpoint streams it.
 func largeReport(t *testing.T) map[string]any {
 	t.Helper()
 	rng := rand.New(rand.NewSource(1))
-	img := image.NewRGBA(image.Rect(0, 0, 1400, 900))
-	for i := range img.Pix {
-		img.Pix[i] = byte(rng.Intn(256))
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
-		t.Fatal(err)
-	}
 	var secs []any
-	for range 3 {
+	for range 6 { // six different pictures: one picture shown twice is embedded once
+		img := image.NewRGBA(image.Rect(0, 0, 1400, 900))
+		for i := range img.Pix {
+			img.Pix[i] = byte(rng.Intn(256))
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95}); err != nil {
+			t.Fatal(err)
+		}
 		secs = append(secs, map[string]any{"kind": "image", "title": "Key image", "contentType": "image/jpeg",
 			"data": base64.StdEncoding.EncodeToString(buf.Bytes()), "caption": "Noise"})
 	}
