@@ -421,3 +421,14 @@ func setMemoryLimit() {
 		debug.SetMemoryLimit(renderMemoryLimit)
 	}
 }
+
+// setWorkerMemoryLimit gives a process running slots render workers a
+// soft memory limit unless GOMEMLIMIT is set: the decode budget plus what
+// one document in flight may hold (its images at printed size, at most
+// 20 x 2100 x 1430 x 4 bytes, and its outputs) per slot, so the collector
+// runs before the heap doubles. Soft: a process that needs more gets more.
+func setWorkerMemoryLimit(slots int) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(renderMemoryLimit + int64(slots)*(256<<20))
+	}
+}

@@ -139,6 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opsAddr: shownAddr(*af.opsAddr, opsAddr), console: opsAddr != "", mllpAddr: mllpBound,
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
+	setWorkerMemoryLimit(*pf.workers)
 	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped; shutting down")
 	return exitOK

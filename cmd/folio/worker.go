@@ -53,6 +53,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		defer stop()
 	}
 	log.Info("folio worker ready", "nats", *pf.nats.url, "workers", *pf.workers)
+	setWorkerMemoryLimit(*pf.workers)
 	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped")
 	return exitOK
