@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/disintegration/imaging"
@@ -36,6 +37,10 @@ const (
 const DecodeBudget = 384 << 20
 
 var decodeMem = newBudget(DecodeBudget)
+
+// bigDecode is the size of full-size pixels past which a decode collects
+// garbage once done (64 MiB: an 8-bit RGBA image of 16 megapixels).
+const bigDecode = 64 << 20
 
 // budget is a counting semaphore over bytes.
 type budget struct {
@@ -102,7 +107,8 @@ func decodeImage(data []byte) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	release := decodeMem.acquire(int64(cfg.Width) * int64(cfg.Height) * bytesPerPixel(cfg.ColorModel))
+	cost := int64(cfg.Width) * int64(cfg.Height) * bytesPerPixel(cfg.ColorModel)
+	release := decodeMem.acquire(cost)
 	defer release()
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
@@ -125,6 +131,12 @@ func decodeImage(data []byte) (image.Image, error) {
 		img = imaging.Clone(img)
 	}
 	release() // the full-size pixels are garbage from here on
+	if cost > bigDecode {
+		// Reclaim them now, before another decode asks for as much again:
+		// the collector would otherwise let the heap grow by a second
+		// full-size image before it runs.
+		runtime.GC()
+	}
 	return orient8(img, orient), nil
 }
 
