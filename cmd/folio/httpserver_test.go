@@ -297,7 +297,7 @@ func TestServeUnderLowDescriptorLimit(t *testing.T) {
 	if peak >= 64 || peak > before+16+4 {
 		t.Fatalf("%d descriptors open (%d before) with the limit at 64: the HTTP side holds more than its 16", peak, before)
 	}
-	sub := runFolio(t, "submit", "--nats-url", "nats://"+natsAddr, "--wait", "--timeout", "60s", filepath.Join(fixturesDir, "surgical-breast.json"))
+	sub := runFolio(t, "submit", "--nats-url", "nats://"+natsAddr, "--data", filepath.Join(work, "folio-data"), "--wait", "--timeout", "60s", filepath.Join(fixturesDir, "surgical-breast.json"))
 	if sub.code != 0 || !strings.Contains(sub.stdout, `"done"`) {
 		t.Fatalf("folio submit while 30 connections are held: exit %d\n%s\n%s", sub.code, sub.stdout, sub.stderr)
 	}
