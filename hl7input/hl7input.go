@@ -13,6 +13,19 @@ import (
 	"github.com/foliohealth/folio/report"
 )
 
+// WithdrawReason says why a report with result status X or W is withdrawn
+// (the reason its entered-in-error document carries); "" for any other
+// status.
+func WithdrawReason(resultStatus string) string {
+	switch resultStatus {
+	case "X":
+		return "HL7 v2 result status X: cancelled by the sender"
+	case "W":
+		return "HL7 v2 result status W: wrong patient, entered in error by the sender"
+	}
+	return ""
+}
+
 // Mapped is one report a message maps to.
 type Mapped struct {
 	// Report is the validated report. Its Version is 1: HL7 v2 has no

@@ -60,6 +60,9 @@ type Doc struct {
 	// entered-in-error): its current document is to be withdrawn, nothing
 	// rendered.
 	Withdrawn bool
+	// WithdrawReason says why, when the input says more than "withdrawn"
+	// (HL7 v2: result status X or W); "" otherwise.
+	WithdrawReason string
 	// PDF is the sender's own PDF, to be stored as the report's PDF as
 	// sent (FHIR presentedForm application/pdf); nil when folio renders it.
 	PDF []byte
@@ -142,7 +145,7 @@ func mapHL7(data []byte, o Options) ([]Doc, error) {
 			continue
 		}
 		for _, mp := range mapped {
-			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + hl7input.Source(m, mp)})
+			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, WithdrawReason: hl7input.WithdrawReason(mp.ResultStatus), PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + hl7input.Source(m, mp)})
 		}
 	}
 	if len(errs) > 0 {

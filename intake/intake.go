@@ -1,8 +1,9 @@
 // Package intake turns HL7 v2 result messages into durable render jobs: it
 // maps a message (hl7input), derives each report's version from its content
 // (the same content keeps its version, changed content gets the next one),
-// publishes one job per report and says which acknowledgement the sender
-// gets. It is the handler behind the MLLP listener and what folio submit
+// publishes one job per report (a withdrawal, result status X or W,
+// included: the worker carries it out) and says which acknowledgement the
+// sender gets. It is the handler behind the MLLP listener and what folio submit
 // does with .hl7 files.
 package intake
 
@@ -35,9 +36,9 @@ type Store interface {
 	// durably: the first digest of a report id is version 1, a digest seen
 	// before keeps its version, a new one gets the next.
 	NextVersion(ctx context.Context, reportID, digest string) (int, error)
-	// Withdraw marks the current version of a report entered-in-error
-	// (folio.ErrNotFound when the report has no stored version).
-	Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error)
+	// Known returns the newest version NextVersion has handed out for a
+	// report id, 0 when it has never seen the report.
+	Known(ctx context.Context, reportID string) (int, error)
 }
 
 // Config says what the intake takes.
@@ -58,8 +59,8 @@ type Intake struct {
 	cfg Config
 }
 
-// New returns an intake publishing to pub, with versions from and
-// withdrawals in st.
+// New returns an intake publishing to pub, with versions from st. It needs
+// no access to records: a withdrawal is a job like any other.
 func New(pub Publisher, st Store, cfg Config) *Intake {
 	if len(cfg.ProcessingIDs) == 0 {
 		cfg.ProcessingIDs = []string{"P"}
@@ -67,12 +68,12 @@ func New(pub Publisher, st Store, cfg Config) *Intake {
 	return &Intake{pub: pub, ver: st, cfg: cfg}
 }
 
-// Job is one report of a message: its render job (the mapped report with
-// its derived version) and, once published, the queue's answer; or, for
-// result status X or W, the withdrawal of the report's current document.
+// Job is one report of a message: its job (the mapped report with its
+// derived version, or, for result status X or W, the withdrawal of the
+// newest version folio has seen) and, once published, the queue's answer.
 type Job struct {
-	Job       *queue.Job // nil for a withdrawal
-	Withdraw  string     // the withdrawal's reason (result status X or W); Job is nil
+	Job       *queue.Job
+	Withdraw  string // the withdrawal's reason (result status X or W); "" for a render job
 	ReportID  string
 	Version   int
 	Submitted *queue.Submitted // nil until published
@@ -98,12 +99,6 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 		return nil, err
 	}
 	for i := range jobs {
-		if jobs[i].Job == nil {
-			if err := in.Withdraw(ctx, jobs[i]); err != nil {
-				return jobs[:i], err
-			}
-			continue
-		}
 		// A job already queued, running or done (a resend, also one after
 		// a crash or after JetStream's duplicate window, whose
 		// deduplication does not survive the job's removal from the work
@@ -123,23 +118,6 @@ func (in *Intake) Take(ctx context.Context, msg []byte) ([]Job, error) {
 		jobs[i].Submitted = sub
 	}
 	return jobs, nil
-}
-
-// Withdraw carries out the withdrawal of j (result status X or W): the
-// report's current version is marked entered-in-error, nothing is deleted.
-// A report folio holds no version of is refused (hl7input.Errors, code 204
-// at OBR-3): it was never received, or its job is not stored yet (the
-// sender should send the withdrawal again later). Withdrawing a withdrawn
-// report changes nothing.
-func (in *Intake) Withdraw(ctx context.Context, j Job) error {
-	_, err := in.ver.Withdraw(ctx, j.ReportID, j.Withdraw)
-	if errors.Is(err, folio.ErrNotFound) {
-		return hl7input.Errors{{Loc: locField(j.OBR, 3), Code: hl7.CodeUnknownKey, Text: fmt.Sprintf("folio holds no document of report %s to withdraw (never received, or not stored yet: send the withdrawal again later)", j.ReportID)}}
-	}
-	if err != nil {
-		return &TransientError{fmt.Errorf("withdrawing report %s: %w", j.ReportID, err)}
-	}
-	return nil
 }
 
 // Jobs maps msg and derives each report's version, and returns the jobs
@@ -162,13 +140,31 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 		return nil, err
 	}
 	var jobs []Job
+	var unknown hl7input.Errors
 	for _, mp := range mapped {
 		if mp.Withdraw {
-			reason := "HL7 v2 result status X: cancelled by the sender"
-			if mp.ResultStatus == "W" {
-				reason = "HL7 v2 result status W: wrong patient, entered in error by the sender"
+			// The withdrawal withdraws the newest version folio has seen
+			// of the report; one it has never seen is refused (AE), as the
+			// sender must know the withdrawal did nothing. The worker
+			// carries it out.
+			v, err := in.ver.Known(ctx, mp.Report.ID)
+			if err != nil {
+				return nil, &TransientError{fmt.Errorf("versions of report %s: %w", mp.Report.ID, err)}
 			}
-			jobs = append(jobs, Job{Withdraw: reason, ReportID: mp.Report.ID, Warnings: mp.Warnings, OBR: mp.OBR})
+			if v == 0 {
+				unknown = append(unknown, &hl7.Error{Loc: locField(mp.OBR, 3), Code: hl7.CodeUnknownKey,
+					Text: fmt.Sprintf("folio has never received report %s: there is no document to withdraw", mp.Report.ID)})
+				continue
+			}
+			job := &queue.Job{
+				ID:      fmt.Sprintf("%s.withdrawn-%s", folio.RecordID(mp.Report.ID, v), strings.ToLower(mp.ResultStatus)),
+				Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
+			}
+			if !in.cfg.Site.IsZero() {
+				site := in.cfg.Site
+				job.HL7Site = &site
+			}
+			jobs = append(jobs, Job{Job: job, Withdraw: hl7input.WithdrawReason(mp.ResultStatus), ReportID: mp.Report.ID, Version: v, Warnings: mp.Warnings, OBR: mp.OBR})
 			continue
 		}
 		r := mp.Report
@@ -190,6 +186,9 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 			job.HL7Site = &site
 		}
 		jobs = append(jobs, Job{Job: job, ReportID: r.ID, Version: v, Warnings: mp.Warnings, OBR: mp.OBR})
+	}
+	if len(unknown) > 0 {
+		return nil, unknown
 	}
 	return jobs, nil
 }

@@ -86,7 +86,7 @@ func TestTakeVersionsAndResends(t *testing.T) {
 
 func TestHandleAcks(t *testing.T) {
 	q, srv := open(t)
-	in := intake.New(q, q.Store(), intake.Config{})
+	in := intake.New(q, q.Versions(), intake.Config{})
 	ctx := context.Background()
 	good := fixture(t, "ed-pdf.hl7")[0]
 	if out := in.Handle(ctx, good); out.Code != mllp.AA || len(out.Errors) != 1 || out.Errors[0].Code != 0 {
@@ -103,11 +103,29 @@ func TestHandleAcks(t *testing.T) {
 		{"ADT", fixture(t, "bad/adt-a01.hl7")[0], mllp.AR, "MSH^1^9", hl7.CodeUnsupportedMessageType},
 		{"no PID-3", fixture(t, "bad/no-pid3.hl7")[0], mllp.AE, "PID^1^3", hl7.CodeRequiredMissing},
 		{"not HL7", []byte("hello"), mllp.AR, "MSH^1", hl7.CodeSegmentSequence},
-		{"withdrawal of an unknown report", bytes.Replace(good, []byte("||SP|F|"), []byte("||SP|X|"), 1), mllp.AE, "OBR^1^3", hl7.CodeUnknownKey},
+		{"withdrawal of an unknown report", bytes.ReplaceAll(bytes.Replace(good, []byte("||SP|F|"), []byte("||SP|X|"), 1), []byte("S26-009020"), []byte("S26-009999")), mllp.AE, "OBR^1^3", hl7.CodeUnknownKey},
 	} {
 		out := in.Handle(ctx, c.msg)
 		if out.Code != c.code || len(out.Errors) == 0 || out.Errors[0].Loc.String() != c.loc || out.Errors[0].Code != c.err {
 			t.Errorf("%s: %s %v, want %s at %s code %d", c.name, out.Code, out.Errors, c.code, c.loc, c.err)
+		}
+	}
+	// A withdrawal of the report taken above is a job like any other,
+	// published before AA, for the worker to carry out: it names the
+	// version it withdraws and carries the message; a resend is the same
+	// job.
+	x := bytes.Replace(good, []byte("||SP|F|"), []byte("||SP|X|"), 1)
+	for i := range 2 {
+		jobs, err := in.Take(ctx, x)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("withdrawal X: %v %+v", err, jobs)
+		}
+		j := jobs[0]
+		if j.Job == nil || j.Withdraw == "" || j.Version != 1 || j.Job.Version != 1 || j.Job.HL7 != string(x) || j.Submitted == nil || j.Submitted.Duplicate != (i == 1) {
+			t.Errorf("withdrawal X (send %d): %+v %+v, want a job withdrawing version 1", i+1, j, j.Job)
+		}
+		if j.Job != nil && j.Job.ID != "S26-009020-1.withdrawn-x" {
+			t.Errorf("withdrawal job id %q", j.Job.ID)
 		}
 	}
 	// The queue unreachable: AR (resend later), code 207, nothing promised.

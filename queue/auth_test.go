@@ -18,7 +18,6 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/store"
 )
 
 // violations collects the permission violations a server logs.
@@ -194,10 +193,12 @@ func TestRolesDoTheirJobs(t *testing.T) {
 			t.Errorf("submitter NextVersion(%s) = %d, %v; want %d", digest, v, err, want)
 		}
 	}
-	// ... but does not change records: a withdrawal is refused by folio
-	// before the server would refuse it.
-	if _, err := sq.Versions().Withdraw(ctx, "S26-004871", "withdrawn"); !errors.Is(err, store.ErrReadOnlyRecords) {
-		t.Errorf("submitter Withdraw: %v, want store.ErrReadOnlyRecords", err)
+	// ... and reads which reports it has seen (an HL7 withdrawal of a
+	// report never received is refused from that, not from records).
+	for id, want := range map[string]int{"HL7-REPORT-1": 2, "HL7-NEVER-SEEN": 0} {
+		if v, err := sq.Versions().Known(ctx, id); err != nil || v != want {
+			t.Errorf("submitter Known(%s) = %d, %v; want %d", id, v, err, want)
+		}
 	}
 	if page, err := sq.ListJobs(ctx, JobQuery{}); err != nil || len(page.Jobs) != len(ended) {
 		t.Errorf("submitter lists jobs: %+v, %v; want %d", page, err, len(ended))

@@ -72,8 +72,11 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 	if d.Withdrawn {
 		// Nothing to render: the worker withdraws the report's current
 		// version.
-		return &Rendered{Record: RecordFacts(r), Warnings: d.Warnings,
-			Withdraw: fmt.Sprintf("withdrawn by its sender (%s status cancelled or entered-in-error)", firstNonEmpty(d.Source, "report"))}, nil
+		why := d.WithdrawReason
+		if why == "" {
+			why = fmt.Sprintf("withdrawn by its sender (%s status cancelled or entered-in-error)", firstNonEmpty(d.Source, "report"))
+		}
+		return &Rendered{Record: RecordFacts(r), Warnings: d.Warnings, Withdraw: why}, nil
 	}
 	if !d.VersionGiven && job.Version == 0 && e.Versions != nil {
 		v, err := e.Versions.NextVersion(ctx, r.ID, input.ContentDigest(r, d.PDF))

@@ -99,3 +99,60 @@ func TestFHIRVersionsAndWithdrawal(t *testing.T) {
 	}
 	_ = folio.OutputPDF
 }
+
+// TestHL7Withdrawal runs an HL7 v2 withdrawal (result status W) as a job,
+// as the intake publishes it: it names the version it withdraws (the
+// newest the intake had seen), and a worker carries it out even when it
+// comes before that version is stored (the withdrawal is retried until
+// the version's job has run), withdrawing that version only.
+func TestHL7Withdrawal(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "")
+	_, q := openQueue(t, srv, testConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	msg, err := os.ReadFile("../fixtures/hl7/surgical-breast.hl7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := bytes.Replace(msg, []byte("CP20261120-0001"), []byte("CP20261120-0002"), 1)
+	v2 = bytes.Replace(v2, []byte("|SP|F|"), []byte("|SP|C|"), 1)
+	w := bytes.Replace(msg, []byte("CP20261120-0001"), []byte("CP20261120-0003"), 1)
+	w = bytes.Replace(w, []byte("|SP|F|"), []byte("|SP|W|"), 1)
+	if bytes.Equal(v2, msg) || bytes.Equal(w, msg) {
+		t.Fatal("fixture changed: no |SP|F|")
+	}
+	submit := func(j *Job) *Submitted {
+		t.Helper()
+		sub, err := q.Submit(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub
+	}
+	// Version 1 stored; then the withdrawal of version 2 queued before
+	// version 2's own job, one worker slot.
+	s1 := submit(&Job{HL7: string(msg), Version: 1})
+	sw := submit(&Job{HL7: string(w), Version: 2})
+	s2 := submit(&Job{HL7: string(v2), Version: 2})
+	runWorkers(t, q, &Engine{Versions: q.Store()}, 1)
+	got := waitFinal(t, q, []*Submitted{s1, sw, s2}, 45*time.Second)
+	for _, s := range []*Submitted{s1, s2, sw} {
+		if got[s.JobID] == nil || got[s.JobID].Status != StatusDone {
+			t.Fatalf("job %s: %+v", s.JobID, got[s.JobID])
+		}
+	}
+	st := got[sw.JobID]
+	if st.RecordID != "S26-004512-2" || len(st.Binaries) != 0 || !strings.Contains(strings.Join(st.Warnings, " "), "result status W") {
+		t.Errorf("withdrawal: %+v", st)
+	}
+	if st.Deliveries < 2 {
+		t.Errorf("withdrawal ran %d times: it came before version 2 was stored and should have been retried", st.Deliveries)
+	}
+	r2, err := q.Store().Record(ctx, "S26-004512-2")
+	if err != nil || !strings.Contains(r2.EnteredInError, "result status W") {
+		t.Errorf("version 2 after the W: %+v %v", r2, err)
+	}
+	if r1, err := q.Store().Record(ctx, "S26-004512-1"); err != nil || r1.EnteredInError != "" {
+		t.Errorf("version 1 after a W of version 2: %+v %v", r1, err)
+	}
+}

@@ -365,7 +365,7 @@ func (w *worker) finish(a *attempt, job *Job, res *Rendered) {
 // event. Each write is bounded by Config.CallTimeout.
 func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Rendered) error {
 	if res.Withdraw != "" {
-		return w.withdraw(ctx, st, res)
+		return w.withdraw(ctx, job, st, res)
 	}
 	rec := res.Record
 	if rec.ReportID == "" || rec.Version < 1 || rec.PatientID == "" {
@@ -464,10 +464,22 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 // entered-in-error (store Withdraw) and ends the job done without
 // Binaries, saying what it did. A report with no stored version has
 // nothing to withdraw: the job ends done and says so.
-func (w *worker) withdraw(ctx context.Context, st *JobStatus, res *Rendered) error {
+//
+// An HL7 v2 withdrawal names the version it withdraws (the newest the
+// intake had seen when it arrived; HL7 messages carry no version): that
+// version is withdrawn, not a later one, and while its record is not
+// stored yet (its job still queued or rendering) the withdrawal is
+// retried, so that a withdrawal sent right after the report is not lost.
+func (w *worker) withdraw(ctx context.Context, job *Job, st *JobStatus, res *Rendered) error {
 	warnings := slices.Clone(res.Warnings)
-	rec, err := w.q.store.Withdraw(ctx, res.Record.ReportID, res.Withdraw)
+	version := 0
+	if job.HL7 != "" {
+		version = job.Version
+	}
+	rec, err := w.q.store.WithdrawVersion(ctx, res.Record.ReportID, version, res.Withdraw)
 	switch {
+	case errors.Is(err, folio.ErrNotFound) && version > 0:
+		return fmt.Errorf("withdrawing version %d of report %s: that version is not stored yet (its job is still queued or rendering); tried again later", version, res.Record.ReportID)
 	case errors.Is(err, folio.ErrNotFound):
 		warnings = append(warnings, fmt.Sprintf("report %s %s, but no version of it is stored: nothing to withdraw", res.Record.ReportID, res.Withdraw))
 		st.RecordID = ""

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/foliohealth/folio"
 )
 
 // contentKey is the index key of a report's content history: the digests
@@ -67,8 +65,29 @@ func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, 
 	return 0, fmt.Errorf("store: content history of report %s: too many concurrent updates", reportID)
 }
 
+// Known returns how many content versions of a report NextVersion has
+// handed out: 0 when folio has never seen the report (by content history:
+// a report whose sender gave its own versions, report v1 or FHIR with
+// meta.versionId, has none), else its newest version.
+func (s *Store) Known(ctx context.Context, reportID string) (int, error) {
+	cctx, cancel := s.call(ctx)
+	e, err := s.index.Get(cctx, contentKey(reportID))
+	cancel()
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: content history of report %s: %w", reportID, err)
+	}
+	var digests []string
+	if err := json.Unmarshal(e.Value(), &digests); err != nil {
+		return 0, fmt.Errorf("store: content history of report %s: %w", reportID, err)
+	}
+	return len(digests), nil
+}
+
 // VersionStore is the part of a Store that derives content versions
-// (NextVersion): all that a process publishing jobs from unversioned input
+// (NextVersion, Known): all that a process publishing jobs from unversioned input
 // (folio submit with HL7 v2 files, folio mllp) may do with the index. Under
 // NATS permissions (queue.RoleSubmitter) it reads and writes only the
 // index's content.* keys.
@@ -79,18 +98,9 @@ func (v *VersionStore) NextVersion(ctx context.Context, reportID, digest string)
 	return v.s.NextVersion(ctx, reportID, digest)
 }
 
-// ErrReadOnlyRecords is returned by VersionStore.Withdraw when it may
-// not change records.
-var ErrReadOnlyRecords = errors.New("store: withdrawing a report changes its stored record, which this connection may not (NATS submitter role): " +
-	"send the withdrawal through folio serve --mllp, or run this with the worker's credentials")
-
-// Withdraw is Store.Withdraw for a VersionStore made by Store.Versions; one
-// made by BindVersions returns ErrReadOnlyRecords.
-func (v *VersionStore) Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error) {
-	if v.s.records == nil {
-		return nil, ErrReadOnlyRecords
-	}
-	return v.s.Withdraw(ctx, reportID, reason)
+// Known is Store.Known.
+func (v *VersionStore) Known(ctx context.Context, reportID string) (int, error) {
+	return v.s.Known(ctx, reportID)
 }
 
 // Versions returns the VersionStore of s.

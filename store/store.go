@@ -916,24 +916,38 @@ retry:
 // their state. Withdrawing a withdrawn version changes nothing. It returns
 // the record as stored, or folio.ErrNotFound if the report has no record.
 func (s *Store) Withdraw(ctx context.Context, reportID, reason string) (*folio.Record, error) {
+	return s.WithdrawVersion(ctx, reportID, 0, reason)
+}
+
+// WithdrawVersion is Withdraw of one version of a report (the newest when
+// version is 0): the version a withdrawal refers to when its sender's
+// messages carry no version (HL7 v2, whose intake names the newest version
+// it had seen when the withdrawal arrived, so that a later version is not
+// withdrawn by an earlier message). It returns folio.ErrNotFound when that
+// version has no record (yet).
+func (s *Store) WithdrawVersion(ctx context.Context, reportID string, version int, reason string) (*folio.Record, error) {
 	if reason == "" {
 		reason = "withdrawn by its sender"
 	}
 	for attempt := 0; attempt < 50; attempt++ {
-		cctx, cancel := s.call(ctx)
-		e, err := s.index.Get(cctx, versionsKey(reportID))
-		cancel()
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, folio.ErrNotFound
+		v := version
+		if v == 0 {
+			cctx, cancel := s.call(ctx)
+			e, err := s.index.Get(cctx, versionsKey(reportID))
+			cancel()
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil, folio.ErrNotFound
+			}
+			if err != nil {
+				return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
+			}
+			var versions []int
+			if err := json.Unmarshal(e.Value(), &versions); err != nil || len(versions) == 0 {
+				return nil, fmt.Errorf("store: versions of report %s: %v", reportID, err)
+			}
+			v = versions[len(versions)-1]
 		}
-		if err != nil {
-			return nil, fmt.Errorf("store: versions of report %s: %w", reportID, err)
-		}
-		var versions []int
-		if err := json.Unmarshal(e.Value(), &versions); err != nil || len(versions) == 0 {
-			return nil, fmt.Errorf("store: versions of report %s: %v", reportID, err)
-		}
-		rec, rev, err := s.record(ctx, folio.RecordID(reportID, versions[len(versions)-1]))
+		rec, rev, err := s.record(ctx, folio.RecordID(reportID, v))
 		if err != nil {
 			return nil, err
 		}

@@ -53,10 +53,11 @@ func loadSite(path string) (hl7input.Site, error) {
 }
 
 // startMLLP listens for HL7 v2 over MLLP on addr and hands each message to
-// an intake publishing with pub (a queue of the submitter role) and
-// numbering versions and withdrawing reports with st. It returns the bound address and a
-// function that stops the listener (letting messages in hand finish).
-func (p *pipeline) startMLLP(ctx context.Context, addr string, pub *queue.Queue, st intake.Store, mf mllpFlags, log *slog.Logger) (string, func(), error) {
+// an intake publishing with pub (a queue of the submitter role, which also
+// numbers versions: withdrawals are jobs the workers carry out). It returns
+// the bound address and a function that stops the listener (letting
+// messages in hand finish).
+func (p *pipeline) startMLLP(ctx context.Context, addr string, pub *queue.Queue, mf mllpFlags, log *slog.Logger) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("--mllp %s: %w", addr, err)
@@ -72,7 +73,7 @@ func (p *pipeline) startMLLP(ctx context.Context, addr string, pub *queue.Queue,
 		ln.Close()
 		return "", nil, fmt.Errorf("--hl7-site: %w", err)
 	}
-	in := intake.New(pub, st, intake.Config{ProcessingIDs: ids, Site: site})
+	in := intake.New(pub, pub.Versions(), intake.Config{ProcessingIDs: ids, Site: site})
 	srv := mllp.NewServer(in, mllp.Config{
 		MaxFrame: *mf.maxFrame, ReadTimeout: *mf.readTimeout, IdleTimeout: *mf.idleTimeout,
 		MaxConns: *mf.maxConns, Logger: log, Metrics: mllp.NewMetrics(p.reg),
@@ -136,7 +137,7 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	bound, stop, err := p.startMLLP(ctx, *listen, p.q, p.q.Versions(), mf, log)
+	bound, stop, err := p.startMLLP(ctx, *listen, p.q, mf, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitFailed

@@ -131,9 +131,10 @@ func TestE2EMLLP(t *testing.T) {
 	}
 	mllpAddr := freeAddr(t)
 	srv := startServeIn(t, t.TempDir(), freeAddr(t), freeAddr(t), "--mllp", mllpAddr)
-	if !strings.Contains(srv.log.String(), "HL7 v2 (MLLP)   "+mllpAddr) {
-		t.Errorf("the ready banner does not name the MLLP address:\n%s", srv.log.String())
-	}
+	// The banner follows /readyz (which startServeIn waits for).
+	testutil.PollUntil(t, 30*time.Second, "the ready banner naming the MLLP address", func() bool {
+		return strings.Contains(srv.log.String(), "HL7 v2 (MLLP)   "+mllpAddr)
+	})
 	dir := filepath.Join("..", "..", "fixtures", "hl7")
 	names, msgs := fixtureMessages(t, filepath.Join(dir, "*.hl7"))
 	acks := mllpSend(t, mllpAddr, msgs)
@@ -219,31 +220,72 @@ func TestE2EMLLP(t *testing.T) {
 	}
 
 	// Withdrawal: the surgical report sent again with result status W
-	// (wrong patient): AA, and its DocumentReference reads entered-in-error;
-	// an X for a report folio never had: AE 204 at OBR-3.
+	// (wrong patient): AA, one job (the worker withdraws), and its
+	// DocumentReference reads entered-in-error; an X for a report folio
+	// never had: AE 204 at OBR-3, no job.
 	// (Its record is stored after its Binary: wait for the DocumentReference.)
 	testutil.PollUntil(t, 60*time.Second, "DocumentReference S26-004512-1", func() bool {
 		r, _ := fhirGet(t, srv.base, "/DocumentReference/S26-004512-1", tok, "application/fhir+json")
 		return r.StatusCode == 200
 	})
 	surg, _ := os.ReadFile(filepath.Join(dir, "surgical-breast.hl7"))
-	w := bytes.Replace(surg, []byte("|SP|F|"), []byte("|SP|W|"), 1)
-	w = bytes.Replace(w, []byte("CP20261120-0001"), []byte("CP20261120-0001W"), 1)
+	w := withdrawal(t, surg, "SP", "W")
 	x := bytes.ReplaceAll(w, []byte("S26-004512"), []byte("S26-999999"))
 	x = bytes.Replace(x, []byte("|SP|W|"), []byte("|SP|X|"), 1)
 	acks = mllpSend(t, mllpAddr, [][]byte{w, x})
 	if code, _ := msa(acks[0]); code != "AA" {
 		t.Errorf("withdrawal W: %s %s", code, errText(acks[0]))
 	}
-	if code, _ := msa(acks[1]); code != "AE" || !strings.HasPrefix(errText(acks[1]), "OBR^1^3 folio holds no document") || acks[1].All("ERR")[0].Text(3, 1) != "204" {
-		t.Errorf("withdrawal X of an unknown report: %s %s", code, errText(acks[1]))
+	checkUnknownWithdrawal(t, acks[1])
+	waitEnteredInError(t, srv, "S26-004512-1")
+	if again := jobsAccepted(t, srv); again != accepted+1 {
+		t.Errorf("the withdrawals made %d jobs, want 1", again-accepted)
 	}
-	resp, body := fhirGet(t, srv.base, "/DocumentReference/S26-004512-1", tok, "application/fhir+json")
-	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"status":"entered-in-error"`)) {
-		t.Errorf("withdrawn DocumentReference: %d %s", resp.StatusCode, body)
+}
+
+// withdrawal returns msg (one ORU^R01 whose OBR-25 is "|cat|F|") with
+// result status st (X or W) under a new control id.
+func withdrawal(t *testing.T, msg []byte, cat, st string) []byte {
+	t.Helper()
+	w := bytes.Replace(msg, []byte("|"+cat+"|F|"), []byte("|"+cat+"|"+st+"|"), 1)
+	if bytes.Equal(w, msg) {
+		t.Fatalf("no |%s|F| in the message", cat)
 	}
-	if again := jobsAccepted(t, srv); again != accepted {
-		t.Errorf("withdrawals made %d jobs", again-accepted)
+	ctrl := []byte(hl7Must(t, msg).MSH().Text(10, 1))
+	return bytes.Replace(w, ctrl, append(ctrl, 'W'), 1)
+}
+
+func hl7Must(t *testing.T, msg []byte) *hl7.Message {
+	t.Helper()
+	m, err := hl7.Parse(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// checkUnknownWithdrawal: the acknowledgement of an X or W for a report
+// folio never received is AE, error 204 at OBR^1^3 with a sentence.
+func checkUnknownWithdrawal(t *testing.T, ack *hl7.Message) {
+	t.Helper()
+	code, _ := msa(ack)
+	errs := ack.All("ERR")
+	if code != "AE" || len(errs) == 0 || !strings.HasPrefix(errText(ack), "OBR^1^3 folio has never received report") || errs[0].Text(3, 1) != "204" {
+		t.Errorf("withdrawal of an unknown report: %s %s", code, errText(ack))
+	}
+}
+
+// waitEnteredInError waits until the DocumentReference and the
+// DiagnosticReport of record id read entered-in-error through the FHIR
+// endpoint (the worker withdraws after the acknowledgement).
+func waitEnteredInError(t *testing.T, srv *server, id string) {
+	t.Helper()
+	tok := strings.TrimSpace(runFolio(t, "token", "--data", srv.data, "--scope", "user/DocumentReference.read user/DiagnosticReport.read").stdout)
+	for _, typ := range []string{"DocumentReference", "DiagnosticReport"} {
+		testutil.PollUntil(t, 90*time.Second, typ+" "+id+" entered-in-error", func() bool {
+			resp, body := fhirGet(t, srv.base, "/"+typ+"/"+id, tok, "application/fhir+json")
+			return resp.StatusCode == 200 && bytes.Contains(body, []byte(`"status":"entered-in-error"`))
+		})
 	}
 }
 
@@ -402,8 +444,11 @@ func TestE2EMLLPKillBeforeAck(t *testing.T) {
 
 // TestE2EMLLPProcess: the listener as its own process (folio mllp against
 // the NATS server of a folio serve without --mllp, FOLIO_MLLP for the
-// address): AA, then the document through the FHIR endpoint; SIGTERM ends
-// it with status 0.
+// address, the submitter role's credentials): AA, then the document through
+// the FHIR endpoint; a W for it: AA, and the document reads
+// entered-in-error; an X for a report never received: AE 204. folio submit
+// (submitter credentials too) of .hl7 files does the same withdrawal.
+// SIGTERM ends folio mllp with status 0.
 func TestE2EMLLPProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test of the folio binary: not in -short mode")
@@ -443,4 +488,42 @@ func TestE2EMLLPProcess(t *testing.T) {
 		resp, body := fhirGet(t, srv.base, "/Binary/pdf-C26-001877-1", tok, "application/pdf")
 		return resp.StatusCode == 200 && bytes.HasPrefix(body, []byte("%PDF-"))
 	})
+	// The withdrawal is a job: the worker carries it out, whether or not
+	// the cytology report's record is stored yet.
+	w := withdrawal(t, msgs[0], "CP", "W")
+	x := bytes.ReplaceAll(withdrawal(t, msgs[0], "CP", "X"), []byte("C26-001877"), []byte("C26-999999"))
+	acks := mllpSend(t, mllpAddr, [][]byte{w, x})
+	if code, _ := msa(acks[0]); code != "AA" {
+		t.Errorf("withdrawal W through folio mllp: %s %s\n%s", code, errText(acks[0]), out.String())
+	}
+	checkUnknownWithdrawal(t, acks[1])
+	waitEnteredInError(t, srv, "C26-001877-1")
+
+	// folio submit of .hl7 files: the surgical report, then its W.
+	dir := t.TempDir()
+	surg, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "hl7", "surgical-breast.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := withdrawal(t, surg, "SP", "W")
+	for i, msg := range [][]byte{surg, sw} {
+		f := filepath.Join(dir, fmt.Sprintf("m%d.hl7", i))
+		if err := os.WriteFile(f, msg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := runFolio(t, "submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, "--data", srv.data, f)
+		if res.code != 0 || !strings.Contains(res.stdout, `"status":"done"`) {
+			t.Fatalf("folio submit %s: exit %d\n%s%s", []string{"report", "W"}[i], res.code, res.stdout, res.stderr)
+		}
+		if i == 1 && !strings.Contains(res.stdout, "entered-in-error") {
+			t.Errorf("folio submit of the W does not say what it withdrew: %s", res.stdout)
+		}
+	}
+	waitEnteredInError(t, srv, "S26-004512-1")
+	xf := filepath.Join(dir, "x.hl7")
+	os.WriteFile(xf, bytes.ReplaceAll(sw, []byte("S26-004512"), []byte("S26-999998")), 0o600)
+	res := runFolio(t, "submit", "--nats-url", srv.natsURL, "--data", srv.data, xf)
+	if res.code == 0 || !strings.Contains(res.stdout+res.stderr, "OBR^1^3") || !strings.Contains(res.stdout+res.stderr, "never received") {
+		t.Errorf("folio submit of a W for a report never received: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }

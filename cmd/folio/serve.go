@@ -125,7 +125,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitFailed
 		}
 		defer sp.close(log)
-		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, sp.q, p.q.Store(), mf, log)
+		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, sp.q, mf, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed

@@ -211,13 +211,7 @@ func jobsOf(ctx context.Context, path string, outs []string, hl7in *intake.Intak
 				errs = append(errs, fmt.Sprintf("message %d: %v", i+1, strings.ReplaceAll(err.Error(), "\n", "; ")))
 				continue
 			}
-			for _, j := range js {
-				if j.Job == nil { // result status X or W: withdraw now
-					if err := hl7in.Withdraw(ctx, j); err != nil {
-						errs = append(errs, fmt.Sprintf("message %d: %v", i+1, err))
-					}
-					continue
-				}
+			for _, j := range js { // result status X or W too: the worker withdraws
 				jobs = append(jobs, j.Job)
 			}
 		}
