@@ -403,7 +403,7 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	workerAddr, apiAddr, apiData := freeAddr(t), freeAddr(t), t.TempDir()
 	worker := startProc(t, "worker", pwEnv(queue.RoleWorker), append([]string{"worker", "--workers", "2", "--addr", workerAddr}, as(queue.RoleWorker)...)...)
 	waitHTTPReady(t, worker, "http://"+workerAddr)
-	api := startProc(t, "api", pwEnv(queue.RoleAPI), append([]string{"api", "--addr", apiAddr, "--data", apiData}, as(queue.RoleAPI)...)...)
+	api := startProc(t, "api", pwEnv(queue.RoleAPI), append([]string{"api", "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData}, as(queue.RoleAPI)...)...)
 	waitHTTPReady(t, api, "http://"+apiAddr)
 
 	sub := exec.Command(folioBinary(t), append(append([]string{"submit", "--wait", "--timeout", "60s"}, as(queue.RoleSubmitter)...),

@@ -115,7 +115,7 @@ func TestE2ENATSCreds(t *testing.T) {
 	env := testutil.CleanEnv()
 	worker := startProc(t, "worker", env, "worker", "--nats-url", url, "--nats-creds", om.creds[queue.RoleWorker], "--workers", "1", "--addr", workerAddr)
 	waitHTTPReady(t, worker, "http://"+workerAddr)
-	api := startProc(t, "api", env, "api", "--nats-url", url, "--nats-creds", om.creds[queue.RoleAPI], "--addr", apiAddr, "--data", apiData)
+	api := startProc(t, "api", env, "api", "--nats-url", url, "--nats-creds", om.creds[queue.RoleAPI], "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData)
 	waitHTTPReady(t, api, "http://"+apiAddr)
 
 	res := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", url, "--nats-creds", om.creds[queue.RoleSubmitter],
