@@ -207,6 +207,18 @@ func TestWithdraw(t *testing.T) {
 	if len(recs) != 1 || recs[0].ID != "W-1-1" {
 		t.Fatalf("pt-w after withdrawal: %v", recs)
 	}
+	// One named version (an HL7 withdrawal): that version only; a version
+	// not stored (yet) is not found and nothing changes.
+	if _, err := s.WithdrawVersion(ctx, "W-1", 3, "HL7 v2 result status W"); !errors.Is(err, folio.ErrNotFound) {
+		t.Fatalf("withdrawing version 3, not stored: %v", err)
+	}
+	rec, err = s.WithdrawVersion(ctx, "W-1", 1, "HL7 v2 result status X")
+	if err != nil || rec.ID != "W-1-1" || !strings.Contains(rec.EnteredInError, "status X") {
+		t.Fatalf("withdraw version 1: %+v, %v", rec, err)
+	}
+	if recs, _ := s.RecordsByPatient(ctx, "pt-w"); len(recs) != 0 {
+		t.Fatalf("pt-w after withdrawing both versions: %v", recs)
+	}
 }
 
 // rewriteChunks replaces a stored object's chunks with data whose byte at

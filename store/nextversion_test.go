@@ -30,6 +30,12 @@ func TestNextVersion(t *testing.T) {
 	if _, err := s.NextVersion(ctx, "R-1", ""); err == nil {
 		t.Error("an empty digest was given a version")
 	}
+	// Known: the newest version handed out, 0 for a report never seen.
+	for id, want := range map[string]int{"R-1": 3, "R-2": 1, "R-NEVER": 0} {
+		if v, err := s.Versions().Known(ctx, id); err != nil || v != want {
+			t.Errorf("Known(%s) = %d, %v; want %d", id, v, err, want)
+		}
+	}
 	// Racing callers: 8 contents, each asked for by 3 callers at once, get
 	// 8 distinct versions 1..8, and every caller of one content the same.
 	var mu sync.Mutex
