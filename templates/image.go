@@ -8,7 +8,7 @@ import (
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
 	"math"
-	"runtime"
+	"runtime/debug"
 	"sync"
 
 	"github.com/disintegration/imaging"
@@ -132,10 +132,13 @@ func decodeImage(data []byte) (image.Image, error) {
 	}
 	release() // the full-size pixels are garbage from here on
 	if cost > bigDecode {
-		// Reclaim them now, before another decode asks for as much again:
-		// the collector would otherwise let the heap grow by a second
-		// full-size image before it runs.
-		runtime.GC()
+		// Reclaim them now and hand the pages back to the OS, before
+		// another decode asks for as much again: the collector would
+		// otherwise let the heap grow by a second full-size image before
+		// it runs, and freed pages that are not yet returned still count
+		// in the process's resident memory (a full-suite run measured
+		// 526 MiB with a collection alone).
+		debug.FreeOSMemory()
 	}
 	return orient8(img, orient), nil
 }
