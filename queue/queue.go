@@ -682,36 +682,5 @@ func (q *Queue) finalize(ctx context.Context, st *JobStatus, extra ...*nats.Msg)
 // publishAll publishes msgs asynchronously and waits, at most CallTimeout,
 // until every one is acknowledged as stored.
 func (q *Queue) publishAll(ctx context.Context, msgs []*nats.Msg) error {
-	return publishAll(ctx, q.js, q.cfg.CallTimeout, msgs)
-}
-
-// publishAll publishes msgs asynchronously on js and waits, at most
-// timeout, until every one is acknowledged as stored.
-func publishAll(ctx context.Context, js jetstream.JetStream, timeout time.Duration, msgs []*nats.Msg) error {
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	acks := make([]jetstream.PubAckFuture, 0, len(msgs))
-	for _, m := range msgs {
-		f, err := js.PublishMsgAsync(m)
-		if err != nil {
-			return err
-		}
-		acks = append(acks, f)
-	}
-	var first error
-	for _, f := range acks {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			if first == nil {
-				first = err
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for publish acknowledgement: %w", ctx.Err())
-		}
-	}
-	return first
+	return store.PublishAll(ctx, q.js, q.cfg.CallTimeout, msgs)
 }

@@ -241,7 +241,7 @@ func rewriteChunks(t *testing.T, s *Store, id string, data []byte, at int) {
 	for off := 0; off < len(data); off += objectChunkSize {
 		msgs = append(msgs, &nats.Msg{Subject: subj, Data: data[off:min(off+objectChunkSize, len(data))]})
 	}
-	if err := publishAll(ctx, s.js, 5*time.Second, msgs); err != nil {
+	if err := PublishAll(ctx, s.js, 5*time.Second, msgs); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -34,7 +34,7 @@ func (s *Store) indexSearch(ctx context.Context, rec *folio.Record) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := publishAll(ctx, s.js, s.timeout, msgs); err != nil {
+	if err := PublishAll(ctx, s.js, s.timeout, msgs); err != nil {
 		return fmt.Errorf("store: indexing record %s: %w", rec.ID, err)
 	}
 	return nil

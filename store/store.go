@@ -205,9 +205,9 @@ func isWrongSequence(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
 }
 
-// publishAll publishes msgs asynchronously on js and waits, at most
+// PublishAll publishes msgs asynchronously on js and waits, at most
 // timeout, until every one is acknowledged as stored.
-func publishAll(ctx context.Context, js jetstream.JetStream, timeout time.Duration, msgs []*nats.Msg) error {
+func PublishAll(ctx context.Context, js jetstream.JetStream, timeout time.Duration, msgs []*nats.Msg) error {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
@@ -596,7 +596,7 @@ func (s *Store) createObject(ctx context.Context, name, desc string, md map[stri
 	if len(data) == 0 {
 		msgs, chunks = nil, 0
 	}
-	if err := publishAll(ctx, s.js, s.timeout, msgs); err != nil {
+	if err := PublishAll(ctx, s.js, s.timeout, msgs); err != nil {
 		s.purge(ctx, chunkSubj)
 		return false, err
 	}
@@ -622,7 +622,7 @@ func (s *Store) createObject(ctx context.Context, name, desc string, md map[stri
 	}
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(replaceSeq, 10))
 	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject) // a replaced info goes
-	err = publishAll(ctx, s.js, s.timeout, []*nats.Msg{m})
+	err = PublishAll(ctx, s.js, s.timeout, []*nats.Msg{m})
 	if isWrongSequence(err) {
 		s.purge(ctx, chunkSubj)
 		return false, nil
