@@ -1,14 +1,12 @@
 package input_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"mime"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
@@ -34,35 +33,6 @@ func fhirFixtures(t *testing.T) []string {
 	return append(a, b...)
 }
 
-func pdftotext(t *testing.T, pdf []byte, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("pdftotext", append(append([]string{"-q", "-enc", "UTF-8"}, args...), "-", "-")...)
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	return string(out)
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("..", "fixtures", "golden", "fhir", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden missing (go test ./input -update, then read the diff): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden (%d bytes, want %d); if intended, go test ./input -update and read the diff", name, len(got), len(want))
-	}
-}
-
 // TestFHIRFixturesPDF renders every FHIR fixture as the CLI and the worker
 // do, checks each PDF with qpdf, compares PDF and text with the goldens,
 // and checks that every word of every Observation value, note and
@@ -71,11 +41,7 @@ func golden(t *testing.T, name string, got []byte) {
 // JSON, not from the mapped report) reaches the PDF's text, as do the
 // patient's name and MRN on every page.
 func TestFHIRFixturesPDF(t *testing.T) {
-	for _, tool := range []string{"qpdf", "pdftotext"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (poppler-utils, qpdf): %v", tool, err)
-		}
-	}
+	testutil.NeedTools(t, "qpdf", "pdftotext")
 	for _, f := range fhirFixtures(t) {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		if filepath.Base(filepath.Dir(f)) == "hl7" {
@@ -103,28 +69,19 @@ func TestFHIRFixturesPDF(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tmp := filepath.Join(t.TempDir(), "r.pdf")
-				os.WriteFile(tmp, pdf, 0o644)
-				if out, err := exec.Command("qpdf", "--check", tmp).CombinedOutput(); err != nil {
-					t.Fatalf("qpdf --check: %v\n%s", err, out)
+				if err := testutil.QPDFCheck(t, pdf); err != nil {
+					t.Fatal(err)
 				}
-				for p := 1; p <= len(laid.Pages); p++ {
-					page := flat(pdftotext(t, pdf, "-f", fmt.Sprint(p), "-l", fmt.Sprint(p)))
-					for _, w := range []string{d.Report.Patient.Name, d.Report.Patient.MRN, fmt.Sprintf("Page %d of %d", p, len(laid.Pages))} {
-						if !strings.Contains(page, flat(w)) {
-							t.Errorf("report %d page %d lacks %q", i, p, w)
-						}
-					}
-				}
-				if d.Missing > 0 && !strings.Contains(flat(pdftotext(t, pdf, "-f", "1", "-l", "1")), flat(fmt.Sprintf("%d referenced result", d.Missing))) {
+				testutil.IdentityOnEveryPage(t, pdf, len(laid.Pages), d.Report.Patient.Name, d.Report.Patient.MRN, fmt.Sprintf("report %d", i))
+				if d.Missing > 0 && !strings.Contains(testutil.Flat(testutil.PDFToText(t, pdf, "-f", "1", "-l", "1")), testutil.Flat(fmt.Sprintf("%d referenced result", d.Missing))) {
 					t.Errorf("report %d: page 1 does not say that %d referenced results were not included", i, d.Missing)
 				}
-				texts = append(texts, pdftotext(t, pdf))
+				texts = append(texts, testutil.PDFToText(t, pdf))
 				suffix := ""
 				if len(docs) > 1 {
 					suffix = "-" + d.Report.ID
 				}
-				layoutText := pdftotext(t, pdf, "-layout")
+				layoutText := testutil.PDFToText(t, pdf, "-layout")
 				// Plain sections keep their columns: every line of a
 				// text/plain presented form is in the layout text with its
 				// spaces.
@@ -138,26 +95,17 @@ func TestFHIRFixturesPDF(t *testing.T) {
 						}
 					}
 				}
-				golden(t, name+suffix+".pdf", pdf)
-				golden(t, name+suffix+".txt", []byte(layoutText))
+				testutil.Golden(t, filepath.Join("..", "fixtures", "golden", "fhir", name+suffix+".pdf"), pdf, *update)
+				testutil.Golden(t, filepath.Join("..", "fixtures", "golden", "fhir", name+suffix+".txt"), []byte(layoutText), *update)
 			}
-			all := flat(strings.Join(texts, "\n"))
+			all := testutil.Flat(strings.Join(texts, "\n"))
 			for _, w := range sourceWords(t, data) {
-				if !strings.Contains(all, flat(w)) {
+				if !strings.Contains(all, testutil.Flat(w)) {
 					t.Errorf("word %q of the FHIR input is not in the PDF text", w)
 				}
 			}
 		})
 	}
-}
-
-func flat(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // sourceWords returns the words of the FHIR input that must be printed:
