@@ -17,6 +17,7 @@ import (
 
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
@@ -31,27 +32,6 @@ func fixtures(t testing.TB, sub string) []string {
 		t.Fatalf("no fixtures in %s: %v", sub, err)
 	}
 	return m
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./hl7input -update and review the diff)", err)
-	}
-	if !bytes.Equal(got, want) {
-		shown := got
-		if bytes.HasSuffix([]byte(path), []byte(".pdf")) {
-			shown = nil
-		}
-		t.Errorf("%s differs from its golden file; if intended, run go test ./hl7input -update and review the diff\ngot:\n%s", path, shown)
-	}
 }
 
 // mapFile maps every message of a fixture file.
@@ -97,7 +77,7 @@ func TestGood(t *testing.T) {
 					t.Errorf("mapped report refused by report.Decode: %v", err)
 				}
 			}
-			golden(t, filepath.Join(dir, "..", "golden", "hl7", strings.TrimSuffix(filepath.Base(f), ".hl7")+".json"), b.Bytes())
+			testutil.Golden(t, filepath.Join(dir, "..", "golden", "hl7", strings.TrimSuffix(filepath.Base(f), ".hl7")+".json"), b.Bytes(), *update)
 		})
 	}
 }
@@ -127,7 +107,7 @@ func TestBad(t *testing.T) {
 				}
 				fmt.Fprintf(&b, "%s %d %s\n", ack, e.Code, e.Error())
 			}
-			golden(t, filepath.Join(dir, "..", "golden", "hl7", "bad", strings.TrimSuffix(filepath.Base(f), ".hl7")+".err"), []byte(b.String()))
+			testutil.Golden(t, filepath.Join(dir, "..", "golden", "hl7", "bad", strings.TrimSuffix(filepath.Base(f), ".hl7")+".err"), []byte(b.String()), *update)
 		})
 	}
 }
@@ -201,37 +181,13 @@ func words(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) })
 }
 
-func flat(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-func pdftotext(t *testing.T, pdf []byte, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("pdftotext", append(append([]string{"-q", "-enc", "UTF-8"}, args...), "-", "-")...)
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	return string(out)
-}
-
 // TestEveryWordReachesThePDF renders every good fixture, checks each PDF
 // with qpdf, the patient's name and MRN on every page, every word of every
 // OBX value and NTE comment (decoded from the HL7 message itself, not from
 // the mapped report) in the PDF's text layer, and compares the PDF and its
 // pdftotext -layout text with their goldens.
 func TestEveryWordReachesThePDF(t *testing.T) {
-	for _, tool := range []string{"qpdf", "pdftotext"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed (apt-get install qpdf poppler-utils)", tool)
-		}
-	}
+	testutil.NeedTools(t, "qpdf", "pdftotext")
 	for _, f := range fixtures(t, "") {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			msgs, mapped := mapFile(t, f)
@@ -277,7 +233,7 @@ func TestEveryWordReachesThePDF(t *testing.T) {
 					name = fmt.Sprintf("%s-%d", base, i+1)
 				}
 				if mp.PDF != nil {
-					text += pdftotext(t, mp.PDF)
+					text += testutil.PDFToText(t, mp.PDF)
 					continue
 				}
 				laid, err := render.Layout(mp.Report)
@@ -288,28 +244,19 @@ func TestEveryWordReachesThePDF(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tmp := filepath.Join(t.TempDir(), "r.pdf")
-				os.WriteFile(tmp, pdf, 0o644)
-				if out, err := exec.Command("qpdf", "--check", tmp).CombinedOutput(); err != nil {
-					t.Fatalf("qpdf --check: %v\n%s", err, out)
+				if err := testutil.QPDFCheck(t, pdf); err != nil {
+					t.Fatal(err)
 				}
 				// Whose report it is, on every page.
-				for p := 1; p <= len(laid.Pages); p++ {
-					page := flat(pdftotext(t, pdf, "-f", fmt.Sprint(p), "-l", fmt.Sprint(p)))
-					for _, w := range []string{mp.Report.Patient.Name, mp.Report.Patient.MRN, fmt.Sprintf("Page %d of %d", p, len(laid.Pages))} {
-						if !strings.Contains(page, flat(w)) {
-							t.Errorf("%s page %d lacks %q", name, p, w)
-						}
-					}
-				}
+				testutil.IdentityOnEveryPage(t, pdf, len(laid.Pages), mp.Report.Patient.Name, mp.Report.Patient.MRN, name)
 				gdir := filepath.Join(dir, "..", "golden", "hl7")
-				golden(t, filepath.Join(gdir, name+".txt"), []byte(pdftotext(t, pdf, "-layout")))
-				golden(t, filepath.Join(gdir, name+".pdf"), pdf)
+				testutil.Golden(t, filepath.Join(gdir, name+".txt"), []byte(testutil.PDFToText(t, pdf, "-layout")), *update)
+				testutil.Golden(t, filepath.Join(gdir, name+".pdf"), pdf, *update)
 				// -layout keeps a table's rows together; the plain mode
 				// keeps wrapped paragraphs together.
-				text += pdftotext(t, pdf) + "\n" + pdftotext(t, pdf, "-layout")
+				text += testutil.PDFToText(t, pdf) + "\n" + testutil.PDFToText(t, pdf, "-layout")
 			}
-			all := flat(text)
+			all := testutil.Flat(text)
 			for _, w := range want {
 				if !strings.Contains(all, w) {
 					t.Errorf("word %q of the message is missing from the PDF text", w)
@@ -335,7 +282,7 @@ func TestTXColumnsAligned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := strings.Split(pdftotext(t, pdf, "-layout"), "\n")
+	out := strings.Split(testutil.PDFToText(t, pdf, "-layout"), "\n")
 	// Every table line (a line with a run of spaces) comes out with the
 	// same words; each word's column in the output is a function of its
 	// column in the message: words that start in the same column of the
