@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"golang.org/x/text/unicode/norm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,9 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/report"
@@ -63,52 +65,11 @@ func goodFixtures(t testing.TB) []fixture {
 	return loaded
 }
 
-func need(t *testing.T, tools ...string) {
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (poppler-utils, qpdf): %v", tool, err)
-		}
-	}
-}
-
-// golden compares got with the golden file, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(fixtures, "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("golden file missing (run go test ./render -update and review the diff): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from its golden file (%d bytes, want %d); if intended, run go test ./render -update and review the diff", name, len(got), len(want))
-	}
-}
-
-func pdftotext(t *testing.T, pdf []byte, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("pdftotext", append(append([]string{"-q", "-enc", "UTF-8"}, args...), "-", "-")...)
-	cmd.Stdin = bytes.NewReader(pdf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pdftotext %v: %v", args, err)
-	}
-	return string(out)
-}
-
 // TestFixtures renders every good fixture and checks the PDF with real
 // readers, then compares layout dump, extracted text and PDF bytes with the
 // golden files.
 func TestFixtures(t *testing.T) {
-	need(t, "qpdf", "pdftotext")
+	testutil.NeedTools(t, "qpdf", "pdftotext")
 	for _, fx := range goodFixtures(t) {
 		t.Run(fx.name, func(t *testing.T) {
 			t.Parallel()
@@ -141,9 +102,9 @@ func TestFixtures(t *testing.T) {
 				t.Fatalf("qpdf --check: %v\n%s", err, out)
 			}
 			n := len(laid.Pages)
-			all := pdftotext(t, pdf)
+			all := testutil.PDFToText(t, pdf)
 			for i := 1; i <= n; i++ {
-				page := pdftotext(t, pdf, "-f", fmt.Sprint(i), "-l", fmt.Sprint(i))
+				page := testutil.PDFToText(t, pdf, "-f", fmt.Sprint(i), "-l", fmt.Sprint(i))
 				wants := []string{fx.r.Patient.Name, fx.r.Patient.MRN, fmt.Sprintf("Page %d of %d", i, n)}
 				if hasRTL(fx.r.Patient.Name) {
 					// pdftotext reorders right-to-left words itself and
@@ -169,9 +130,10 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			checkOutline(t, path, fx.r)
-			golden(t, fx.name+".layout.txt", []byte(layout.Dump(laid.Pages)))
-			golden(t, fx.name+".txt", []byte(pdftotext(t, pdf, "-layout")))
-			golden(t, fx.name+".pdf", pdf)
+			gdir := filepath.Join(fixtures, "golden")
+			testutil.Golden(t, filepath.Join(gdir, fx.name+".layout.txt"), []byte(layout.Dump(laid.Pages)), *update)
+			testutil.Golden(t, filepath.Join(gdir, fx.name+".txt"), []byte(testutil.PDFToText(t, pdf, "-layout")), *update)
+			testutil.Golden(t, filepath.Join(gdir, fx.name+".pdf"), pdf, *update)
 		})
 	}
 }
@@ -334,7 +296,7 @@ func urlTargets(ss []report.Section) []string {
 // TestRawHTMLPrintsLiterally checks the hostile fixture's script tag
 // reaches the text layer as text.
 func TestRawHTMLPrintsLiterally(t *testing.T) {
-	need(t, "pdftotext")
+	testutil.NeedTools(t, "pdftotext")
 	for _, fx := range goodFixtures(t) {
 		if !bytes.Contains(fx.raw, []byte("<script")) {
 			continue
@@ -347,7 +309,7 @@ func TestRawHTMLPrintsLiterally(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(pdftotext(t, pdf), "<script") {
+		if !strings.Contains(testutil.PDFToText(t, pdf), "<script") {
 			t.Errorf("%s: raw <script> not printed literally", fx.name)
 		}
 		return

@@ -20,6 +20,7 @@ import (
 
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/fonts"
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
@@ -64,15 +65,6 @@ const (
 	hbDPI            = 288
 )
 
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed (apt-get install libharfbuzz-bin poppler-utils; .ci/run does)", tool)
-		}
-	}
-}
-
 // linePDF lays out text as the body paragraph of a one-page document and
 // paints it; it returns the PDF and the body line's Text ops.
 func linePDF(t *testing.T, text string) ([]byte, []*layout.Text) {
@@ -109,7 +101,7 @@ func linePDF(t *testing.T, text string) ([]byte, []*layout.Text) {
 // line whose letters are unjoined, in the wrong order or mirrored fails the
 // column profile).
 func TestRTLMatchesHarfBuzz(t *testing.T) {
-	needTools(t, "hb-view", "hb-shape", "pdftoppm")
+	testutil.NeedTools(t, "hb-view", "hb-shape", "pdftoppm")
 	dir := t.TempDir()
 	fontFile := filepath.Join(dir, "DejaVuSans.ttf")
 	if err := os.WriteFile(fontFile, fonts.Get(fonts.Sans).TTF, 0o644); err != nil {
@@ -160,7 +152,7 @@ func TestRTLMatchesHarfBuzz(t *testing.T) {
 // (unjoined order reversed, as folio printed it before issue 14) must fail
 // the thresholds against folio's line.
 func TestRTLHarfBuzzComparisonCanFail(t *testing.T) {
-	needTools(t, "hb-view", "hb-shape", "pdftoppm")
+	testutil.NeedTools(t, "hb-view", "hb-shape", "pdftoppm")
 	dir := t.TempDir()
 	fontFile := filepath.Join(dir, "DejaVuSans.ttf")
 	if err := os.WriteFile(fontFile, fonts.Get(fonts.Sans).TTF, 0o644); err != nil {
@@ -196,10 +188,10 @@ func TestRTLHarfBuzzComparisonCanFail(t *testing.T) {
 // TestRTLTextExtraction: pdftotext of each line, NFKC-normalised, holds
 // every word of the line in logical order (search and copy-paste work).
 func TestRTLTextExtraction(t *testing.T) {
-	needTools(t, "pdftotext")
+	testutil.NeedTools(t, "pdftotext")
 	for _, ln := range rtlLines {
 		data, _ := linePDF(t, ln.text)
-		got := norm.NFKC.String(pdftotext(t, data))
+		got := norm.NFKC.String(testutil.PDFToText(t, data))
 		for _, w := range wordsOf(ln.text) {
 			w = norm.NFKC.String(w)
 			if !strings.Contains(got, w) && !strings.Contains(got, lamAlefMarks.ReplaceAllString(w, "$1$3$2")) {
@@ -408,7 +400,7 @@ func saveFailure(t *testing.T, name string, folio, ref image.Image) {
 // prints as U+FFFD (never as a wrong string of isolated glyphs) and the
 // render result's warning names the field by its JSON path.
 func TestUnshapedScriptWarningNamesField(t *testing.T) {
-	needTools(t, "pdftotext")
+	testutil.NeedTools(t, "pdftotext")
 	raw, err := os.ReadFile(filepath.Join(fixtures, "spec-example.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +428,7 @@ func TestUnshapedScriptWarningNamesField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := pdftotext(t, data)
+	text := testutil.PDFToText(t, data)
 	if strings.ContainsAny(text, "ศสนम") || !strings.Contains(text, "\uFFFD") {
 		t.Errorf("unshaped script printed, or no visible replacement:\n%s", text)
 	}

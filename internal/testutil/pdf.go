@@ -61,12 +61,12 @@ func FirstDiff(want, got string) string {
 }
 
 // NeedTools stops the test if any of the named commands is not installed
-// (.ci/run installs them: poppler-utils, qpdf).
+// (.ci/run installs every tool a test needs).
 func NeedTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed (apt-get install poppler-utils qpdf): %v", tool, err)
+			t.Fatalf("%s is not installed (.ci/run installs it: qpdf, poppler-utils, libharfbuzz-bin): %v", tool, err)
 		}
 	}
 }
