@@ -1,16 +1,15 @@
 package fhirinput
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -70,40 +69,9 @@ func TestFixtures(t *testing.T) {
 			}
 			got, _ := json.MarshalIndent(gs, "", "  ")
 			got = append(got, '\n')
-			gp := goldenPath(f)
-			if *update {
-				os.MkdirAll(filepath.Dir(gp), 0o755)
-				if err := os.WriteFile(gp, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(gp)
-			if err != nil {
-				t.Fatalf("no golden (run with -update): %v", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("mapped JSON differs from %s (run with -update and read the diff):\n%s", gp, firstDiff(string(want), string(got)))
-			}
+			testutil.Golden(t, goldenPath(f), got, *update)
 		})
 	}
-}
-
-func firstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, x, y)
-		}
-	}
-	return ""
 }
 
 // TestBadFixtures: each bad input is refused with a FHIR path and a
@@ -126,20 +94,7 @@ func TestBadFixtures(t *testing.T) {
 				}
 			}
 			got := err.Error() + "\n"
-			ep := strings.TrimSuffix(f, ".json") + ".err"
-			if *update {
-				if err := os.WriteFile(ep, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, rerr := os.ReadFile(ep)
-			if rerr != nil {
-				t.Fatalf("no .err golden (run with -update): %v", rerr)
-			}
-			if got != string(want) {
-				t.Errorf("error:\n got: %s\nwant: %s", got, want)
-			}
+			testutil.Golden(t, strings.TrimSuffix(f, ".json")+".err", []byte(got), *update)
 		})
 	}
 }
