@@ -1,12 +1,10 @@
 package hostile
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/input"
@@ -116,26 +114,7 @@ func TestNoFetchFHIR(t *testing.T) {
 		}
 	}
 
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect(queue.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	q, err := queue.Open(ctx, nc, queue.Config{MemoryStorage: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { q.Work(wctx, &queue.Engine{}, queue.WorkerOptions{Slots: 1, Logger: quiet()}); close(done) }()
-	defer func() { stop(); <-done }()
+	ctx, q := workerQueue(t)
 	for i, data := range inputs {
 		sub, err := q.Submit(ctx, &queue.Job{Outputs: []string{folio.OutputPDF, folio.OutputThumbnail}, FHIR: data})
 		if err != nil {

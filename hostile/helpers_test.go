@@ -8,10 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"github.com/foliohealth/folio/queue"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/queue"
+
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
@@ -102,20 +103,39 @@ func renderAll(data []byte) (*rendered, error) {
 // pdfText returns pdftotext's text of a PDF; qpdf --check must pass too.
 func pdfText(t testing.TB, pdf []byte) string {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "*.pdf")
+	if err := testutil.QPDFCheck(t, pdf); err != nil {
+		t.Error(err)
+	}
+	return testutil.PDFToText(t, pdf)
+}
+
+// workerQueue starts an embedded NATS server, opens a queue on memory
+// storage and runs one worker (the engine, one slot) on it; the worker, the
+// connection and the server stop, in that order, when the test ends. ctx
+// bounds the test's calls to 2 minutes.
+func workerQueue(t *testing.T) (context.Context, *queue.Queue) {
+	t.Helper()
+	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(pdf)
-	f.Close()
-	if out, err := exec.Command("qpdf", "--check", f.Name()).CombinedOutput(); err != nil {
-		t.Errorf("qpdf --check: %v\n%s", err, out)
-	}
-	out, err := exec.Command("pdftotext", "-q", "-enc", "UTF-8", f.Name(), "-").Output()
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect(queue.RoleAdmin)
 	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
+		t.Fatal(err)
 	}
-	return string(out)
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	q, err := queue.Open(ctx, nc, queue.Config{MemoryStorage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { q.Work(wctx, &queue.Engine{}, queue.WorkerOptions{Slots: 1, Logger: quiet()}); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	return ctx, q
 }
 
 // measure runs f and returns how long it took, the bytes it allocated and

@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -182,26 +181,7 @@ func TestNoFetch(t *testing.T) {
 	testutil.CheckPDFA(t, []string{path})
 
 	// The same report as a job through a real worker on an embedded server.
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect(queue.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	q, err := queue.Open(ctx, nc, queue.Config{MemoryStorage: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { q.Work(wctx, &queue.Engine{}, queue.WorkerOptions{Slots: 1, Logger: quiet()}); close(done) }()
-	defer func() { stop(); <-done }()
+	ctx, q := workerQueue(t)
 	sub, err := q.Submit(ctx, &queue.Job{Outputs: []string{folio.OutputPDF, folio.OutputThumbnail}, Report: data})
 	if err != nil {
 		t.Fatal(err)
