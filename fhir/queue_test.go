@@ -2,7 +2,6 @@ package fhir_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/fhir"
-	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -24,22 +22,7 @@ import (
 // token: two versions of a report, the older superseded and still readable.
 func TestOverQueueStore(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: dir, Listen: "127.0.0.1:-1", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect(queue.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	q, err := queue.Open(ctx, nc, queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, _, q := openQueue(t, dir)
 	st := q.Store()
 	contents := map[string][]byte{}
 	for v := 1; v <= 2; v++ {

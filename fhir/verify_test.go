@@ -2,7 +2,6 @@ package fhir_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,13 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/fhir"
-	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/store"
 )
 
@@ -45,22 +42,7 @@ func (l *lockedBuffer) String() string {
 // Binary resource: no response is ever complete, and the log says why.
 func TestStreamedBinaryVerified(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: dir, Listen: "127.0.0.1:-1", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect(queue.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	q, err := queue.Open(ctx, nc, queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, nc, q := openQueue(t, dir)
 	st := q.Store()
 	data := bytes.Repeat([]byte("%PDF-1.7 streamed and checked "), 100000) // 3 MB
 	b, err := st.PutBinary(ctx, folio.Binary{ID: "pdf-BIG-1", ContentType: "application/pdf", Output: folio.OutputPDF,

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foliohealth/folio/queue"
-
 	"github.com/foliohealth/folio/internal/testutil"
+	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
