@@ -355,16 +355,42 @@ func fhirGet(t *testing.T, base, path, token, accept string) (*http.Response, []
 	return resp, body
 }
 
-// qpdfCheck runs qpdf --check on PDF bytes.
+// qpdfCheck runs qpdf --check on PDF bytes; a failure is an error naming
+// name.
 func qpdfCheck(t *testing.T, name string, pdf []byte) {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "check.pdf")
-	if err := os.WriteFile(f, pdf, 0o644); err != nil {
-		t.Fatal(err)
+	if err := testutil.QPDFCheck(t, pdf); err != nil {
+		t.Errorf("%s: %v", name, err)
 	}
-	if out, err := exec.Command("qpdf", "--check", f).CombinedOutput(); err != nil {
-		t.Errorf("%s: qpdf --check: %v\n%s", name, err, out)
+}
+
+// renderDir runs folio render --json -o (a temporary directory) over dir,
+// which must exit 0, and for each line it prints checks that the line
+// names an output, that the output is a PDF and that qpdf --check passes,
+// then hands the line and the PDF's bytes to each. It returns the number of
+// lines.
+func renderDir(t *testing.T, dir string, each func(rl renderLine, pdf []byte)) int {
+	t.Helper()
+	out := t.TempDir()
+	res := runFolio(t, "render", "--json", "-o", out, dir)
+	if res.code != 0 {
+		t.Fatalf("folio render: exit %d\n%s", res.code, res.stderr)
 	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
+		var rl renderLine
+		if err := json.Unmarshal([]byte(l), &rl); err != nil || rl.Output == "" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		n++
+		b, err := os.ReadFile(rl.Output)
+		if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
+			t.Fatalf("%s: not a PDF (%v)", rl.Output, err)
+		}
+		qpdfCheck(t, rl.Output, b)
+		each(rl, b)
+	}
+	return n
 }
 
 // operationOutcome decodes an OperationOutcome body and returns its

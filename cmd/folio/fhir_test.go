@@ -67,23 +67,7 @@ func TestE2EFHIRConvertAndRender(t *testing.T) {
 	})
 
 	t.Run("render", func(t *testing.T) {
-		out := t.TempDir()
-		res := runFolio(t, "render", "--json", "-o", out, dir)
-		if res.code != 0 {
-			t.Fatalf("folio render: exit %d\n%s", res.code, res.stderr)
-		}
-		n := 0
-		for _, l := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
-			var rl renderLine
-			if err := json.Unmarshal([]byte(l), &rl); err != nil || rl.Output == "" {
-				t.Fatalf("line %q: %v", l, err)
-			}
-			n++
-			b, err := os.ReadFile(rl.Output)
-			if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
-				t.Fatalf("%s: not a PDF (%v)", rl.Output, err)
-			}
-			qpdfCheck(t, rl.Output, b)
+		n := renderDir(t, dir, func(rl renderLine, b []byte) {
 			if filepath.Base(rl.Input) == "pdf-presentedform.json" {
 				// The sender's PDF, byte for byte: the Binary in the Bundle.
 				var bundle struct {
@@ -106,7 +90,7 @@ func TestE2EFHIRConvertAndRender(t *testing.T) {
 			if filepath.Base(rl.Input) == "partial-missing-results.json" && len(rl.Warnings) != 4 {
 				t.Errorf("partial-missing-results: %d warnings, want 4 (one per missing reference): %v", len(rl.Warnings), rl.Warnings)
 			}
-		}
+		})
 		if n != len(files) {
 			t.Errorf("%d PDFs for %d fixtures", n, len(files))
 		}

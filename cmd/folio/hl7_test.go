@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,23 +42,7 @@ func TestE2EHL7ConvertAndRender(t *testing.T) {
 	})
 
 	t.Run("render", func(t *testing.T) {
-		out := t.TempDir()
-		res := runFolio(t, "render", "--json", "-o", out, dir)
-		if res.code != 0 {
-			t.Fatalf("folio render: exit %d\n%s", res.code, res.stderr)
-		}
-		n := 0
-		for _, l := range strings.Split(strings.TrimSpace(res.stdout), "\n") {
-			var rl renderLine
-			if err := json.Unmarshal([]byte(l), &rl); err != nil || rl.Output == "" {
-				t.Fatalf("line %q: %v", l, err)
-			}
-			n++
-			b, err := os.ReadFile(rl.Output)
-			if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
-				t.Fatalf("%s: not a PDF (%v)", rl.Output, err)
-			}
-			qpdfCheck(t, rl.Output, b)
+		n := renderDir(t, dir, func(rl renderLine, b []byte) {
 			if filepath.Base(rl.Input) == "ed-pdf.hl7" {
 				src, _ := os.ReadFile(rl.Input)
 				i := bytes.Index(src, []byte("^AP^PDF^Base64^"))
@@ -73,7 +56,7 @@ func TestE2EHL7ConvertAndRender(t *testing.T) {
 					t.Error("ed-pdf: no warning that folio did not render it")
 				}
 			}
-		}
+		})
 		if n != reports || n < 10 {
 			t.Errorf("%d PDFs for %d reports", n, reports)
 		}
