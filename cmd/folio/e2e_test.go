@@ -37,6 +37,7 @@ import (
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
+	"github.com/nats-io/nats.go"
 )
 
 const (
@@ -353,6 +354,22 @@ func fhirGet(t *testing.T, base, path, token, accept string) (*http.Response, []
 		t.Fatalf("GET %s: reading body: %v", path, err)
 	}
 	return resp, body
+}
+
+// connectAs connects to the NATS server of a running folio serve with the
+// credentials of role from its data directory; the caller closes the
+// connection.
+func connectAs(t *testing.T, srv *server, role queue.Role) *nats.Conn {
+	t.Helper()
+	auth, err := queue.EmbeddedOptions(srv.data, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.natsURL, auth...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
 
 // qpdfCheck runs qpdf --check on PDF bytes; a failure is an error naming

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio/fhirinput"
@@ -213,14 +212,7 @@ func TestE2EFHIRSubmit(t *testing.T) {
 	})
 
 	t.Run("job message with fhir", func(t *testing.T) {
-		auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := nats.Connect(srv.natsURL, auth...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := connectAs(t, srv, queue.RoleAdmin)
 		defer nc.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()

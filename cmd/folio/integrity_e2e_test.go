@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio/internal/testutil"
@@ -178,14 +177,7 @@ func TestE2EIntegrity(t *testing.T) {
 
 		// 2. A job message with an explicit job id, from a NATS client.
 		// As a submitter would: the job message itself.
-		sauth, err := queue.EmbeddedOptions(srv.data, queue.RoleSubmitter)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := nats.Connect(srv.natsURL, sauth...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := connectAs(t, srv, queue.RoleSubmitter)
 		defer nc.Close()
 		msg, _ := json.Marshal(map[string]any{"jobId": "fix-misfiled-1", "report": bravoRep})
 		if err := nc.Publish(queue.SubjectJobs, msg); err != nil {
@@ -409,14 +401,7 @@ func largeReport(t *testing.T) map[string]any {
 // (size, digests) left as it was.
 func corruptBinary(t *testing.T, srv *server, id string, data []byte, at int) {
 	t.Helper()
-	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.natsURL, auth...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectAs(t, srv, queue.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

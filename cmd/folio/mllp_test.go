@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio/hl7"
@@ -93,14 +92,7 @@ func fixtureMessages(t *testing.T, pattern string) (names []string, msgs [][]byt
 // (its last sequence): a duplicate publish does not raise it.
 func jobsAccepted(t *testing.T, srv *server) uint64 {
 	t.Helper()
-	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.natsURL, auth...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectAs(t, srv, queue.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio/queue"
@@ -118,14 +117,7 @@ func TestNoPHIInLogsStatusesEvents(t *testing.T) {
 	}
 
 	// The events stream, every message.
-	auth, err := queue.EmbeddedOptions(srv.data, queue.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.natsURL, auth...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectAs(t, srv, queue.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
