@@ -105,13 +105,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer p.close(log)
 
-	p.withConsole = true
-	httpAddr, opsAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitFailed
-	}
-	defer stopHTTP()
+	// The MLLP listener starts before the HTTP side, so that /readyz
+	// answering means every listener of this process is accepting.
 	var mllpBound string
 	if *mllpAddr != "" {
 		sauth, err := roleAuth(queue.RoleSubmitter)
@@ -133,6 +128,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer stopMLLP()
 		mllpBound = bound
 	}
+	p.withConsole = true
+	httpAddr, opsAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio serve:", err)
+		return exitFailed
+	}
+	defer stopHTTP()
 	log.Info("folio serve ready", "workers", *pf.workers)
 	printBanner(stdout, bannerInfo{
 		httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: url, embedded: *pf.nats.url == "",
