@@ -842,12 +842,13 @@ func (s *Store) unindex(ctx context.Context, rec *folio.Record) error {
 // every version; a lost compare-and-set on a record starts over from a
 // fresh versions list. Entered-in-error is never undone.
 func (s *Store) relink(ctx context.Context, reportID string, versions []int) error {
+	extended := false
 retry:
 	for attempt := 0; ; attempt++ {
 		if attempt > 50 {
 			return fmt.Errorf("store: linking versions of report %s: too many concurrent updates", reportID)
 		}
-		if attempt > 0 {
+		if attempt > 0 && !extended {
 			cctx, cancel := s.call(ctx)
 			e, err := s.index.Get(cctx, versionsKey(reportID))
 			cancel()
@@ -869,6 +870,15 @@ retry:
 				return err
 			}
 			recs[i], revs[i] = rec, rev
+		}
+		// A version that another writer has already linked (it read a
+		// newer versions list than this one) belongs to the report even
+		// when this list predates it: links only ever gain versions, so a
+		// writer with a stale list never unlinks a newer version.
+		extended = false
+		if more := withLinked(reportID, versions, recs); len(more) > len(versions) {
+			versions, extended = more, true
+			continue retry
 		}
 		for i, rec := range recs {
 			if rec == nil {
@@ -905,6 +915,26 @@ retry:
 		}
 		return nil
 	}
+}
+
+// withLinked returns versions with every version that recs link to
+// (Supersedes, SupersededBy) added, sorted.
+func withLinked(reportID string, versions []int, recs []*folio.Record) []int {
+	out := slices.Clone(versions)
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		for _, id := range []string{rec.Supersedes, rec.SupersededBy} {
+			v, err := strconv.Atoi(strings.TrimPrefix(id, reportID+"-"))
+			if id == "" || !strings.HasPrefix(id, reportID+"-") || err != nil || slices.Contains(out, v) {
+				continue
+			}
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Withdraw marks the current (newest) version of a report entered-in-error
