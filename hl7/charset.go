@@ -13,7 +13,14 @@ type Charset string
 
 // Character sets (MSH-18 values). CharsetDefault is an empty MSH-18: the
 // standard's default is ASCII, and many senders put ISO-8859-1 text there,
-// so folio reads it as ISO-8859-1 (of which ASCII is a subset).
+// so folio reads it as CharsetLatin1.
+//
+// CharsetLatin1 (and so an empty MSH-18) is read as windows-1252, which is
+// ISO-8859-1 with text in place of the C1 control codes 0x80-0x9F (€, curly
+// quotes, dashes...): the WHATWG Encoding Standard, which every browser
+// follows, reads the label ISO-8859-1 so, because that is what senders on
+// Windows write under it. The five bytes windows-1252 leaves undefined
+// (0x81 0x8D 0x8F 0x90 0x9D) stay control codes and are refused.
 const (
 	CharsetDefault Charset = ""
 	CharsetASCII   Charset = "ASCII"
@@ -21,26 +28,66 @@ const (
 	CharsetUTF8    Charset = "UNICODE UTF-8"
 )
 
-// charmaps are the single-byte ISO 8859 parts folio reads besides 8859/1.
+// charmaps are the single-byte character sets folio reads, by MSH-18
+// value. For the ISO 8859 parts only 0xA0-0xFF are text (0x80-0x9F are
+// C1 control codes); 8859/1 and the default are windows-1252, where
+// 0x80-0x9F are text too (see validByte). ISO-8859-11 (Thai) is
+// windows-874 from 0xA0 up, where the two agree; there is no 8859/12.
 var charmaps = map[Charset]*charmap.Charmap{
-	"8859/2":  charmap.ISO8859_2,
-	"8859/3":  charmap.ISO8859_3,
-	"8859/4":  charmap.ISO8859_4,
-	"8859/5":  charmap.ISO8859_5,
-	"8859/6":  charmap.ISO8859_6,
-	"8859/7":  charmap.ISO8859_7,
-	"8859/8":  charmap.ISO8859_8,
-	"8859/9":  charmap.ISO8859_9,
-	"8859/15": charmap.ISO8859_15,
+	CharsetDefault: charmap.Windows1252,
+	CharsetLatin1:  charmap.Windows1252,
+	"8859/2":       charmap.ISO8859_2,
+	"8859/3":       charmap.ISO8859_3,
+	"8859/4":       charmap.ISO8859_4,
+	"8859/5":       charmap.ISO8859_5,
+	"8859/6":       charmap.ISO8859_6,
+	"8859/7":       charmap.ISO8859_7,
+	"8859/8":       charmap.ISO8859_8,
+	"8859/9":       charmap.ISO8859_9,
+	"8859/10":      charmap.ISO8859_10,
+	"8859/11":      charmap.Windows874,
+	"8859/13":      charmap.ISO8859_13,
+	"8859/14":      charmap.ISO8859_14,
+	"8859/15":      charmap.ISO8859_15,
+}
+
+// singleByte lists the ISO 8859 values of charmaps in order, for Charsets.
+var singleByte = []Charset{"8859/2", "8859/3", "8859/4", "8859/5", "8859/6", "8859/7", "8859/8", "8859/9", "8859/10", "8859/11", "8859/13", "8859/14", "8859/15"}
+
+// table0211 are the other values of HL7 table 0211 (v2.5-v2.8): real
+// character sets folio does not read, refused as such rather than as
+// values that name nothing.
+var table0211 = map[string]bool{
+	"ISO IR6": true, "ISO IR14": true, "ISO IR87": true, "ISO IR159": true,
+	"UNICODE": true, "UNICODE UTF-16": true, "UNICODE UTF-32": true,
+	"GB 18030-2000": true, "KS X 1001": true, "CNS 11643-1992": true, "BIG-5": true,
 }
 
 // Charsets lists the MSH-18 values Parse accepts.
 func Charsets() []string {
 	out := []string{"(empty)", string(CharsetASCII), string(CharsetLatin1), string(CharsetUTF8)}
-	for _, n := range []string{"8859/2", "8859/3", "8859/4", "8859/5", "8859/6", "8859/7", "8859/8", "8859/9", "8859/15"} {
-		out = append(out, n)
+	for _, n := range singleByte {
+		out = append(out, string(n))
 	}
 	return out
+}
+
+// LookupCharset returns the character set an MSH-18 value names, as
+// senders write it: case and surrounding spaces do not matter, and UTF-8
+// (a common misspelling of UNICODE UTF-8) is UNICODE UTF-8. ok is false
+// for a value folio does not read.
+func LookupCharset(v string) (cs Charset, ok bool) {
+	v = strings.ToUpper(strings.TrimSpace(v))
+	switch v {
+	case "UTF-8", "UTF8", "UNICODE UTF8":
+		return CharsetUTF8, true
+	case string(CharsetDefault), string(CharsetASCII), string(CharsetUTF8):
+		return Charset(v), true
+	}
+	if charmaps[Charset(v)] != nil {
+		return Charset(v), true
+	}
+	return "", false
 }
 
 func charsetOf(m *Message, msh *Segment) (Charset, error) {
@@ -50,17 +97,15 @@ func charsetOf(m *Message, msh *Segment) (Charset, error) {
 	}
 	raw := string(f.Rep(1).Raw())
 	if strings.IndexByte(raw, m.Delims.Escape) >= 0 || strings.IndexByte(raw, m.Delims.Component) >= 0 {
-		return "", errorf(msh.Loc(18), CodeTableValue, "MSH-18 %q is not a character set of table 0211", raw)
+		return "", errorf(msh.Loc(18), CodeTableValue, "MSH-18 %q is not a character set of table 0211 (folio reads: %s)", raw, strings.Join(Charsets(), ", "))
 	}
-	cs := Charset(raw)
-	switch cs {
-	case CharsetDefault, CharsetASCII, CharsetLatin1, CharsetUTF8:
+	if cs, ok := LookupCharset(raw); ok {
 		return cs, nil
 	}
-	if charmaps[cs] != nil {
-		return cs, nil
+	if table0211[strings.ToUpper(strings.TrimSpace(raw))] {
+		return "", errorf(msh.Loc(18), CodeTableValue, "character set %q of table 0211 is not supported (folio reads: %s)", raw, strings.Join(Charsets(), ", "))
 	}
-	return "", errorf(msh.Loc(18), CodeTableValue, "character set %q is not supported (supported: %s)", raw, strings.Join(Charsets(), ", "))
+	return "", errorf(msh.Loc(18), CodeTableValue, "MSH-18 %q is not a character set of table 0211 (folio reads: %s)", raw, strings.Join(Charsets(), ", "))
 }
 
 // validByte reports whether b may appear in text of the character set
@@ -75,22 +120,22 @@ func (cs Charset) validByte(b byte) bool {
 	if b < 0x80 {
 		return true
 	}
-	switch cs {
-	case CharsetASCII:
+	cm := charmaps[cs]
+	if cm == nil { // ASCII
 		return false
-	case CharsetDefault, CharsetLatin1:
-		return b >= 0xa0 // 0x80-0x9f are C1 control codes, never text
 	}
-	if cm := charmaps[cs]; cm != nil {
-		r := cm.DecodeByte(b)
-		return b >= 0xa0 && r != utf8.RuneError
+	if b < 0xa0 && cm != charmap.Windows1252 {
+		return false // C1 control codes, never text
 	}
-	return false
+	return cm.DecodeByte(b) != utf8.RuneError
 }
 
 func (cs Charset) name() string {
-	if cs == CharsetDefault {
-		return "the default character set (MSH-18 empty: ISO-8859-1)"
+	switch cs {
+	case CharsetDefault:
+		return "the default character set (MSH-18 empty: ISO-8859-1, read as windows-1252)"
+	case CharsetLatin1:
+		return "8859/1 (read as windows-1252)"
 	}
 	return string(cs)
 }
@@ -193,18 +238,15 @@ func (m *Message) appendDecoded(dst, b []byte) ([]byte, error) {
 			continue
 		}
 		if !m.Charset.validByte(c) {
-			if c < 0x80 || c < 0xa0 {
+			if c < 0xa0 {
 				return dst, fmt.Errorf("byte 0x%02X is a control character, not text", c)
 			}
 			return dst, fmt.Errorf("byte 0x%02X is not valid in %s", c, m.Charset.name())
 		}
-		switch {
-		case c < 0x80:
+		if c < 0x80 {
 			out = append(out, c)
-		case cm != nil:
-			out = utf8.AppendRune(out, cm.DecodeByte(c))
-		default: // ISO-8859-1: the byte is the code point
-			out = utf8.AppendRune(out, rune(c))
+		} else {
+			out = utf8.AppendRune(out, cm.DecodeByte(c)) // validByte: cm is not nil
 		}
 	}
 	return out, nil

@@ -15,6 +15,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/foliohealth/folio"
 )
 
 // Delimiters are a message's encoding characters (MSH-1 and MSH-2).
@@ -120,6 +122,7 @@ const MaxSegments = 100000
 // from MSH-18, and every byte is checked against that character set. Every
 // error Parse returns is an *Error.
 func Parse(data []byte) (*Message, error) {
+	data = folio.TrimBOM(data) // a byte order mark before MSH says nothing
 	if len(data) < 8 || !bytes.HasPrefix(data, []byte("MSH")) {
 		return nil, errorf(Location{Segment: "MSH", Seq: 1}, CodeSegmentSequence, "not an HL7 v2 message: it must start with an MSH segment")
 	}
@@ -477,6 +480,19 @@ func nth(b []byte, sep byte, i int) []byte {
 	return b
 }
 
+// startsMessage reports whether line starts with a message or batch
+// header segment (MSH, FHS, BHS).
+func startsMessage(line []byte) bool {
+	if len(line) < 4 || isAlnum(line[3]) {
+		return false
+	}
+	switch string(line[:3]) {
+	case "MSH", "FHS", "BHS":
+		return true
+	}
+	return false
+}
+
 // Split cuts a file of messages into one slice per message. A message starts
 // with an MSH segment at the start of a line; batch envelope segments (FHS,
 // BHS, BTS, FTS) and MLLP framing bytes (0x0B, 0x1C) between messages, as
@@ -502,6 +518,9 @@ func Split(data []byte) [][]byte {
 			data = nil
 		}
 		line = bytes.TrimLeft(line, "\x0b\x1c\f")
+		if t := folio.TrimBOM(line); len(t) < len(line) && startsMessage(t) {
+			line = t // a byte order mark before a message (a file's first line)
+		}
 		if j := bytes.IndexByte(line, 0x1c); j >= 0 { // end of an MLLP frame inside the line
 			rest := bytes.TrimLeft(line[j+1:], "\x0b\x1c\f\r\n")
 			line = line[:j]
