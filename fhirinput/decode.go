@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/foliohealth/folio/report"
+
+	"github.com/foliohealth/folio"
 )
 
 // Limits bounds what a FHIR input may make folio do. A zero field means
@@ -53,6 +55,7 @@ func (l Limits) withDefaults() Limits {
 // FHIR JSON (a JSON object with a string "resourceType" member), else "".
 // It reads no more than it must and never fails.
 func Sniff(data []byte) string {
+	data = folio.TrimBOM(data)
 	d := json.NewDecoder(bytes.NewReader(data))
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return ""
@@ -119,6 +122,7 @@ var knownTypes = map[string]bool{
 // decode parses data into the resource tree, refusing what is not FHIR JSON
 // with a FHIR path and a sentence.
 func decode(data []byte, lim Limits) (*resource, error) {
+	data = folio.TrimBOM(data) // a .NET FHIR server's byte order mark says nothing
 	if len(data) > lim.MaxBytes {
 		return nil, refuse("$", "input is %d bytes, more than the limit of %d", len(data), lim.MaxBytes)
 	}

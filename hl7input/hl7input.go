@@ -11,6 +11,8 @@ import (
 
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/report"
+
+	"github.com/foliohealth/folio"
 )
 
 // WithdrawReason says why a report with result status X or W is withdrawn
@@ -180,6 +182,7 @@ func (mp *mapper) pathLoc(g *group, path string) hl7.Location {
 // Sniff reports whether data looks like HL7 v2 (ER7): it starts, after
 // white space and MLLP start bytes, with an MSH, FHS or BHS segment.
 func Sniff(data []byte) bool {
+	data = folio.TrimBOM(data)
 	i := 0
 	for i < len(data) && i < 64 && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n' || data[i] == 0x0b) {
 		i++

@@ -8,6 +8,7 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,6 +140,11 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every job carries the message's bytes exactly as they came (a byte
+	// order mark aside), whatever character set MSH-18 declares: the
+	// worker parses the same bytes folio render parses, so no letter can
+	// change on the way (docs/hl7v2.md "Character sets").
+	raw := bytes.Clone(folio.TrimBOM(msg))
 	var jobs []Job
 	var unknown hl7input.Errors
 	for _, mp := range mapped {
@@ -158,7 +164,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 			}
 			job := &queue.Job{
 				ID:      fmt.Sprintf("%s.withdrawn-%s", folio.RecordID(mp.Report.ID, v), strings.ToLower(mp.ResultStatus)),
-				Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
+				Outputs: in.cfg.Outputs, HL7: raw, Source: hl7input.Source(m, mp), Version: v,
 			}
 			if !in.cfg.Site.IsZero() {
 				site := in.cfg.Site
@@ -179,7 +185,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 		// even under a new MSH-10, is the same job.
 		job := &queue.Job{
 			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), strings.TrimPrefix(digest, "sha256:")[:12], strings.Join(outputs(in.cfg.Outputs), "-")),
-			Outputs: in.cfg.Outputs, HL7: string(msg), Source: hl7input.Source(m, mp), Version: v,
+			Outputs: in.cfg.Outputs, HL7: raw, Source: hl7input.Source(m, mp), Version: v,
 		}
 		if !in.cfg.Site.IsZero() {
 			site := in.cfg.Site

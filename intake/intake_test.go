@@ -64,7 +64,7 @@ func TestTakeVersionsAndResends(t *testing.T) {
 		if len(jobs) != 1 || jobs[0].Version != i+1 || jobs[0].Submitted.Duplicate {
 			t.Fatalf("message %d: %+v, want version %d, a new job", i+1, jobs, i+1)
 		}
-		if jobs[0].Job.HL7 != string(msg) || jobs[0].Job.Source == "" || jobs[0].Job.Version != i+1 {
+		if !bytes.Equal(jobs[0].Job.HL7, msg) || jobs[0].Job.Source == "" || jobs[0].Job.Version != i+1 {
 			t.Errorf("message %d: the job does not carry the message, its source and version: %+v", i+1, jobs[0].Job)
 		}
 		ids = append(ids, jobs[0].Submitted.JobID)
@@ -121,7 +121,7 @@ func TestHandleAcks(t *testing.T) {
 			t.Fatalf("withdrawal X: %v %+v", err, jobs)
 		}
 		j := jobs[0]
-		if j.Job == nil || j.Withdraw == "" || j.Version != 1 || j.Job.Version != 1 || j.Job.HL7 != string(x) || j.Submitted == nil || j.Submitted.Duplicate != (i == 1) {
+		if j.Job == nil || j.Withdraw == "" || j.Version != 1 || j.Job.Version != 1 || !bytes.Equal(j.Job.HL7, x) || j.Submitted == nil || j.Submitted.Duplicate != (i == 1) {
 			t.Errorf("withdrawal X (send %d): %+v %+v, want a job withdrawing version 1", i+1, j, j.Job)
 		}
 		if j.Job != nil && j.Job.ID != "S26-009020-1.withdrawn-x" {

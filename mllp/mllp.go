@@ -26,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foliohealth/folio/hl7"
+
+	"github.com/foliohealth/folio"
 )
 
 // Framing bytes.
@@ -255,6 +257,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 		end := time.Now()
+		// A byte order mark before MSH (some Windows senders write one)
+		// is not part of the message: the handler and the
+		// acknowledgement see the message from MSH on.
+		msg = folio.TrimBOM(msg)
 		out := s.h.Handle(context.WithoutCancel(ctx), msg)
 		ack := Ack(msg, out, s.cfg.Application, s.cfg.Facility)
 		if m != nil {

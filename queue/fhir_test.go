@@ -131,9 +131,9 @@ func TestHL7Withdrawal(t *testing.T) {
 	}
 	// Version 1 stored; then the withdrawal of version 2 queued before
 	// version 2's own job, one worker slot.
-	s1 := submit(&Job{HL7: string(msg), Version: 1})
-	sw := submit(&Job{HL7: string(w), Version: 2})
-	s2 := submit(&Job{HL7: string(v2), Version: 2})
+	s1 := submit(&Job{HL7: msg, Version: 1})
+	sw := submit(&Job{HL7: w, Version: 2})
+	s2 := submit(&Job{HL7: v2, Version: 2})
 	runWorkers(t, q, &Engine{Versions: q.Store()}, 1)
 	got := waitFinal(t, q, []*Submitted{s1, sw, s2}, 45*time.Second)
 	for _, s := range []*Submitted{s1, s2, sw} {

@@ -208,8 +208,9 @@ func (c Config) backoff(n int) time.Duration {
 //
 // A job carries its input in exactly one field named after the input's
 // kind (input.Kind): "report" (report v1 JSON), "fhir" (FHIR R4 JSON, a
-// DiagnosticReport or a Bundle) or "hl7" (one HL7 v2 ORU^R01 message, as
-// a JSON string). An input that holds several reports (a
+// DiagnosticReport or a Bundle) or "hl7" (one HL7 v2 ORU^R01 message:
+// its bytes exactly as received, base64 in the JSON, so that no encoding
+// step can change a letter whatever MSH-18 declares). An input that holds several reports (a
 // Bundle with several DiagnosticReports) needs "source", the FHIR path of
 // the one this job renders (as folio convert and folio submit name it).
 //
@@ -221,7 +222,7 @@ type Job struct {
 	Thumbnail *ThumbSpec      `json:"thumbnail,omitempty"` // for the thumbnail output
 	Report    json.RawMessage `json:"report,omitempty"`
 	FHIR      json.RawMessage `json:"fhir,omitempty"`
-	HL7       string          `json:"hl7,omitempty"`
+	HL7       []byte          `json:"hl7,omitempty"` // the message's bytes as received (base64 in JSON)
 	// HL7Site is the site table an HL7 v2 job was read with (local OBR-24
 	// codes, sender defaults, facility names, time zone), so the worker maps
 	// the message as the listener did. Absent: the default site.
@@ -250,8 +251,8 @@ func (j *Job) Input() (input.Kind, []byte, error) {
 			kinds, data = append(kinds, c.k), c.v
 		}
 	}
-	if j.HL7 != "" {
-		kinds, data = append(kinds, input.HL7), []byte(j.HL7)
+	if len(j.HL7) > 0 {
+		kinds, data = append(kinds, input.HL7), j.HL7
 	}
 	switch len(kinds) {
 	case 0:

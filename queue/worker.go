@@ -473,7 +473,7 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 func (w *worker) withdraw(ctx context.Context, job *Job, st *JobStatus, res *Rendered) error {
 	warnings := slices.Clone(res.Warnings)
 	version := 0
-	if job.HL7 != "" {
+	if len(job.HL7) > 0 {
 		version = job.Version
 	}
 	rec, err := w.q.store.WithdrawVersion(ctx, res.Record.ReportID, version, res.Withdraw)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/foliohealth/folio"
 )
 
 // Decode parses and validates one report JSON document against the v1
@@ -35,6 +37,7 @@ import (
 // It is safe for concurrent use.
 func Decode(data []byte, lim Limits) (*Report, error) {
 	lim = lim.withDefaults()
+	data = folio.TrimBOM(data) // a Windows tool's byte order mark says nothing
 	if len(data) > lim.MaxBytes {
 		return nil, Errors{{Path: "$", Rule: fmt.Sprintf("report is %d bytes, more than the limit of %d", len(data), lim.MaxBytes)}}
 	}

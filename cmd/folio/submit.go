@@ -199,6 +199,9 @@ func jobsOf(ctx context.Context, path string, outs []string, hl7in *intake.Intak
 	if err != nil {
 		return nil, err
 	}
+	// A byte order mark is no part of the input: the job carries the
+	// input from its first character on (JSON cannot embed one).
+	data = folio.TrimBOM(data)
 	if kindOf(path, data) == input.HL7 {
 		// HL7 v2: every message mapped and versioned here (as the MLLP
 		// listener does), one report job per OBR; a refused message
