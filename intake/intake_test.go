@@ -3,6 +3,7 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -161,5 +162,41 @@ func TestSiteTravelsWithTheJob(t *testing.T) {
 	}
 	if _, off := d.Report.Issued.Zone(); off != -5*3600 {
 		t.Errorf("issued %v: the site's time zone was not applied", d.Report.Issued)
+	}
+}
+
+// TestJobCarriesBytes (issue 18): the job of an 8859/1 message with
+// windows-1252 bytes carries the message's bytes exactly, through the job
+// JSON; the same message after a byte order mark is the same job (a
+// resend, not a new one), carrying the same bytes.
+func TestJobCarriesBytes(t *testing.T) {
+	q, _ := open(t)
+	in := intake.New(q, q.Store(), intake.Config{})
+	ctx := context.Background()
+	msg := fixture(t, "cp1252-8859-1.hl7")[0]
+	if !bytes.Contains(msg, []byte("H\xe9l\xe8ne")) || !bytes.Contains(msg, []byte("\x80")) {
+		t.Fatal("the fixture is not the windows-1252 message")
+	}
+	jobs, err := in.Take(ctx, msg)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Take: %v %+v", err, jobs)
+	}
+	data, err := json.Marshal(jobs[0].Job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back queue.Job
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if kind, b, err := back.Input(); err != nil || kind != "hl7" || !bytes.Equal(b, msg) {
+		t.Errorf("the job's message after JSON is %q (%v), want the bytes sent", b, err)
+	}
+	again, err := in.Take(ctx, append([]byte("\xef\xbb\xbf"), msg...))
+	if err != nil || len(again) != 1 {
+		t.Fatalf("Take with a BOM: %v %+v", err, again)
+	}
+	if again[0].Job.ID != jobs[0].Job.ID || !again[0].Submitted.Duplicate || !bytes.Equal(again[0].Job.HL7, msg) {
+		t.Errorf("with a BOM: job %s (duplicate %v), want the same job %s carrying the same bytes", again[0].Job.ID, again[0].Submitted.Duplicate, jobs[0].Job.ID)
 	}
 }

@@ -146,6 +146,8 @@ func TestJobMessageStrict(t *testing.T) {
 		{"strict-1", `{"jobId":"strict-1","output":["pdf"],"report":` + string(rep) + `}`, "output: unknown field"},
 		{"strict-2", `{"jobId":"strict-2","thumbnail":{"size":64,"fromat":"png"},"outputs":["thumbnail"],"report":` + string(rep) + `}`, "thumbnail.fromat: unknown field"},
 		{"strict-3", `{"jobId":"strict-3","digest":"sha256:00","report":` + string(rep) + `}`, "digest: the job says sha256:00"},
+		// The message as text (jobs before issue 18): refused, not misread.
+		{"strict-4", `{"jobId":"strict-4","hl7":"MSH|^~\\&|LIS|LAKESIDE|FOLIO|LAKESIDE|20261120||ORU^R01|1|P|2.5.1\r","version":1}`, "hl7: not base64"},
 	}
 	var subs []*Submitted
 	for _, c := range cases {

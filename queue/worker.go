@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -708,6 +709,9 @@ func checkJob(m jobMsg) (*Job, error) {
 		job.ID = m.Headers().Get(jetstream.MsgIDHeader)
 	}
 	if err != nil {
+		if hl7Text(m.Data()) {
+			return job, Permanent(errors.New(`hl7: not base64: a job carries the HL7 v2 message as its bytes, base64, not as text (report-v1.md, "Jobs carrying HL7 v2")`))
+		}
 		return job, Permanent(fmt.Errorf("$: job is not valid JSON: %v", err))
 	}
 	if field := unknownJobField(m.Data()); field != "" {
@@ -744,6 +748,23 @@ func checkJob(m jobMsg) (*Job, error) {
 		}
 	}
 	return job, nil
+}
+
+// hl7Text reports whether a job message's "hl7" is a JSON string that is
+// not base64: the message as text, as jobs carried it before issue 18 (a
+// JSON string holds only UTF-8, so a message in another character set lost
+// its letters on the way).
+func hl7Text(data []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return false
+	}
+	var s string
+	if raw, ok := top["hl7"]; !ok || json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err != nil
 }
 
 // jobFields are the fields of a job message (report-v1.md, "The render job").

@@ -18,7 +18,8 @@ import (
 // mllp_send (Debian python3-hl7) to another folio serve --mllp, with a
 // byte order mark before MSH. The served PDFs, read over the FHIR
 // endpoint, are byte for byte the PDF folio render writes, and pdftotext
-// reads the sender's letters back from it.
+// reads the sender's letters back from it. Report v1 and FHIR JSON after a
+// byte order mark render and serve as the files without it.
 func TestEncodingEveryWayIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test of the folio binary: not in -short mode")
@@ -66,6 +67,36 @@ func TestEncodingEveryWayIn(t *testing.T) {
 		t.Fatalf("folio submit: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	pdfs["submit"] = servedPDF(t, srv, binary)
+
+	// JSON after a byte order mark (fixtures/bom): folio render writes the
+	// PDF it writes for the file without the BOM, and folio submit's jobs
+	// serve that PDF.
+	for name, c := range map[string]struct{ orig, id string }{
+		"report.json":      {"cytology-thyroid-fna.json", "pdf-C26-001327-1"},
+		"fhir-bundle.json": {filepath.Join("fhir", "ct-chest-collection.json"), "pdf-R26-118822-1"},
+		"fhir-report.json": {filepath.Join("fhir", "vista-plain-prostate.json"), "pdf-SP-26-1234-1"},
+	} {
+		bom, _ := filepath.Abs(filepath.Join("..", "..", "fixtures", "bom", name))
+		orig := filepath.Join("..", "..", "fixtures", c.orig)
+		var got [2][]byte
+		for i, f := range []string{orig, bom} {
+			out := t.TempDir()
+			if res := runFolio(t, "render", "-o", out, f); res.code != 0 {
+				t.Fatalf("folio render %s: exit %d\n%s", f, res.code, res.stderr)
+			}
+			got[i] = readPDF(t, out)
+		}
+		if !bytes.Equal(got[0], got[1]) {
+			t.Errorf("%s: folio render's PDF differs from the one of %s", name, c.orig)
+		}
+		res := runFolio(t, "submit", "--wait", "--timeout", "90s", "--nats-url", srv.natsURL, "--data", srv.data, bom)
+		if lines := parseSubmit(t, res.stdout); res.code != 0 || len(lines) != 1 || lines[0].Status != "done" {
+			t.Fatalf("folio submit %s: exit %d\n%s\n%s", name, res.code, res.stdout, res.stderr)
+		}
+		if served := servedPDF(t, srv, c.id); !bytes.Equal(served, got[0]) {
+			t.Errorf("%s: the served %s (%d bytes) differs from folio render's PDF (%d bytes)", name, c.id, len(served), len(got[0]))
+		}
+	}
 
 	// mllp_send to folio serve --mllp, a byte order mark before MSH.
 	mllpAddr := freeAddr(t)
