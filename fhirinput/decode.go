@@ -9,9 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/foliohealth/folio/report"
-
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/report"
 )
 
 // Limits bounds what a FHIR input may make folio do. A zero field means

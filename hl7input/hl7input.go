@@ -9,10 +9,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/report"
-
-	"github.com/foliohealth/folio"
 )
 
 // WithdrawReason says why a report with result status X or W is withdrawn

@@ -25,9 +25,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/foliohealth/folio/hl7"
-
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/hl7"
 )
 
 // Framing bytes.

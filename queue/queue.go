@@ -210,8 +210,8 @@ func (c Config) backoff(n int) time.Duration {
 // kind (input.Kind): "report" (report v1 JSON), "fhir" (FHIR R4 JSON, a
 // DiagnosticReport or a Bundle) or "hl7" (one HL7 v2 ORU^R01 message:
 // its bytes exactly as received, base64 in the JSON, so that no encoding
-// step can change a letter whatever MSH-18 declares). An input that holds several reports (a
-// Bundle with several DiagnosticReports) needs "source", the FHIR path of
+// step can change a letter whatever MSH-18 declares). An input that holds
+// several reports (a Bundle with several DiagnosticReports) needs "source", the FHIR path of
 // the one this job renders (as folio convert and folio submit name it).
 //
 // Job messages are strict: a field the contract does not name is refused
