@@ -15,6 +15,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/foliohealth/folio"
 )
@@ -28,9 +29,14 @@ type Delimiters struct {
 // Message is one parsed HL7 v2 message. Its values are slices of the bytes
 // given to Parse, which must not change afterwards.
 type Message struct {
-	Delims   Delimiters
-	Charset  Charset
-	Segments []*Segment
+	Delims  Delimiters
+	Charset Charset
+	// CharsetDetected is true when MSH-18 is empty and the message was read
+	// as UTF-8 because its bytes are valid UTF-8 with at least one
+	// multi-byte sequence (text in windows-1252 almost never is: it would
+	// need pairs such as "Ã©"); Charset is then CharsetUTF8.
+	CharsetDetected bool
+	Segments        []*Segment
 }
 
 // Segment is one segment: its three-letter name and its fields. Field 0
@@ -206,6 +212,9 @@ func Parse(data []byte) (*Message, error) {
 		return nil, err
 	}
 	m.Charset = cs
+	if cs == CharsetDefault && !isASCII(data) && utf8.Valid(data) {
+		m.Charset, m.CharsetDetected = CharsetUTF8, true
+	}
 	if err := m.checkBytes(); err != nil {
 		return nil, err
 	}
@@ -551,4 +560,14 @@ func Split(data []byte) [][]byte {
 	}
 	flush()
 	return out
+}
+
+// isASCII reports whether every byte of b is below 0x80.
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -131,7 +131,9 @@ func TestVersions(t *testing.T) {
 }
 
 func TestEscapes(t *testing.T) {
-	m := mustParse(t, oru)
+	// An ASCII message without MSH-18: \XE9\ is a byte of the default
+	// character set (windows-1252).
+	m := mustParse(t, strings.Replace(oru, "Ramírez", "Ramirez", 1))
 	for _, c := range []struct{ in, want string }{
 		{`a\F\b\S\c\T\d\R\e\E\f`, `a|b^c&d~e\f`},
 		{`\H\bold\N\ normal`, "bold normal"},
@@ -189,7 +191,12 @@ func TestCharsets(t *testing.T) {
 		{"latin2", "8859/2", "\xa9koda", "Škoda", ""},
 		{"latin1 in utf8", "UNICODE UTF-8", "Ram\xedrez", "", "PID^1^5"},
 		{"utf8 in ascii", "ASCII", "Ramírez", "", "PID^1^5"},
-		{"utf8 in default", "", "Ram\xc3\x8drez", "", "PID^1^5"}, // 0x8D is a C1 control byte
+		// No MSH-18 and valid UTF-8: read as UTF-8 (as windows-1252, 0x8D
+		// would be refused and C3 AD would print as "Ã­").
+		{"utf8 in default", "", "Ram\xc3\x8drez", "RamÍrez", ""},
+		{"utf8 in default 2", "", "Ramírez 山田", "Ramírez 山田", ""},
+		{"mixed in default", "", "Ram\xedrez \xc3\xa9", "Ramírez Ã©", ""}, // not valid UTF-8: windows-1252
+		{"undefined 1252 in default", "", "Ram\x8drez", "", "PID^1^5"},
 		{"control", "", "Ram\x07rez", "", "PID^1^5"},
 		{"unknown set", "ISO IR87", "Ramirez", "", "MSH^1^18"},
 		{"two sets", "ASCII~ISO IR87", "Ramirez", "", "MSH^1^18"},
@@ -288,5 +295,22 @@ func TestTruncationCharacter(t *testing.T) {
 	}
 	if string(m.MSH().Raw(2)) != "^~\\&#" || m.MSH().Text(9, 1) != "ORU" {
 		t.Errorf("MSH-2 %q MSH-9 %q", m.MSH().Raw(2), m.MSH().Raw(9))
+	}
+}
+
+func TestCharsetDetected(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{oru, true}, // no MSH-18, UTF-8 "Ramírez"
+		{strings.Replace(oru, "Ramírez", "Ramirez", 1), false},
+		{strings.Replace(oru, "Ramírez", "Ram\xedrez", 1), false},
+		{strings.Replace(oru, "|P|2.5.1", "|P|2.5.1||||||UNICODE UTF-8", 1), false},
+	} {
+		m := mustParse(t, c.msg)
+		if m.CharsetDetected != c.want || c.want && m.Charset != CharsetUTF8 {
+			t.Errorf("%.60q: detected %v (%q), want %v", c.msg[90:], m.CharsetDetected, m.Charset, c.want)
+		}
 	}
 }

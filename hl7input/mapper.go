@@ -131,6 +131,9 @@ func (mp *mapper) report(g *group) *Mapped {
 	obr := g.obr
 	nerr := len(mp.errs)
 	out := &Mapped{OBR: obr.Loc(0)}
+	if mp.m.CharsetDetected {
+		out.Warnings = append(out.Warnings, mp.m.MSH().Loc(18).String()+": no character set is named; the message is valid UTF-8 and was read as UTF-8 (name it: UNICODE UTF-8)")
+	}
 	r := &report.Report{Schema: report.Schema, Version: 1}
 
 	// Identity: OBR-3 filler order number, else OBR-20 (filler field 1), else ORC-3.
