@@ -53,8 +53,12 @@ type Binary struct {
 // Record is one rendered version of one report: what a DocumentReference and
 // a DiagnosticReport (same id) are built from.
 type Record struct {
-	ID           string    `json:"id"` // RecordID(reportID, version)
-	ReportID     string    `json:"reportId"`
+	ID       string `json:"id"`       // RecordID(reportID, version)
+	ReportID string `json:"reportId"` // report.Key of the identifier
+	// Identifier is the report's identifier exactly as its sender wrote it,
+	// when it differs from ReportID (report.Key derived ReportID from it);
+	// empty when the identifier is its own key. Use SenderID.
+	Identifier   string    `json:"identifier,omitempty"`
 	Version      int       `json:"version"`
 	Kind         string    `json:"kind"` // report.KindAP or report.KindRadiology
 	Title        string    `json:"title"`
@@ -83,16 +87,25 @@ type Record struct {
 	EnteredInError string `json:"enteredInError,omitempty"`
 }
 
+// SenderID returns the report's identifier as its sender wrote it.
+func (r *Record) SenderID() string {
+	if r.Identifier != "" {
+		return r.Identifier
+	}
+	return r.ReportID
+}
+
 // RecordID returns the DocumentReference/DiagnosticReport id for a report
-// version: "<reportId>-<version>". Report ids are at most 48 characters of
-// [A-Za-z0-9.-] and versions at most 9 digits, so the result is a valid FHIR id.
+// version: "<reportId>-<version>". reportID is a report key (report.Key: at
+// most 48 characters of [A-Za-z0-9.-]) and versions at most 9 digits, so the
+// result is a valid FHIR id.
 func RecordID(reportID string, version int) string {
 	return fmt.Sprintf("%s-%d", reportID, version)
 }
 
 // BinaryID returns the stable Binary id of one output of a report version:
-// "pdf-<reportId>-<version>" or "thumb-<reportId>-<version>" (at most 64
-// characters, a valid FHIR id).
+// "pdf-<reportId>-<version>" or "thumb-<reportId>-<version>", reportID a
+// report key (report.Key), so at most 64 characters, a valid FHIR id.
 func BinaryID(reportID string, version int, output string) string {
 	prefix := "pdf"
 	switch output {

@@ -41,6 +41,9 @@ func viewJob(st *queue.JobStatus) jobView {
 		Report: st.ReportVersion(), RecordID: st.RecordID, Warnings: st.Warnings,
 		Binaries: st.Binaries, Submitted: st.Submitted, Updated: st.Updated, Deliveries: st.Deliveries,
 	}
+	if st.Identifier != "" && v.Report != "" {
+		v.Report = st.Identifier + " (" + v.Report + ")" // the identifier as sent, then its record
+	}
 	v.Errors = splitErrors(st.Error)
 	return v
 }

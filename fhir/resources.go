@@ -176,7 +176,7 @@ func subjectOf(rec *folio.Record) reference {
 }
 
 func identifiersOf(rec *folio.Record) []identifier {
-	ids := []identifier{{System: "urn:folio:report", Value: rec.ReportID + "|" + strconv.Itoa(rec.Version)}}
+	ids := []identifier{{System: "urn:folio:report", Value: rec.SenderID() + "|" + strconv.Itoa(rec.Version)}}
 	if rec.Accession != "" {
 		ids = append(ids, identifier{System: "urn:folio:accession", Value: rec.Accession})
 	}

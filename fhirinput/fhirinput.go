@@ -275,13 +275,14 @@ func (m *mapper) statusOf(path, s string) (status string, withdrawn bool) {
 }
 
 // reportID picks the report id: the resource id when it fits the contract
-// (1-48 of A-Z a-z 0-9 - .), else the accession, else a digest of what
+// (1-48 of A-Z a-z 0-9 - .), else the accession verbatim (any identifier
+// report.CheckIdentifier takes; report.Key derives its key), else a digest of what
 // identifies the resource.
 func reportID(r *resource, fullURL, accession string) string {
 	if validID(r.ID) {
 		return r.ID
 	}
-	if validID(accession) {
+	if accession != "" && report.CheckIdentifier(accession) == nil {
 		return accession
 	}
 	if u := strings.TrimPrefix(fullURL, "urn:uuid:"); u != fullURL && validID(u) {

@@ -122,7 +122,6 @@ func comp(loc hl7.Location, rep, c int) hl7.Location {
 }
 
 var (
-	idRE   = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
 	fhirRE = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
 )
 
@@ -151,8 +150,10 @@ func (mp *mapper) report(g *group) *Mapped {
 	switch {
 	case id == "":
 		mp.fail(obr.Loc(3), hl7.CodeRequiredMissing, "no filler order number (accession): OBR-3, OBR-20 and ORC-3 are all empty")
-	case !idRE.MatchString(id):
-		mp.fail(comp(idLoc, 1, 1), hl7.CodeDataType, "filler order number %q cannot be a report id: 1-48 characters of A-Z a-z 0-9 - . are allowed", id)
+	default:
+		if err := report.CheckIdentifier(id); err != nil {
+			mp.fail(comp(idLoc, 1, 1), hl7.CodeDataType, "filler order number cannot be a report identifier: it %v", err)
+		}
 	}
 	r.ID, r.Accession = id, id
 	g.at(idLoc, "id")

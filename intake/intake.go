@@ -22,6 +22,7 @@ import (
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/report"
 )
 
 // Publisher publishes render jobs and reads their statuses; *queue.Queue
@@ -75,7 +76,7 @@ func New(pub Publisher, st Store, cfg Config) *Intake {
 type Job struct {
 	Job       *queue.Job
 	Withdraw  string // the withdrawal's reason (result status X or W); "" for a render job
-	ReportID  string
+	ReportID  string // the report identifier as sent (report.Key gives its key)
 	Version   int
 	Submitted *queue.Submitted // nil until published
 	Warnings  []string
@@ -153,7 +154,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 			// of the report; one it has never seen is refused (AE), as the
 			// sender must know the withdrawal did nothing. The worker
 			// carries it out.
-			v, err := in.ver.Known(ctx, mp.Report.ID)
+			v, err := in.ver.Known(ctx, report.Key(mp.Report.ID))
 			if err != nil {
 				return nil, &TransientError{fmt.Errorf("versions of report %s: %w", mp.Report.ID, err)}
 			}
@@ -163,7 +164,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 				continue
 			}
 			job := &queue.Job{
-				ID:      fmt.Sprintf("%s.withdrawn-%s", folio.RecordID(mp.Report.ID, v), strings.ToLower(mp.ResultStatus)),
+				ID:      fmt.Sprintf("%s.withdrawn-%s", folio.RecordID(report.Key(mp.Report.ID), v), strings.ToLower(mp.ResultStatus)),
 				Outputs: in.cfg.Outputs, HL7: raw, Source: hl7input.Source(m, mp), Version: v,
 			}
 			if !in.cfg.Site.IsZero() {
@@ -175,7 +176,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 		}
 		r := mp.Report
 		digest := input.ContentDigest(r, mp.PDF)
-		v, err := in.ver.NextVersion(ctx, r.ID, digest)
+		v, err := in.ver.NextVersion(ctx, report.Key(r.ID), digest)
 		if err != nil {
 			return nil, &TransientError{fmt.Errorf("version of report %s: %w", r.ID, err)}
 		}
@@ -184,7 +185,7 @@ func (in *Intake) Jobs(ctx context.Context, msg []byte) ([]Job, error) {
 		// Its id is the report's id, version and content, so a resend,
 		// even under a new MSH-10, is the same job.
 		job := &queue.Job{
-			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(r.ID, v), strings.TrimPrefix(digest, "sha256:")[:12], strings.Join(outputs(in.cfg.Outputs), "-")),
+			ID:      fmt.Sprintf("%s.h%s.%s", folio.RecordID(report.Key(r.ID), v), strings.TrimPrefix(digest, "sha256:")[:12], strings.Join(outputs(in.cfg.Outputs), "-")),
 			Outputs: in.cfg.Outputs, HL7: raw, Source: hl7input.Source(m, mp), Version: v,
 		}
 		if !in.cfg.Site.IsZero() {

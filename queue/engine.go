@@ -79,7 +79,7 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		return &Rendered{Record: RecordFacts(r), Warnings: d.Warnings, Withdraw: why}, nil
 	}
 	if !d.VersionGiven && job.Version == 0 && e.Versions != nil {
-		v, err := e.Versions.NextVersion(ctx, r.ID, input.ContentDigest(r, d.PDF))
+		v, err := e.Versions.NextVersion(ctx, report.Key(r.ID), input.ContentDigest(r, d.PDF))
 		if err != nil {
 			return nil, fmt.Errorf("version of report %s: %w", r.ID, err) // transient: retried
 		}

@@ -88,8 +88,8 @@ func prefixErrors(field string, err error) error {
 // folio.Record except Binaries, the supersede links and Updated.
 func RecordFacts(r *report.Report) folio.Record {
 	rec := folio.Record{
-		ID:          folio.RecordID(r.ID, r.Version),
-		ReportID:    r.ID,
+		ID:          folio.RecordID(report.Key(r.ID), r.Version),
+		ReportID:    report.Key(r.ID),
 		Version:     r.Version,
 		Kind:        r.Kind,
 		Title:       r.Title,
@@ -100,6 +100,9 @@ func RecordFacts(r *report.Report) folio.Record {
 		MRN:         r.Patient.MRN,
 		Accession:   r.Accession,
 		EncounterID: r.EncounterID,
+	}
+	if rec.ReportID != r.ID {
+		rec.Identifier = r.ID
 	}
 	if r.Exam != nil {
 		rec.Modality = r.Exam.Modality

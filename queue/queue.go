@@ -278,19 +278,22 @@ type BinaryRef struct {
 // JobStatus is the state of one job, kept in the folio-jobs bucket and
 // published as the payload of job events.
 type JobStatus struct {
-	JobID      string      `json:"jobId"`
-	Status     string      `json:"status"` // StatusQueued, StatusRunning (renders slower than WorkerOptions.RunningAfter), StatusDone or StatusFailed
-	Binaries   []BinaryRef `json:"binaries"`
-	Warnings   []string    `json:"warnings"`
-	Error      string      `json:"error,omitempty"`
-	Reason     string      `json:"reason,omitempty"` // failures: invalid, conflict, render, exhausted
-	Digest     string      `json:"digest,omitempty"` // content digest of the job's report (done and conflict)
-	RecordID   string      `json:"recordId,omitempty"`
-	Deliveries int         `json:"deliveries,omitempty"`
-	Seq        uint64      `json:"seq,omitempty"`      // stream sequence of the job message
-	Submitted  time.Time   `json:"submitted,omitzero"` // when the job message was published
-	Input      string      `json:"input,omitempty"`    // the job's input kind (input.Kind: report, fhir), once a worker has it
-	Updated    time.Time   `json:"updated"`
+	JobID    string      `json:"jobId"`
+	Status   string      `json:"status"` // StatusQueued, StatusRunning (renders slower than WorkerOptions.RunningAfter), StatusDone or StatusFailed
+	Binaries []BinaryRef `json:"binaries"`
+	Warnings []string    `json:"warnings"`
+	Error    string      `json:"error,omitempty"`
+	Reason   string      `json:"reason,omitempty"` // failures: invalid, conflict, render, exhausted
+	Digest   string      `json:"digest,omitempty"` // content digest of the job's report (done and conflict)
+	RecordID string      `json:"recordId,omitempty"`
+	// Identifier is the report's identifier as sent, when report.Key
+	// derived the record's key from it (folio.Record.Identifier).
+	Identifier string    `json:"identifier,omitempty"`
+	Deliveries int       `json:"deliveries,omitempty"`
+	Seq        uint64    `json:"seq,omitempty"`      // stream sequence of the job message
+	Submitted  time.Time `json:"submitted,omitzero"` // when the job message was published
+	Input      string    `json:"input,omitempty"`    // the job's input kind (input.Kind: report, fhir), once a worker has it
+	Updated    time.Time `json:"updated"`
 }
 
 // Final reports whether the job has ended (done or failed).
@@ -343,7 +346,11 @@ func DefaultJobID(reportJSON []byte, outputs []string) string {
 	return defaultJobID(reportJSON, digest, r, outputs)
 }
 
-var reportIDRe = regexp.MustCompile(`^[A-Za-z0-9.-]{1,48}$`)
+// jobKey reports whether a report key can begin a job id: no leading,
+// trailing or double dot (a kept key may have one; a derived key never does).
+func jobKey(k string) bool {
+	return !strings.HasPrefix(k, ".") && !strings.HasSuffix(k, ".") && !strings.Contains(k, "..")
+}
 
 func defaultJobID(reportJSON []byte, digest string, r *report.Report, outputs []string) string {
 	hexDigest := strings.TrimPrefix(digest, "sha256:")
@@ -352,15 +359,15 @@ func defaultJobID(reportJSON []byte, digest string, r *report.Report, outputs []
 	}
 	base := "x-" + hexDigest
 	if r != nil {
-		base = folio.RecordID(r.ID, r.Version) + "." + hexDigest
+		base = folio.RecordID(report.Key(r.ID), r.Version) + "." + hexDigest
 	} else {
 		// Refused by the decoder: the id and version as written, when usable.
 		var head struct {
 			ID      string          `json:"id"`
 			Version json.RawMessage `json:"version"`
 		}
-		if json.Unmarshal(reportJSON, &head) == nil && reportIDRe.MatchString(head.ID) &&
-			!strings.HasPrefix(head.ID, ".") && !strings.HasSuffix(head.ID, ".") && !strings.Contains(head.ID, "..") {
+		if json.Unmarshal(reportJSON, &head) == nil && report.CheckIdentifier(head.ID) == nil &&
+			jobKey(report.Key(head.ID)) {
 			v := 1
 			if len(head.Version) > 0 && string(head.Version) != "null" {
 				if json.Unmarshal(head.Version, &v) != nil || v < 1 || v > 999999999 {
@@ -368,7 +375,7 @@ func defaultJobID(reportJSON []byte, digest string, r *report.Report, outputs []
 				}
 			}
 			if v > 0 {
-				base = folio.RecordID(head.ID, v) + "." + hexDigest
+				base = folio.RecordID(report.Key(head.ID), v) + "." + hexDigest
 			}
 		}
 	}

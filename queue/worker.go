@@ -456,6 +456,7 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 	}
 	st.Status = StatusDone
 	st.RecordID = rec.ID
+	st.Identifier = rec.Identifier
 	st.Warnings = warnings
 	st.Error = ""
 	return w.q.finalize(ctx, st)
@@ -489,6 +490,7 @@ func (w *worker) withdraw(ctx context.Context, job *Job, st *JobStatus, res *Ren
 	default:
 		warnings = append(warnings, fmt.Sprintf("report %s %s: its current version %s is marked entered-in-error", res.Record.ReportID, res.Withdraw, rec.ID))
 		st.RecordID = rec.ID
+		st.Identifier = rec.Identifier
 	}
 	st.Status = StatusDone
 	st.Binaries = st.Binaries[:0]

@@ -489,13 +489,8 @@ func (w *walker) report(o *object) *Report {
 	r.Schema = Schema
 	if s, ok := w.str("", o, "id", required); ok {
 		r.ID = s
-		switch n := utf8.RuneCountInString(s); {
-		case n == 0:
-			w.fail("id", "must not be empty")
-		case n > 48:
-			w.fail("id", "is %d characters long, at most 48 allowed", n)
-		case !idShape(s, 48):
-			w.fail("id", "%s may hold only A-Z a-z 0-9 - .", quote(s))
+		if err := CheckIdentifier(s); err != nil {
+			w.fail("id", "%v", err)
 		}
 	}
 	r.Version = w.version(o)
