@@ -3,6 +3,7 @@ package report
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -22,23 +23,33 @@ const MaxKey = 48
 // spaces included): 1 to MaxIdentifier characters of valid UTF-8, no control
 // characters, not only spaces.
 func CheckIdentifier(s string) error {
+	if _, err := checkIdentifier(s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkIdentifier is CheckIdentifier; it also returns the control character
+// it refused, if that was the problem.
+func checkIdentifier(s string) (rune, error) {
 	n := utf8.RuneCountInString(s)
 	switch {
 	case n == 0:
-		return fmt.Errorf("must not be empty")
+		return 0, errors.New("must not be empty")
 	case n > MaxIdentifier:
-		return fmt.Errorf("is %d characters long, at most %d allowed", n, MaxIdentifier)
+		return 0, fmt.Errorf("is %d characters long, at most %d allowed", n, MaxIdentifier)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("is not valid UTF-8")
-	case strings.TrimSpace(s) == "":
-		return fmt.Errorf("must not be only spaces")
+		return 0, errors.New("is not valid UTF-8")
 	}
-	for i, c := range s {
+	for _, c := range s {
 		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
-			return fmt.Errorf("holds the control character U+%04X at byte %d", c, i)
+			return c, fmt.Errorf("control character U+%04X not allowed", c)
 		}
 	}
-	return nil
+	if strings.TrimSpace(s) == "" {
+		return 0, errors.New("must not be only spaces")
+	}
+	return 0, nil
 }
 
 // Key returns the key of a report identifier: the part of every FHIR
