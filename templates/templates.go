@@ -232,6 +232,13 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 	add("Ordering provider", r.OrderingProvider, false)
 	add("Encounter", r.EncounterID, true)
 	add("Accession", r.Accession, true)
+	// The page footer holds the report id on one line and cuts a long
+	// one: an id that is not a plain one (report.Key derives its key) is
+	// printed here in full, unless it is the accession above. Plain ids
+	// are in the footer whole, as before.
+	if r.ID != r.Accession && report.Key(r.ID) != r.ID {
+		add("Report ID", r.ID, true)
+	}
 	fs = append(fs, doc.Field{Label: "Issued", Value: when(r.Issued, 0)})
 	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)), false)
 	if f := r.Facility; f != nil {

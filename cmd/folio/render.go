@@ -217,11 +217,13 @@ func renderInput(in, outPath string, thumb bool, o render.ThumbOptions, site hl7
 		p := outPath
 		if len(docs) > 1 {
 			ext := filepath.Ext(outPath)
-			name := d.Report.ID
+			// The report's key, not its identifier: an identifier may
+			// hold "/" or be 199 characters long (report.Key).
+			name := report.Key(d.Report.ID)
 			// An HL7 file may hold several versions of one report
 			// (preliminary, final, corrected): -2, -3 for the later ones.
-			if seen[d.Report.ID]++; seen[d.Report.ID] > 1 {
-				name += "-" + strconv.Itoa(seen[d.Report.ID])
+			if seen[name]++; seen[name] > 1 {
+				name += "-" + strconv.Itoa(seen[name])
 			}
 			p = strings.TrimSuffix(outPath, ext) + "-" + name + ext
 		}
