@@ -1,0 +1,52 @@
+package hl7input_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/foliohealth/folio/hl7input"
+)
+
+// TestIdentifierVerbatim: OBR-3 (and, when it is empty, OBR-20 or ORC-3)
+// becomes the report id and the accession as sent: fixtures/ids/hl7 has
+// "/", spaces, "_", "#" and 199 characters. 200 characters, or a control
+// character, are refused at OBR-3.1.
+func TestIdentifierVerbatim(t *testing.T) {
+	_, mapped := mapFile(t, filepath.Join("..", "fixtures", "ids", "hl7", "ids.hl7"))
+	var ids []string
+	for _, m := range mapped {
+		if m.Report.ID != m.Report.Accession {
+			t.Errorf("id %q, accession %q: want both OBR-3 as sent", m.Report.ID, m.Report.Accession)
+		}
+		ids = append(ids, m.Report.ID)
+	}
+	got := strings.Join(ids, "|")
+	for _, want := range []string{"S26/1234", "RAD 2026 1118", "FON_0d70c6c8", "ACC#77 B", "RAD/2026-77", "RAD-2026-77", "LIS/2026/000-001-"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no report id %q among %q", want, ids)
+		}
+	}
+
+	msg := func(obr3, orc3 string) []byte {
+		return []byte("MSH|^~\\&|LIS|LAB|FOLIO|LAB|20261120140300||ORU^R01|M1|P|2.5.1\r" +
+			"PID|1||900001^^^LAB^MR||Doe^Jane||19610409|F\r" +
+			"ORC|RE||" + orc3 + "\r" +
+			"OBR|1||" + obr3 + "|88305^Surgical Pathology Report^CPT4|||20261118093000||||||||||||||20261120140100||SP|F\r" +
+			"OBX|1|TX|22637-3^Final Diagnosis^LN||Benign.||||||F\r")
+	}
+	if _, m, err := hl7input.Parse(msg("", "ORC_7/1 #2"), hl7input.Site{}); err != nil || m[0].Report.ID != "ORC_7/1 #2" {
+		t.Errorf("ORC-3 ORC_7/1 #2: %v, %+v", err, m)
+	}
+	for obr3, want := range map[string]string{
+		strings.Repeat("9", 200): "200 characters long",
+		"S26\\X07\\1":            "control character U+0007",
+	} {
+		_, _, err := hl7input.Parse(msg(obr3, ""), hl7input.Site{})
+		var errs hl7input.Errors
+		if !errors.As(err, &errs) || len(errs) == 0 || !strings.HasPrefix(errs[0].Loc.String(), "OBR^1^3") || !strings.Contains(errs[0].Text, want) {
+			t.Errorf("OBR-3 %.20q...: %v, want refused at OBR^1^3 with %q", obr3, err, want)
+		}
+	}
+}
