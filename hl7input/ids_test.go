@@ -41,7 +41,7 @@ func TestIdentifierVerbatim(t *testing.T) {
 	}
 	for obr3, want := range map[string]string{
 		strings.Repeat("9", 200): "200 characters long",
-		"S26\\X07\\1":            "control character U+0007",
+		"S26\\X07\\1":            "control character",
 	} {
 		_, _, err := hl7input.Parse(msg(obr3, ""), hl7input.Site{})
 		var errs hl7input.Errors
