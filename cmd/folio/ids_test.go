@@ -174,8 +174,19 @@ func TestE2EIdentifiers(t *testing.T) {
 		for _, c := range cases {
 			files = append(files, c.file)
 		}
-		submitAll(t, srv, files, len(cases))
+		lines := submitAll(t, srv, files, len(cases))
 		checkServed(t, srv, cases)
+		// folio job shows the identifier as sent beside the derived record.
+		for _, l := range lines {
+			if filepath.Base(l.Input) != "lookalike-slash.json" {
+				continue
+			}
+			res := runFolio(t, "job", "--nats-url", srv.natsURL, "--data", srv.data, l.JobID)
+			if res.code != 0 || !regexp.MustCompile(`(?m)^identifier +RAD/2026-77$`).MatchString(res.stdout) ||
+				!strings.Contains(res.stdout, report.Key("RAD/2026-77")+"-1") {
+				t.Errorf("folio job %s: exit %d, want the identifier RAD/2026-77 and record %s-1:\n%s%s", l.JobID, res.code, report.Key("RAD/2026-77"), res.stdout, res.stderr)
+			}
+		}
 	})
 
 	t.Run("submit HL7", func(t *testing.T) {
@@ -200,9 +211,9 @@ func TestE2EIdentifiers(t *testing.T) {
 	})
 }
 
-// submitAll runs folio submit --wait over inputs and checks that want jobs
-// ended done, each with Binary ids that are FHIR ids.
-func submitAll(t *testing.T, srv *server, inputs []string, want int) {
+// submitAll runs folio submit --wait over inputs, checks that want jobs
+// ended done, each with Binary ids that are FHIR ids, and returns its lines.
+func submitAll(t *testing.T, srv *server, inputs []string, want int) []submitOut {
 	t.Helper()
 	res := runFolio(t, append([]string{"submit", "--wait", "--timeout", "120s", "--nats-url", srv.natsURL, "--data", srv.data}, inputs...)...)
 	if res.code != 0 {
@@ -225,6 +236,7 @@ func submitAll(t *testing.T, srv *server, inputs []string, want int) {
 			}
 		}
 	}
+	return lines
 }
 
 // checkServed reads every case's patient over the FHIR endpoint: exactly

@@ -164,6 +164,7 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	row("status", st.Status)
 	row("reason", st.Reason)
 	row("report", reportOf(st))
+	row("identifier", st.Identifier) // the report's identifier as sent, when its key is derived
 	if !st.Submitted.IsZero() {
 		row("submitted", st.Submitted.Local().Format(time.RFC3339))
 	}
