@@ -10,13 +10,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/report"
 )
 
-// maxQuery bounds a search term (patient ids, MRNs and accession numbers
-// are far shorter).
-const maxQuery = 128
+// maxQuery bounds a search term, in characters: the longest report
+// identifier (an accession may be one); patient ids and MRNs are shorter.
+const maxQuery = report.MaxIdentifier
 
 // maxCards bounds the reports shown for one search.
 const maxCards = 200
@@ -88,7 +90,7 @@ func (c *Console) documents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q := strings.TrimSpace(r.PostForm.Get("q"))
-		if len(q) > maxQuery {
+		if utf8.RuneCountInString(q) > maxQuery {
 			c.fail(w, http.StatusBadRequest, "documents", "The search term is longer than "+strconv.Itoa(maxQuery)+" characters.")
 			return
 		}
