@@ -81,7 +81,7 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 	if !d.VersionGiven && job.Version == 0 && e.Versions != nil {
 		v, err := e.Versions.NextVersion(ctx, report.Key(r.ID), input.ContentDigest(r, d.PDF))
 		if err != nil {
-			return nil, fmt.Errorf("version of report %s: %w", r.ID, err) // transient: retried
+			return nil, fmt.Errorf("version of report %s: %w", report.Key(r.ID), err) // transient: retried
 		}
 		r.Version = v
 	}

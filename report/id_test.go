@@ -135,3 +135,32 @@ func TestCheckIdentifier(t *testing.T) {
 		}
 	}
 }
+
+// FuzzKey checks Key's properties on any string: deterministic, inside the
+// key alphabet and length with no empty NATS token, kept only for plain ids
+// not of the derived form, derived otherwise; and two different strings
+// never share a key unless both are derived (a hash collision).
+func FuzzKey(f *testing.F) {
+	for _, s := range []string{"S26-004871", "S26/1234", "RAD/2026-77", "RAD-2026-77", "", " ", "a..b", ".a", "abc.abcdefghijklmnopqrstuvwxyz", "放射線", strings.Repeat("x", 199)} {
+		f.Add(s, s+"/")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, kb := Key(a), Key(b)
+		if ka != Key(a) {
+			t.Fatalf("Key(%q) not deterministic", a)
+		}
+		if !keyRe.MatchString(ka) {
+			t.Fatalf("Key(%q) = %q: outside [A-Za-z0-9.-]{1,48}", a, ka)
+		}
+		plain := idShape(a, MaxKey) && !derivedShape(a)
+		if plain != (ka == a) || plain == derivedKeyRe.MatchString(ka) {
+			t.Fatalf("Key(%q) = %q: plain %v", a, ka, plain)
+		}
+		if !plain && (strings.HasPrefix(ka, ".") || strings.HasSuffix(ka, ".") || strings.Contains(ka, "..")) {
+			t.Fatalf("derived Key(%q) = %q has an empty NATS token", a, ka)
+		}
+		if a != b && ka == kb {
+			t.Fatalf("%q and %q share the key %q", a, b, ka)
+		}
+	})
+}
