@@ -152,7 +152,7 @@ func (mp *mapper) report(g *group) *Mapped {
 		mp.fail(obr.Loc(3), hl7.CodeRequiredMissing, "no filler order number (accession): OBR-3, OBR-20 and ORC-3 are all empty")
 	default:
 		if err := report.CheckIdentifier(id); err != nil {
-			mp.fail(comp(idLoc, 1, 1), hl7.CodeDataType, "filler order number cannot be a report identifier: it %v", err)
+			mp.fail(comp(idLoc, 1, 1), hl7.CodeDataType, "filler order number (the report identifier): %v", err)
 		}
 	}
 	r.ID, r.Accession = id, id
