@@ -31,7 +31,7 @@ func fixtureInputs(t *testing.T, root string) [][]string {
 			return err
 		}
 		if d.IsDir() {
-			if name := d.Name(); path != root && (name == "golden" || name == "gen" || name == "bad" || strings.HasPrefix(name, ".")) {
+			if name := d.Name(); path != root && (name == "golden" || name == "gen" || name == "bad" || name == "profiles" || strings.HasPrefix(name, ".")) {
 				return filepath.SkipDir
 			}
 			return nil
