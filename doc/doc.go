@@ -189,4 +189,36 @@ type Document struct {
 	Info   Info
 	Header Header
 	Body   []Block
+	// Site is the site profile's frame around every page; nil for folio's
+	// built-in look.
+	Site *Site
 }
+
+// Site is what a site profile adds around the report on every page; a
+// Document without one is folio's built-in look. It never carries the
+// report's own text.
+type Site struct {
+	// Logo is the letterhead's logo, already opaque; nil for none.
+	Logo *Image
+	// Letterhead holds up to four lines printed beside the logo.
+	Letterhead []string
+	// LetterheadRight puts logo and lines at the right edge.
+	LetterheadRight bool
+	// Laboratory is the performing laboratory's block, printed in the
+	// footer of every page, one entry per line.
+	Laboratory []string
+	// Watermark is the word printed diagonally across every page ("" for
+	// none).
+	Watermark string
+	// Accent is the colour of rules and headings; nil keeps folio's.
+	Accent *RGB
+	// RTL mirrors the page: running header, field grids and banners are
+	// laid out from the right.
+	RTL bool
+	// PageOf is the footer's page count with two %d verbs ("Page %d of
+	// %d"); "" is the English default.
+	PageOf string
+}
+
+// RGB is an opaque colour.
+type RGB struct{ R, G, B uint8 }

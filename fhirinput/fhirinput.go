@@ -52,6 +52,10 @@ type Mapped struct {
 	Missing int
 	// Source is the FHIR path of the resource the report was mapped from.
 	Source string
+	// Organizations are the identifiers ("system|value") and the name of
+	// the Organization the facility was mapped from (performer or
+	// custodian), for choosing a site profile; nil when there is none.
+	Organizations []string
 }
 
 // Map maps one FHIR R4 JSON input to the reports it holds (a Bundle may
@@ -118,6 +122,7 @@ func Map(data []byte, o Options) ([]Mapped, error) {
 			continue
 		}
 		ids[res.Report.ID] = n.path
+		res.Organizations = m.orgs
 		out = append(out, res)
 	}
 	if len(errs) > 0 {
@@ -141,6 +146,7 @@ type mapper struct {
 	// hasMember) could otherwise multiply the work exponentially.
 	followed int
 	tooMany  bool
+	orgs     []string // the facility Organization's identifiers and name
 }
 
 // follow counts one followed result reference and reports whether the

@@ -489,8 +489,16 @@ func (m *mapper) performers(n *node, dr *resource, p string) ([]report.Performer
 func (m *mapper) facility(on *node) *report.Facility {
 	var f report.Facility
 	var s string
+	for _, id := range on.r.Identifier {
+		if id.Value != "" && len(m.orgs) < 20 {
+			m.orgs = append(m.orgs, id.System+"|"+id.Value)
+		}
+	}
 	if json.Unmarshal(on.r.Name, &s) == nil {
 		f.Name = m.clean(on.path+".name", s)
+		if f.Name != "" {
+			m.orgs = append(m.orgs, f.Name)
+		}
 	}
 	if len(on.r.Address) > 0 {
 		a := on.r.Address[0]

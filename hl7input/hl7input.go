@@ -203,3 +203,7 @@ func Source(m *hl7.Message, mp Mapped) string {
 	}
 	return mp.OBR.String()
 }
+
+// SendingFacility is MSH-4's namespace id (its first component), as sent:
+// what a site profile's hl7SendingFacilities match.
+func SendingFacility(m *hl7.Message) string { return m.Segments[0].Text(4, 1) }

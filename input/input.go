@@ -75,6 +75,11 @@ type Doc struct {
 	// Source is where in the input the report came from: "" for report
 	// v1, the FHIR path of the DiagnosticReport or Composition for FHIR.
 	Source string
+	// SendingFacility is HL7 v2 MSH-4's namespace id ("" for other
+	// inputs); Organizations are the FHIR facility Organization's
+	// identifiers ("system|value") and name. Both choose a site profile.
+	SendingFacility string
+	Organizations   []string
 }
 
 // Options configure the adapters; the zero value is the default.
@@ -104,7 +109,7 @@ func Map(kind Kind, data []byte, o Options) ([]Doc, error) {
 		}
 		docs := make([]Doc, len(ms))
 		for i, m := range ms {
-			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Missing: m.Missing, Source: m.Source}
+			docs[i] = Doc{Report: m.Report, VersionGiven: m.VersionGiven, Withdrawn: m.Withdrawn, PDF: m.PDF, Warnings: m.Warnings, Missing: m.Missing, Source: m.Source, Organizations: m.Organizations}
 		}
 		return docs, nil
 	case HL7:
@@ -145,7 +150,7 @@ func mapHL7(data []byte, o Options) ([]Doc, error) {
 			continue
 		}
 		for _, mp := range mapped {
-			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, WithdrawReason: hl7input.WithdrawReason(mp.ResultStatus), PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + hl7input.Source(m, mp)})
+			docs = append(docs, Doc{Report: mp.Report, Withdrawn: mp.Withdraw, WithdrawReason: hl7input.WithdrawReason(mp.ResultStatus), PDF: mp.PDF, Warnings: mp.Warnings, Source: prefix + hl7input.Source(m, mp), SendingFacility: hl7input.SendingFacility(m)})
 		}
 	}
 	if len(errs) > 0 {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
 	"github.com/foliohealth/folio/render/raster"
@@ -43,13 +44,25 @@ type Image struct {
 
 // Errors about thumbnail options wrap raster.ErrOption (an option out of
 // range) or raster.ErrPage (a page the document does not have).
-// Layout lays out a validated report on US Letter pages.
+// Layout lays out a validated report on US Letter pages in folio's
+// built-in look.
 func Layout(r *report.Report) (*Laid, error) {
-	d, warnings, err := templates.Build(r)
+	return LayoutProfile(r, nil)
+}
+
+// LayoutProfile lays out a validated report shaped by a site profile: its
+// paper, language, time zone, letterhead, laboratory block, watermark and
+// accent. A nil profile is Layout.
+func LayoutProfile(r *report.Report, p *profile.Profile) (*Laid, error) {
+	d, warnings, err := templates.BuildProfile(r, p)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	res, err := layout.Layout(d, layout.Letter)
+	g := layout.Letter
+	if p != nil && p.Paper == "a4" {
+		g = layout.A4
+	}
+	res, err := layout.Layout(d, g)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}

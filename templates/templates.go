@@ -15,26 +15,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/doc"
 	"github.com/foliohealth/folio/markdown"
 	"github.com/foliohealth/folio/report"
 )
-
-// TimeLayout is how every time prints: minutes and the offset the time was
-// given in, e.g. "2026-11-20 14:03 -05:00".
-const TimeLayout = "2006-01-02 15:04 -07:00"
-
-// when prints t in TimeLayout with every element but the year marked PHI:
-// HIPAA Safe Harbor (and DICOM PS3.15's Basic Application Level
-// Confidentiality Profile) keep the year of a date and remove the rest, so
-// a de-identified thumbnail shows "2026" where the PDF shows the full time.
-func when(t time.Time, style doc.Style) doc.Text {
-	s := t.Format(TimeLayout)
-	return doc.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
-}
 
 // statusInfo is what a report status adds to the document.
 type statusInfo struct {
@@ -44,29 +30,29 @@ type statusInfo struct {
 	label  string // the status as the details grid prints it
 }
 
-var statuses = map[string]statusInfo{
-	report.StatusFinal:       {label: "Final"},
-	report.StatusPreliminary: {word: "PRELIMINARY", banner: "PRELIMINARY REPORT", label: "Preliminary", notice: "not finalized; findings may change and a final report will follow."},
-	report.StatusAmended:     {word: "AMENDED", banner: "AMENDED REPORT", label: "Amended", notice: "this version replaces all earlier versions of the report."},
-	report.StatusCorrected:   {word: "CORRECTED", banner: "CORRECTED REPORT", label: "Corrected", notice: "this version corrects an error in an earlier version and replaces it."},
-	report.StatusAppended:    {word: "ADDENDUM ADDED", banner: "ADDENDUM ADDED", label: "Final, addendum added", notice: "information was added after the report was signed; see the addenda at the end of the report."},
+// knownStatuses are the statuses the catalog words.
+var knownStatuses = map[string]bool{
+	report.StatusFinal: true, report.StatusPreliminary: true, report.StatusAmended: true,
+	report.StatusCorrected: true, report.StatusAppended: true,
 }
 
-// modalities names the DICOM modality codes the contract allows.
-var modalities = map[string]string{
-	"CT": "Computed tomography",
-	"MR": "Magnetic resonance imaging",
-	"US": "Ultrasound",
-	"CR": "Computed radiography",
-	"DX": "Digital radiography",
-	"MG": "Mammography",
-	"NM": "Nuclear medicine",
-	"PT": "Positron emission tomography",
-	"XA": "X-ray angiography",
-	"RF": "Radiofluoroscopy",
+// status returns the words of a report status in the locale's language.
+func (lc *locale) status(st string) (statusInfo, bool) {
+	if !knownStatuses[st] {
+		return statusInfo{}, false
+	}
+	if st == report.StatusFinal {
+		return statusInfo{label: lc.t("status.final.label")}, true
+	}
+	k := "status." + st + "."
+	return statusInfo{word: lc.t(k + "word"), banner: lc.t(k + "banner"), label: lc.t(k + "label"), notice: lc.t(k + "notice")}, true
 }
 
-var sexes = map[string]string{"female": "Female", "male": "Male", "other": "Other", "unknown": "Unknown"}
+// modalityCodes are the DICOM modality codes the contract allows and the
+// catalog names.
+var modalityCodes = map[string]bool{"CT": true, "MR": true, "US": true, "CR": true, "DX": true, "MG": true, "NM": true, "PT": true, "XA": true, "RF": true}
+
+var sexCodes = map[string]bool{"female": true, "male": true, "other": true, "unknown": true}
 
 // sectionFunc turns one section's content (not its heading or sub-sections)
 // into blocks. path is the section's field path, e.g. "sections[3]".
@@ -84,6 +70,7 @@ var sectionKinds = map[string]sectionFunc{
 
 // builder accumulates one document's body and warnings.
 type builder struct {
+	lc       *locale
 	body     []doc.Block
 	warnings []string
 }
@@ -99,10 +86,14 @@ func (b *builder) warn(format string, args ...any) {
 // assumption that report.Decode guarantees (unknown kind or status, an image
 // that does not decode); it names the field path.
 func Build(r *report.Report) (*doc.Document, []string, error) {
+	return buildLocale(r, defaultLocale)
+}
+
+func buildLocale(r *report.Report, lc *locale) (*doc.Document, []string, error) {
 	if r == nil {
 		return nil, nil, errors.New("templates: nil report")
 	}
-	st, ok := statuses[r.Status]
+	st, ok := lc.status(r.Status)
 	if !ok {
 		return nil, nil, fmt.Errorf("templates: status: unknown status %q", r.Status)
 	}
@@ -112,28 +103,28 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	if r.Kind == report.KindRadiology && r.Exam == nil {
 		return nil, nil, errors.New("templates: exam: required for a radiology report")
 	}
-	b := &builder{}
+	b := &builder{lc: lc}
 	if st.word != "" {
 		b.add(doc.Notice{Text: doc.Text{
 			{Text: st.banner, Style: doc.Bold},
-			{Text: " (version " + strconv.Itoa(version(r)) + "): " + st.notice},
+			{Text: lc.f("banner.version", version(r)) + st.notice},
 		}})
 	}
 	if a := r.Amendment; a != nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
-		what := "Amended"
+		what := lc.t("amended.what")
 		if r.Status == report.StatusCorrected {
-			what = "Corrected"
+			what = lc.t("corrected.what")
 		}
-		t := append(doc.Text{{Text: what + " ", Style: doc.Bold}}, when(a.Issued, doc.Bold)...)
-		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: a.Reason})})
+		t := append(doc.Text{{Text: what, Style: doc.Bold}}, lc.when(a.Issued, doc.Bold)...)
+		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: lc.t("amendment.reason"), Style: doc.Bold}, doc.Span{Text: a.Reason})})
 	}
-	b.add(details(r, st))
+	b.add(details(lc, r, st))
 	if r.Kind == report.KindAP {
 		if len(r.Specimens) > 0 {
-			b.add(doc.Heading{Level: 1, Text: doc.T("Specimens")}, specimens(r.Specimens))
+			b.add(doc.Heading{Level: 1, Text: doc.T(lc.t("heading.specimens"))}, specimens(lc, r.Specimens))
 		}
 	} else {
-		b.add(doc.Heading{Level: 1, Text: doc.T("Exam")}, exam(r.Exam))
+		b.add(doc.Heading{Level: 1, Text: doc.T(lc.t("heading.exam"))}, exam(lc, r.Exam))
 	}
 	for i := range r.Sections {
 		if err := b.section(&r.Sections[i], "sections["+strconv.Itoa(i)+"]", 1); err != nil {
@@ -143,8 +134,8 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	b.addenda(r.Addenda)
 	b.signatures(r.Performers)
 	d := &doc.Document{
-		Info:   info(r),
-		Header: header(r, st),
+		Info:   info(lc, r),
+		Header: header(lc, r, st),
 		Body:   b.body,
 	}
 	return d, b.warnings, nil
@@ -157,32 +148,32 @@ func version(r *report.Report) int {
 	return r.Version
 }
 
-func header(r *report.Report, st statusInfo) doc.Header {
+func header(lc *locale, r *report.Report, st statusInfo) doc.Header {
 	h := doc.Header{Title: r.Title, Status: st.word}
 	if r.Facility != nil {
 		h.Facility = r.Facility.Name
 	}
-	h.Identity = append(h.Identity, doc.Field{Label: "Patient", Value: doc.T(r.Patient.Name)})
+	h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.patient"), Value: doc.T(r.Patient.Name)})
 	if r.Patient.MRN != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "MRN", Value: doc.T(r.Patient.MRN)})
+		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.mrn"), Value: doc.T(r.Patient.MRN)})
 	}
 	if r.Patient.BirthDate != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "DOB", Value: doc.T(r.Patient.BirthDate)})
+		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.dob"), Value: doc.T(lc.date(r.Patient.BirthDate))})
 	}
 	if r.Kind == report.KindRadiology {
-		h.Identity = append(h.Identity, doc.Field{Label: "Exam", Value: doc.T(examLine(r.Exam))})
+		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.exam"), Value: doc.T(lc.examLine(r.Exam))})
 	} else if r.Accession != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "Accession", Value: doc.T(r.Accession)})
+		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.accession"), Value: doc.T(r.Accession)})
 	}
-	h.Footer = doc.Text{{Text: "Report "}, {Text: r.ID, PHI: true}, {Text: fmt.Sprintf(" · version %d · issued ", version(r))}}
-	h.Footer = append(h.Footer, when(r.Issued, 0)...)
+	h.Footer = doc.Text{{Text: lc.t("footer.report")}, {Text: r.ID, PHI: true}, {Text: lc.f("footer.version", version(r))}}
+	h.Footer = append(h.Footer, lc.when(r.Issued, 0)...)
 	return h
 }
 
 // examLine is the exam as the page header and the document subject show it:
 // modality, description and performed date.
-func examLine(e *report.Exam) string {
-	return e.Modality + " · " + e.Description + " · " + e.Performed.Format("2006-01-02")
+func (lc *locale) examLine(e *report.Exam) string {
+	return e.Modality + " · " + e.Description + " · " + lc.day(e.Performed)
 }
 
 // info is the PDF document information. The title, which viewers show in
@@ -190,16 +181,16 @@ func examLine(e *report.Exam) string {
 // only field that identifies the patient. The subject says what kind of
 // report it is (for radiology the modality and exam, without its date),
 // the author is the signing clinicians.
-func info(r *report.Report) doc.Info {
+func info(lc *locale, r *report.Report) doc.Info {
 	var authors []string
 	for _, p := range r.Performers {
 		if p.SignedAt != nil {
 			authors = append(authors, p.Name)
 		}
 	}
-	subject := "Anatomic pathology report"
+	subject := lc.t("subject.ap")
 	if r.Kind == report.KindRadiology {
-		subject = "Radiology report"
+		subject = lc.t("subject.radiology")
 		if r.Exam != nil {
 			subject += ": " + r.Exam.Modality + " · " + r.Exam.Description
 		}
@@ -214,7 +205,7 @@ func info(r *report.Report) doc.Info {
 }
 
 // details is the patient and report grid at the top of page 1.
-func details(r *report.Report, st statusInfo) doc.Fields {
+func details(lc *locale, r *report.Report, st statusInfo) doc.Fields {
 	var fs []doc.Field
 	// phi marks values that identify the patient; a de-identified
 	// thumbnail leaves them out.
@@ -224,23 +215,25 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 		}
 	}
 	p := r.Patient
-	add("Patient", p.Name, true)
-	add("MRN", p.MRN, true)
-	add("Birth date", p.BirthDate, true)
-	add("Sex", sexes[p.Sex], false)
-	add("Patient ID", p.ID, true)
-	add("Ordering provider", r.OrderingProvider, false)
-	add("Encounter", r.EncounterID, true)
-	add("Accession", r.Accession, true)
+	add(lc.t("label.patient"), p.Name, true)
+	add(lc.t("label.mrn"), p.MRN, true)
+	add(lc.t("label.birthDate"), lc.date(p.BirthDate), true)
+	if sexCodes[p.Sex] {
+		add(lc.t("label.sex"), lc.t("sex."+p.Sex), false)
+	}
+	add(lc.t("label.patientId"), p.ID, true)
+	add(lc.t("label.orderingProvider"), r.OrderingProvider, false)
+	add(lc.t("label.encounter"), r.EncounterID, true)
+	add(lc.t("label.accession"), r.Accession, true)
 	// The page footer holds the report id on one line and cuts a long
 	// one: an id that is not a plain one (report.Key derives its key) is
 	// printed here in full, unless it is the accession above. Plain ids
 	// are in the footer whole, as before.
 	if r.ID != r.Accession && report.Key(r.ID) != r.ID {
-		add("Report ID", r.ID, true)
+		add(lc.t("label.reportId"), r.ID, true)
 	}
-	fs = append(fs, doc.Field{Label: "Issued", Value: when(r.Issued, 0)})
-	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)), false)
+	fs = append(fs, doc.Field{Label: lc.t("label.issued"), Value: lc.when(r.Issued, 0)})
+	add(lc.t("label.status"), lc.f("status.version", st.label, version(r)), false)
 	if f := r.Facility; f != nil {
 		var lines []string
 		for _, s := range []string{f.Name, f.Address, f.Phone} {
@@ -248,43 +241,43 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 				lines = append(lines, s)
 			}
 		}
-		add("Facility", strings.Join(lines, "\n"), false)
+		add(lc.t("label.facility"), strings.Join(lines, "\n"), false)
 	}
 	return doc.Fields{Items: fs}
 }
 
-func specimens(ss []report.Specimen) doc.Fields {
+func specimens(lc *locale, ss []report.Specimen) doc.Fields {
 	fs := make([]doc.Field, 0, len(ss))
 	for _, s := range ss {
 		v := doc.T(s.Description)
 		sep := "\n"
 		if s.Collected != nil {
-			v = append(append(v, doc.Span{Text: sep + "collected "}), when(*s.Collected, 0)...)
+			v = append(append(v, doc.Span{Text: sep + lc.t("specimen.collected")}), lc.when(*s.Collected, 0)...)
 			sep = "; "
 		}
 		if s.Received != nil {
-			v = append(append(v, doc.Span{Text: sep + "received "}), when(*s.Received, 0)...)
+			v = append(append(v, doc.Span{Text: sep + lc.t("specimen.received")}), lc.when(*s.Received, 0)...)
 		}
 		fs = append(fs, doc.Field{Label: s.Label, Value: v})
 	}
 	return doc.Fields{Items: fs}
 }
 
-func exam(e *report.Exam) doc.Fields {
+func exam(lc *locale, e *report.Exam) doc.Fields {
 	mod := e.Modality
-	if name := modalities[mod]; name != "" {
-		mod += " (" + name + ")"
+	if modalityCodes[mod] {
+		mod += " (" + lc.t("modality."+mod) + ")"
 	}
 	fs := []doc.Field{
-		{Label: "Modality", Value: doc.T(mod)},
-		{Label: "Description", Value: doc.T(e.Description)},
-		{Label: "Performed", Value: when(e.Performed, 0)},
+		{Label: lc.t("label.modality"), Value: doc.T(mod)},
+		{Label: lc.t("label.description"), Value: doc.T(e.Description)},
+		{Label: lc.t("label.performed"), Value: lc.when(e.Performed, 0)},
 	}
 	if e.BodySite != "" {
-		fs = append(fs, doc.Field{Label: "Body site", Value: doc.T(e.BodySite)})
+		fs = append(fs, doc.Field{Label: lc.t("label.bodySite"), Value: doc.T(e.BodySite)})
 	}
 	if e.StudyUID != "" {
-		fs = append(fs, doc.Field{Label: "Study UID", Value: doc.T(e.StudyUID), PHI: true})
+		fs = append(fs, doc.Field{Label: lc.t("label.studyUid"), Value: doc.T(e.StudyUID), PHI: true})
 	}
 	return doc.Fields{Items: fs}
 }
@@ -366,11 +359,11 @@ func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, erro
 // place and a warning naming the section.
 func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error) {
 	name := strconv.Quote(s.Title)
-	line := "Linked section " + name
+	line := b.lc.t("url.linked") + name
 	if s.LinkText != "" {
 		line += " — " + s.LinkText + " —"
 	}
-	line += " is not included in this PDF; view it in the source system."
+	line += b.lc.t("url.notIncluded")
 	b.warn("%s: url section %s not included in PDF", path, name)
 	return []doc.Block{doc.Notice{Text: doc.T(line)}}, nil
 }
@@ -386,9 +379,9 @@ func (b *builder) addenda(as []report.Addendum) {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Issued.Before(sorted[j].Issued) })
 	b.add(doc.Rule{})
 	for i, a := range sorted {
-		title := append(doc.T(fmt.Sprintf("Addendum %d — issued ", i+1)), when(a.Issued, 0)...)
+		title := append(doc.T(b.lc.f("addendum.title", i+1)), b.lc.when(a.Issued, 0)...)
 		if a.Author != "" {
-			title = append(title, doc.Span{Text: " by " + a.Author})
+			title = append(title, doc.Span{Text: b.lc.t("addendum.by") + a.Author})
 		}
 		b.add(doc.Heading{Level: 1, Text: title})
 		if strings.TrimSpace(a.Body) != "" {
@@ -410,9 +403,9 @@ func (b *builder) signatures(ps []report.Performer) {
 			who += ", " + p.Role
 		}
 		if p.SignedAt != nil {
-			b.add(doc.Signature{Text: append(doc.T("Electronically signed by "+who+" on "), when(*p.SignedAt, 0)...)})
+			b.add(doc.Signature{Text: append(doc.T(b.lc.f("signed.by", who)), b.lc.when(*p.SignedAt, 0)...)})
 		} else {
-			b.add(doc.Paragraph{Text: doc.T(who + " (not signed)")})
+			b.add(doc.Paragraph{Text: doc.T(b.lc.f("signed.not", who))})
 		}
 	}
 }

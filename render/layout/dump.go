@@ -19,6 +19,9 @@ func Dump(pages []Page) string {
 				if o.PHI {
 					phi = " phi"
 				}
+				if o.Angle != 0 {
+					phi += fmt.Sprintf(" angle=%.0f", o.Angle)
+				}
 				fmt.Fprintf(&sb, "  text %.1f %.1f %s %.1f w=%.1f%s %q\n", o.X, o.Y, o.Face, o.Size, o.W, phi, o.S)
 				for _, g := range o.Offsets {
 					fmt.Fprintf(&sb, "    glyph %d offset %.1f %.1f\n", g.Index, g.DX, g.DY)

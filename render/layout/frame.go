@@ -61,7 +61,7 @@ func (l *layouter) header(h *doc.Header) ([]Op, float64) {
 		}
 	}
 	y += 3
-	ops = append(ops, &Line{X1: x, Y1: y, X2: x + w, Y2: y, Width: 1, Color: Black})
+	ops = append(ops, &Line{X1: x, Y1: y, X2: x + w, Y2: y, Width: 1, Color: l.ink(Black)})
 	return ops, y - g.Top
 }
 
@@ -70,11 +70,23 @@ func (l *layouter) footer(ops []Op, h *doc.Header, page, pages int) []Op {
 	g := l.g
 	x, w := g.Left, l.textW
 	y := g.Height - g.Bottom - 14
-	ops = append(ops, &Line{X1: x, Y1: y, X2: x + w, Y2: y, Width: 0.5, Color: Gray})
+	ops = append(ops, &Line{X1: x, Y1: y, X2: x + w, Y2: y, Width: 0.5, Color: l.ink(Gray)})
 	size := smallSize + 0.5
-	pg := fmt.Sprintf("Page %d of %d", page, pages)
-	pw := fonts.Get(fonts.SansBold).Width(pg) * size
-	ops = append(ops, &Text{X: x + w - pw, Y: y + 11, Face: fonts.SansBold, Size: size, Color: Black, S: pg, W: pw})
+	pageOf := "Page %d of %d"
+	if l.site != nil && l.site.PageOf != "" {
+		pageOf = l.site.PageOf
+	}
+	pg := fmt.Sprintf(pageOf, page, pages)
+	var pw float64
+	if l.site == nil {
+		pw = fonts.Get(fonts.SansBold).Width(pg) * size
+		ops = append(ops, &Text{X: x + w - pw, Y: y + 11, Face: fonts.SansBold, Size: size, Color: Black, S: pg, W: pw})
+	} else {
+		// A site's language may need shaping (Arabic).
+		items := l.sh.itemsString(pg, font{face: fonts.SansBold, size: size, color: Black}, nil)
+		pw = lineWidth(items)
+		ops = lineOps(items, x+w-pw, y+11, ops)
+	}
 	if len(h.Footer) > 0 {
 		items := l.sh.items(h.Footer, font{face: fonts.Sans, size: smallSize, color: DarkGray}, nil)
 		lines := breakLines(items, w-pw-12)

@@ -68,12 +68,33 @@ func Layout(d *doc.Document, g Geometry) (*Result, error) {
 	if err := fonts.Load(); err != nil {
 		return nil, err
 	}
-	l := &layouter{g: g, textW: g.Width - g.Left - g.Right}
+	l := &layouter{g: g, textW: g.Width - g.Left - g.Right, site: d.Site}
 	// The running header is the same on every page; build it once to know the
-	// body frame.
+	// body frame. A site's letterhead goes above it, its laboratory block
+	// above the footer.
+	var letter, lab, mark []Op
+	var letterH, labH float64
+	if s := d.Site; s != nil {
+		letter, letterH = l.letterhead(s)
+		lab, labH = l.labBlock(s)
+		if labH > 0 {
+			labH += 4
+		}
+		if s.Watermark != "" {
+			mark = l.watermark(s.Watermark)
+		}
+	}
+	hg := g
+	hg.Top += letterH
+	l.g = hg
 	header, headerH := l.header(&d.Header)
-	footerH := 22.0
-	bodyTop := g.Top + headerH + 12
+	l.g = g
+	if l.rtl() {
+		mirrorOps(header, g.Width)
+	}
+	header = append(append(append([]Op(nil), mark...), letter...), header...)
+	footerH := 22.0 + labH
+	bodyTop := g.Top + letterH + headerH + 12
 	bodyH := g.Height - g.Bottom - footerH - bodyTop
 	if bodyH < 100 {
 		return nil, fmt.Errorf("layout: running header leaves only %.0f pt for the body", bodyH)
@@ -101,19 +122,29 @@ func Layout(d *doc.Document, g Geometry) (*Result, error) {
 				p.Ops = append(p.Ops, shift(op, bodyTop+x.y))
 			}
 		}
+		n = len(p.Ops)
 		p.Ops = l.footer(p.Ops, &d.Header, i+1, len(pages))
+		if l.rtl() {
+			mirrorOps(p.Ops[n:], g.Width)
+		}
+		for _, op := range lab {
+			p.Ops = append(p.Ops, shift(op, g.Height-g.Bottom-14-labH))
+		}
 		out[i] = p
 	}
 	return &Result{Pages: out, Warnings: l.sh.warnings(), Replaced: l.sh.replaced()}, nil
 }
 
 type layouter struct {
+	site  *doc.Site // nil: folio's built-in look
 	g     Geometry
 	textW float64
 	bodyH float64
 	sh    shaper
 	imgN  int
 }
+
+func (l *layouter) rtl() bool { return l.site != nil && l.site.RTL }
 
 // shift returns a copy of op moved down by dy.
 func shift(op Op, dy float64) Op {
@@ -136,6 +167,16 @@ func shift(op Op, dy float64) Op {
 	}
 	moveDown(c, dy)
 	return c
+}
+
+// mirrored mirrors the boxes' ops on a right-to-left site's page.
+func (l *layouter) mirrored(boxes []*box) []*box {
+	if l.rtl() {
+		for _, b := range boxes {
+			mirrorOps(b.ops, l.g.Width)
+		}
+	}
+	return boxes
 }
 
 // lineHeight and baseline give the vertical metrics of a line of size s.
@@ -205,15 +246,15 @@ func (l *layouter) block(b doc.Block, x, width float64) []*box {
 	case doc.Preformatted:
 		return l.preformatted(b, x, width)
 	case doc.Fields:
-		return l.fields(b, x, width)
+		return l.mirrored(l.fields(b, x, width))
 	case doc.Table:
 		return l.table(b, x, width)
 	case doc.Image:
 		return l.image(b, x, width)
 	case doc.Notice:
-		return l.notice(b, x, width)
+		return l.mirrored(l.notice(b, x, width))
 	case doc.Rule:
-		return []*box{{h: 6, before: paraGap, ops: []Op{&Line{X1: x, Y1: 3, X2: x + width, Y2: 3, Width: 0.5, Color: Gray}}}}
+		return []*box{{h: 6, before: paraGap, ops: []Op{&Line{X1: x, Y1: 3, X2: x + width, Y2: 3, Width: 0.5, Color: l.ink(Gray)}}}}
 	}
 	panic(fmt.Sprintf("layout: unknown block %T", b))
 }
@@ -223,11 +264,11 @@ func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
 	var before float64
 	switch h.Level {
 	case 1:
-		f, before = font{face: fonts.SansBold, size: 11.5, color: Black}, 14
+		f, before = font{face: fonts.SansBold, size: 11.5, color: l.ink(Black)}, 14
 	case 2:
-		f, before = font{face: fonts.SansBold, size: 10.5, color: Black}, 10
+		f, before = font{face: fonts.SansBold, size: 10.5, color: l.ink(Black)}, 10
 	case 3:
-		f, before = font{face: fonts.SansBoldItalic, size: 10, color: DarkGray}, 8
+		f, before = font{face: fonts.SansBoldItalic, size: 10, color: l.ink(DarkGray)}, 8
 	case 4:
 		f, before = font{face: fonts.SansBold, size: 10.5, color: Black}, 8
 	default:
@@ -241,7 +282,7 @@ func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
 		// A rule under a section title.
 		last := boxes[len(boxes)-1]
 		last.h += 2
-		last.ops = append(last.ops, &Line{X1: x, Y1: last.h - 1, X2: x + width, Y2: last.h - 1, Width: 0.6, Color: Gray})
+		last.ops = append(last.ops, &Line{X1: x, Y1: last.h - 1, X2: x + width, Y2: last.h - 1, Width: 0.6, Color: l.ink(Gray)})
 	}
 	for _, b := range boxes {
 		b.keep = true // keep with what follows

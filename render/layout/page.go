@@ -63,6 +63,9 @@ type Text struct {
 	OutlineLevel int
 	Face         fonts.ID
 	Color        Color
+	// Angle turns the baseline counter-clockwise about (X, Y), in degrees;
+	// 0 for everything but a site's watermark.
+	Angle float64
 	// PHI marks patient-identifying text (the running header's identity
 	// fields); a de-identified thumbnail leaves it out.
 	PHI bool

@@ -264,6 +264,20 @@ func (p *painter) Text(t *layout.Text) {
 	if t.S == "" {
 		return
 	}
+	if t.Angle != 0 {
+		if !finite(t.Angle) {
+			p.err = fmt.Errorf("text: angle %g out of range", t.Angle)
+			return
+		}
+		// Turned about the start of its baseline; the graphics state set
+		// inside q ... Q is gone after it, so the cache is reset.
+		p.f.TransformBegin()
+		p.f.TransformRotate(t.Angle, t.X, t.Y)
+		defer func() {
+			p.f.TransformEnd()
+			p.reset()
+		}()
+	}
 	e := p.encs[t.Face] // planFonts has seen every face and rune
 	p.setTextColor(t.Color)
 	face := e.face

@@ -131,6 +131,10 @@ func (p *Painter) Text(t *layout.Text) {
 	}
 	face := fonts.Get(t.Face)
 	b := p.dst.Bounds()
+	if t.Angle != 0 {
+		p.turnedText(t, face)
+		return
+	}
 	// Baseline snapped to the grid; the pen advances in exact units.
 	g := max(p.Grid, 1)
 	by := b.Min.Y + g*int(math.Floor(t.Y*p.scale/float64(g)))
@@ -416,5 +420,41 @@ func fillWhite(pix []uint8) {
 	pix[0] = 0xFF
 	for n := 1; n < len(pix); n *= 2 {
 		copy(pix[n:], pix[:n])
+	}
+}
+
+// turnedText draws a turned Text (a site's watermark): each glyph upright,
+// its origin stepped along the turned baseline. At thumbnail sizes this
+// reads as the turned word.
+func (p *Painter) turnedText(t *layout.Text, face *fonts.Face) {
+	if !finite(t.Angle) {
+		p.fail(fmt.Errorf("raster: text %q: bad angle %g", t.S, t.Angle))
+		return
+	}
+	a := t.Angle * math.Pi / 180
+	cos, sin := math.Cos(a), math.Sin(a)
+	b := p.dst.Bounds()
+	k := t.Size * p.scale / float64(face.UnitsPerEm)
+	units := 0
+	for _, r := range t.S {
+		gl := face.Glyph(r)
+		d := float64(units) * k
+		px := float64(b.Min.X) + t.X*p.scale + d*cos
+		py := float64(b.Min.Y) + t.Y*p.scale - d*sin
+		units += face.GlyphAdvance(gl)
+		ix := math.Floor(px)
+		ph := int(math.Round((px - ix) * subX))
+		if ph == subX {
+			ix, ph = ix+1, 0
+		}
+		m, err := p.glyphs.get(face, gl, t.Size, p.scale, uint8(ph))
+		if err != nil {
+			p.fail(err)
+			continue
+		}
+		if m == nil {
+			continue
+		}
+		p.blendMask(int(ix)+m.dx, int(math.Round(py))+m.dy, m, t.Color)
 	}
 }
