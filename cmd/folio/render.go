@@ -20,6 +20,7 @@ import (
 
 	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 	"golang.org/x/term"
@@ -41,7 +42,11 @@ type renderLine struct {
 	Report    string `json:"report,omitempty"`
 	Source    string `json:"source,omitempty"`
 	Withdrawn bool   `json:"withdrawn,omitempty"` // withdrawn by its sender: nothing rendered
-	errLines  []string
+	// Profile and ProfileDigest name the site profile the output was
+	// rendered with (none: folio's built-in look).
+	Profile       string `json:"profile,omitempty"`
+	ProfileDigest string `json:"profileDigest,omitempty"`
+	errLines      []string
 }
 
 // runRender implements "folio render": one-shot rendering without a queue.
@@ -56,8 +61,10 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	page := fs.Int("page", 1, "thumbnail: page number")
 	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values, ids, UIDs and dates but their year (free text is not scrubbed)")
 	sitePath := addSiteFlag(fs)
+	profileFile := fs.String("profile", "", "render with this site profile (docs/site-profile-v1.md)")
+	profileDir := fs.String("profiles", "", "choose each report's site profile from the *.json profiles in this directory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--profile FILE | --profiles DIR] [--json] FILE|DIR...")
 		fs.PrintDefaults()
 	}
 	paths, err := parseArgs(fs, args)
@@ -97,6 +104,11 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "folio render: --hl7-site:", err)
 		return exitUsage
 	}
+	profiles, err := loadProfiles(*profileFile, *profileDir)
+	if err != nil {
+		printProfileErr(stderr, "folio render", err)
+		return exitUsage
+	}
 	ext := ".pdf"
 	if *thumb {
 		ext = map[string]string{"png": ".png", "jpeg": ".jpg"}[*format]
@@ -130,7 +142,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				perInput[i] = renderInput(inputs[i], outputFor(inputs[i]), *thumb, opts, site)
+				perInput[i] = renderInput(inputs[i], outputFor(inputs[i]), *thumb, opts, site, profiles)
 				prog.step()
 			}
 		}()
@@ -201,7 +213,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // renderInput renders the reports of one input file: one PDF or image per
 // report (an input holding several, a FHIR Bundle, gets
 // "<name>-<report id>" outputs).
-func renderInput(in, outPath string, thumb bool, o render.ThumbOptions, site hl7input.Site) []renderLine {
+func renderInput(in, outPath string, thumb bool, o render.ThumbOptions, site hl7input.Site, profiles *profile.Set) []renderLine {
 	lim := report.DefaultLimits()
 	data, err := readLimited(in, int64(lim.MaxBytes))
 	if err != nil {
@@ -227,7 +239,7 @@ func renderInput(in, outPath string, thumb bool, o render.ThumbOptions, site hl7
 			}
 			p = strings.TrimSuffix(outPath, ext) + "-" + name + ext
 		}
-		out = append(out, renderDoc(in, p, d, len(docs) > 1, thumb, o))
+		out = append(out, renderDoc(in, p, d, len(docs) > 1, thumb, o, profiles.Select(subjectOf(d))))
 	}
 	return out
 }
@@ -247,7 +259,7 @@ func failLine(res renderLine, err error) renderLine {
 }
 
 // renderDoc renders one mapped report to outPath.
-func renderDoc(in, outPath string, d input.Doc, named, thumb bool, o render.ThumbOptions) renderLine {
+func renderDoc(in, outPath string, d input.Doc, named, thumb bool, o render.ThumbOptions, prof *profile.Profile) renderLine {
 	res := renderLine{Input: in, Warnings: d.Warnings}
 	if named || d.Source != "" {
 		res.Report, res.Source = d.Report.ID, d.Source
@@ -257,7 +269,10 @@ func renderDoc(in, outPath string, d input.Doc, named, thumb bool, o render.Thum
 		res.Warnings = append(res.Warnings, "withdrawn by its sender (status cancelled or entered-in-error): nothing rendered")
 		return res
 	}
-	laid, err := render.Layout(d.Report)
+	if prof != nil {
+		res.Profile, res.ProfileDigest = prof.ID, prof.Digest
+	}
+	laid, err := render.LayoutProfile(d.Report, prof)
 	if err != nil {
 		return failLine(res, err)
 	}
