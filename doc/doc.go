@@ -182,6 +182,11 @@ type Info struct {
 	Subject string // patient and accession
 	Creator string // "folio <version>"
 	Created time.Time
+	// Profile and ProfileDigest name the site profile the document was
+	// shaped by (the PDF's XMP records them); empty for folio's built-in
+	// look.
+	Profile       string
+	ProfileDigest string
 }
 
 // Document is a whole report ready for layout.

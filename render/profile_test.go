@@ -117,6 +117,12 @@ func TestProfiles(t *testing.T) {
 			if c.logo {
 				logoOnEveryPage(t, path, n)
 			}
+			// The XMP record names the profile and its digest.
+			for _, w := range []string{"<folioprofile:id>" + p.ID + "</folioprofile:id>", "<folioprofile:digest>" + p.Digest + "</folioprofile:digest>"} {
+				if !bytes.Contains(pdf, []byte(w)) {
+					t.Errorf("XMP lacks %s", w)
+				}
+			}
 			all := flat(testutil.PDFToText(t, pdf))
 			for _, a := range append(append([]string{}, c.anchors...), c.dates...) {
 				if !strings.Contains(all, flat(a)) {

@@ -151,5 +151,6 @@ func BuildProfile(r *report.Report, p *profile.Profile) (*doc.Document, []string
 		d.Body = append(d.Body, doc.Paragraph{Text: doc.T(p.ClosingNote)})
 	}
 	d.Site = site
+	d.Info.Profile, d.Info.ProfileDigest = p.ID, p.Digest
 	return d, warnings, nil
 }

@@ -71,9 +71,46 @@ func xmpPacket(info doc.Info, created time.Time) []byte {
 		"</rdf:Description>\n" +
 		`<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">` + "\n" +
 		"<pdfaid:part>1</pdfaid:part>\n<pdfaid:conformance>B</pdfaid:conformance>\n" +
-		"</rdf:Description>\n</rdf:RDF>\n</x:xmpmeta>\n" +
+		"</rdf:Description>\n")
+	if info.Profile != "" {
+		profileXMP(&b, info)
+	}
+	b.WriteString("</rdf:RDF>\n</x:xmpmeta>\n" +
 		`<?xpacket end="r"?>`)
 	return []byte(b.String())
+}
+
+// ProfileNS is the XMP namespace of the site profile a PDF was rendered
+// with: folioprofile:id and folioprofile:digest.
+const ProfileNS = "https://foliohealth.org/ns/xmp/profile/1.0/"
+
+// profileXMP records the site profile's id and digest, with the PDF/A
+// extension schema that PDF/A-1 requires for a namespace it does not
+// predefine (ISO 19005-1, 6.7.8).
+func profileXMP(b *strings.Builder, info doc.Info) {
+	prop := func(name, desc string) string {
+		return `<rdf:li rdf:parseType="Resource"><pdfaProperty:name>` + name + `</pdfaProperty:name>` +
+			`<pdfaProperty:valueType>Text</pdfaProperty:valueType><pdfaProperty:category>external</pdfaProperty:category>` +
+			`<pdfaProperty:description>` + desc + `</pdfaProperty:description></rdf:li>` + "\n"
+	}
+	b.WriteString(`<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"` +
+		` xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">` + "\n" +
+		`<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">` + "\n" +
+		`<pdfaSchema:schema>folio site profile</pdfaSchema:schema>` + "\n" +
+		`<pdfaSchema:namespaceURI>` + ProfileNS + `</pdfaSchema:namespaceURI>` + "\n" +
+		`<pdfaSchema:prefix>folioprofile</pdfaSchema:prefix>` + "\n" +
+		`<pdfaSchema:property><rdf:Seq>` + "\n" +
+		prop("id", "id of the site profile the document was rendered with") +
+		prop("digest", "sha256 digest of the site profile and its logo") +
+		`</rdf:Seq></pdfaSchema:property>` + "\n" +
+		`</rdf:li></rdf:Bag></pdfaExtension:schemas>` + "\n" +
+		"</rdf:Description>\n" +
+		`<rdf:Description rdf:about="" xmlns:folioprofile="` + ProfileNS + `">` + "\n" +
+		"<folioprofile:id>")
+	xmlEscape(b, info.Profile)
+	b.WriteString("</folioprofile:id>\n<folioprofile:digest>")
+	xmlEscape(b, info.ProfileDigest)
+	b.WriteString("</folioprofile:digest>\n</rdf:Description>\n")
 }
 
 func xmlEscape(b *strings.Builder, s string) {
