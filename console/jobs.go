@@ -29,6 +29,8 @@ type jobView struct {
 	Binaries                                   []queue.BinaryRef
 	Submitted, Updated                         time.Time
 	Deliveries                                 int
+	// Profile and ProfileDigest: the site profile the job rendered with.
+	Profile, ProfileDigest string
 	// Converted: the input was not report JSON (FHIR, HL7 v2); ReportJSON
 	// is then the report folio made of it, or ReportJSONNote says why not.
 	Converted                  bool
@@ -40,6 +42,7 @@ func viewJob(st *queue.JobStatus) jobView {
 		ID: st.JobID, Status: st.Status, Reason: st.Reason, Kind: inputKind(st),
 		Report: st.ReportVersion(), RecordID: st.RecordID, Warnings: st.Warnings,
 		Binaries: st.Binaries, Submitted: st.Submitted, Updated: st.Updated, Deliveries: st.Deliveries,
+		Profile: st.Profile, ProfileDigest: st.ProfileDigest,
 	}
 	if st.Identifier != "" && v.Report != "" {
 		v.Report = st.Identifier + " (" + v.Report + ")" // the identifier as sent, then its record

@@ -9,6 +9,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 )
@@ -26,7 +27,24 @@ type Engine struct {
 	// versions before publishing) its durable content-based version from
 	// input.ContentDigest. Nil: such a report is version 1.
 	Versions Versions
+	// Profiles is the deployment's site profile set; nil renders every job
+	// in folio's built-in look (and fails a job that names a profile).
+	Profiles ProfileSource
 }
+
+// ProfileSource gives the current site profile set (nil: none). A source
+// backed by NATS may change between calls; each job renders with the set
+// it got.
+type ProfileSource interface {
+	ProfileSet(ctx context.Context) (*profile.Set, error)
+}
+
+// StaticProfiles is a profile set that never changes (folio render
+// --profiles, a worker given --profiles DIR).
+type StaticProfiles struct{ Set *profile.Set }
+
+// ProfileSet implements ProfileSource.
+func (s StaticProfiles) ProfileSet(context.Context) (*profile.Set, error) { return s.Set, nil }
 
 // Versions derives a report's version from its content digest, durably: the
 // first digest of a report id is version 1, a digest seen before keeps its
@@ -85,7 +103,11 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		}
 		r.Version = v
 	}
-	laid, err := render.Layout(r)
+	prof, err := e.profile(ctx, job, d)
+	if err != nil {
+		return nil, err
+	}
+	laid, err := render.LayoutProfile(r, prof)
 	if err != nil {
 		var fe report.Errors
 		if errors.As(err, &fe) { // input the decoder could not check (image pixels)
@@ -94,6 +116,9 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		return nil, Permanent(err)
 	}
 	out := &Rendered{Record: RecordFacts(r), Warnings: append(slices.Clone(d.Warnings), laid.Warnings...), Digest: report.Digest(r)}
+	if prof != nil {
+		out.Profile, out.ProfileDigest = prof.ID, prof.Digest
+	}
 	if d.PDF != nil { // the sender's PDF is part of the version's content
 		out.Digest = input.ContentDigest(r, d.PDF)
 	}
@@ -129,6 +154,29 @@ func (e *Engine) render(ctx context.Context, job *Job) (*Rendered, error) {
 		}
 	}
 	return out, nil
+}
+
+// profile picks the job's site profile: the one it names (an id the set
+// lacks fails the job invalid, naming it), else the set's choice for the
+// report, else none.
+func (e *Engine) profile(ctx context.Context, job *Job, d *input.Doc) (*profile.Profile, error) {
+	var set *profile.Set
+	if e.Profiles != nil {
+		s, err := e.Profiles.ProfileSet(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("site profiles: %w", err) // transient: retried
+		}
+		set = s
+	}
+	sub := profile.Subject{SendingFacility: d.SendingFacility, Organizations: d.Organizations}
+	if d.Report != nil && d.Report.Facility != nil {
+		sub.Facility = d.Report.Facility.Name
+	}
+	p, err := set.Pick(job.Profile, sub)
+	if err != nil {
+		return nil, Permanent(report.Errors{{Path: "profile", Rule: fmt.Sprintf("%q: no such site profile in this deployment", job.Profile)}})
+	}
+	return p, nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -236,6 +236,10 @@ type Job struct {
 	// decoded report), filled in by Submit for report v1 input. A worker
 	// recomputes it and refuses a job whose report does not match it.
 	Digest string `json:"digest,omitempty"`
+	// Profile names the site profile to render with (docs/site-profile-v1.md);
+	// empty: the worker chooses by facility, MSH-4, FHIR Organization or the
+	// default. An id the worker's profile set lacks fails the job invalid.
+	Profile string `json:"profile,omitempty"`
 }
 
 // Input returns the job's input kind and payload, or an error when the job
@@ -293,7 +297,11 @@ type JobStatus struct {
 	Seq        uint64    `json:"seq,omitempty"`      // stream sequence of the job message
 	Submitted  time.Time `json:"submitted,omitzero"` // when the job message was published
 	Input      string    `json:"input,omitempty"`    // the job's input kind (input.Kind: report, fhir), once a worker has it
-	Updated    time.Time `json:"updated"`
+	// Profile and ProfileDigest name the site profile the job was rendered
+	// with (none: folio's built-in look).
+	Profile       string    `json:"profile,omitempty"`
+	ProfileDigest string    `json:"profileDigest,omitempty"`
+	Updated       time.Time `json:"updated"`
 }
 
 // Final reports whether the job has ended (done or failed).

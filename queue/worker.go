@@ -49,6 +49,9 @@ type Rendered struct {
 	// Digest is the content digest of the decoded report (report.Digest).
 	// Empty: the worker computes it with ContentDigest.
 	Digest string
+	// Profile and ProfileDigest name the site profile the renditions were
+	// shaped by; empty for folio's built-in look.
+	Profile, ProfileDigest string
 	// Withdraw, when set, says that the sender withdrew the report (FHIR
 	// cancelled or entered-in-error) and why: nothing was rendered, and
 	// the worker marks the report's current version entered-in-error
@@ -380,6 +383,7 @@ func (w *worker) store(ctx context.Context, job *Job, st *JobStatus, res *Render
 		rec.Digest, _ = ContentDigest(data)
 	}
 	st.Digest = rec.Digest
+	st.Profile, st.ProfileDigest = res.Profile, res.ProfileDigest
 	if job.Digest != "" && job.Digest != rec.Digest {
 		return &jobError{ReasonInvalid, fmt.Errorf("digest: the job says %s, but its report's content digest is %s", job.Digest, rec.Digest)}
 	}

@@ -28,6 +28,7 @@ type pipelineFlags struct {
 	nats     *natsFlags
 	workers  *int
 	replicas *int
+	profiles *string
 }
 
 func addPipelineFlags(fs *flag.FlagSet, defaultURL string) pipelineFlags {
@@ -35,7 +36,22 @@ func addPipelineFlags(fs *flag.FlagSet, defaultURL string) pipelineFlags {
 		nats:     addNATSFlags(fs, defaultURL),
 		workers:  fs.Int("workers", runtime.NumCPU(), "render workers (jobs rendered at once)"),
 		replicas: fs.Int("replicas", 1, "replicas of the JetStream streams and buckets (3 in a cluster)"),
+		profiles: fs.String("profiles", "", "site profiles: the *.json profiles in this directory (docs/site-profile-v1.md)"),
 	}
+}
+
+// engine is the render engine of serve's and worker's slots, with the
+// site profiles of --profiles.
+func (pf pipelineFlags) engine(versions queue.Versions) (*queue.Engine, error) {
+	e := &queue.Engine{Versions: versions}
+	if *pf.profiles != "" {
+		set, err := loadProfiles("", *pf.profiles)
+		if err != nil {
+			return nil, err
+		}
+		e.Profiles = queue.StaticProfiles{Set: set}
+	}
+	return e, nil
 }
 
 // runServe implements "folio serve": embedded (or external) NATS, render
@@ -63,6 +79,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(pos) > 0 || *pf.workers < 1 {
 		fmt.Fprintln(stderr, "folio serve: no arguments expected and --workers must be at least 1")
 		fs.Usage()
+		return exitUsage
+	}
+	// Site profiles are checked before anything starts: a deployment
+	// never runs with a profile it refused.
+	engine, err := pf.engine(nil)
+	if err != nil {
+		printProfileErr(stderr, "folio serve: --profiles", err)
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -142,7 +165,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
 	setWorkerMemoryLimit(*pf.workers)
-	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
+	engine.Versions = p.q.Store()
+	p.q.Work(ctx, engine, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped; shutting down")
 	return exitOK
 }

@@ -44,6 +44,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
 	sitePath := addSiteFlag(fs)
+	profileID := fs.String("profile", "", "render with the site profile of this id (one the workers hold; default: chosen per report)")
 	paths, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,6 +123,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			continue
 		}
 		for _, job := range jobs {
+			job.Profile = *profileID
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			sub, err := q.Submit(sctx, job)
 			cancel()

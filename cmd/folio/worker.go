@@ -32,6 +32,13 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return exitUsage
 	}
+	// Site profiles are checked before anything starts: a deployment
+	// never runs with a profile it refused.
+	engine, err := pf.engine(nil)
+	if err != nil {
+		printProfileErr(stderr, "folio worker: --profiles", err)
+		return exitUsage
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	auth, err := pf.nats.options(queue.RoleWorker, *data)
 	if err != nil {
@@ -54,7 +61,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	log.Info("folio worker ready", "nats", *pf.nats.url, "workers", *pf.workers)
 	setWorkerMemoryLimit(*pf.workers)
-	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
+	engine.Versions = p.q.Store()
+	p.q.Work(ctx, engine, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped")
 	return exitOK
 }
