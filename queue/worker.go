@@ -775,7 +775,7 @@ func hl7Text(data []byte) bool {
 
 // jobFields are the fields of a job message (report-v1.md, "The render job").
 var jobFields = map[string]bool{"jobId": true, "outputs": true, "thumbnail": true, "report": true, "fhir": true, "hl7": true,
-	"source": true, "version": true, "digest": true}
+	"source": true, "version": true, "digest": true, "profile": true}
 
 // unknownJobField returns the path of the first field of a job message (a
 // JSON object) that the contract does not name, or "". Like report fields,
