@@ -130,6 +130,10 @@ type Image struct {
 	// Src is the encoded source image, which a PDF can embed as it is when
 	// Img is exactly what it decodes to (a JPEG without rotation, say).
 	Src []byte
+	// Ready: Src is an opaque, non-interlaced 8-bit PNG of Img, small
+	// enough to embed as it is (a site's logo, encoded once when its
+	// profile was loaded).
+	Ready bool
 }
 
 // Notice is a boxed, emphasised line: content that is deliberately not shown

@@ -20,6 +20,8 @@ import (
 	"time"
 	_ "time/tzdata" // IANA zones also where the machine has no zoneinfo
 
+	"github.com/disintegration/imaging"
+
 	"github.com/foliohealth/folio/report"
 )
 
@@ -360,7 +362,17 @@ func (c *checker) logo(name string, out *Letterhead) {
 		c.fail(path, "%s: does not decode: %v", name, err)
 		return
 	}
-	out.Logo, out.LogoType, out.LogoBytes = flatten(img), "image/"+format, data
+	flat := flatten(img)
+	if b := flat.Bounds(); b.Dx() > LogoMaxPixelsW || b.Dy() > LogoMaxPixelsH {
+		scale := min(float64(LogoMaxPixelsW)/float64(b.Dx()), float64(LogoMaxPixelsH)/float64(b.Dy()))
+		flat = flatten(imaging.Resize(flat, max(1, int(math.Round(float64(b.Dx())*scale))), max(1, int(math.Round(float64(b.Dy())*scale))), imaging.Lanczos))
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, flat); err != nil {
+		c.fail(path, "%s: %v", name, err)
+		return
+	}
+	out.Logo, out.LogoType, out.LogoBytes, out.LogoPNG = flat, "image/"+format, data, buf.Bytes()
 }
 
 // flatten draws img over white into an opaque RGBA image (PDF/A-1 allows no

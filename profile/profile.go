@@ -31,6 +31,10 @@ const (
 	MaxClosingNote = 500       // characters
 	MaxLines       = 4         // letterhead lines
 	maxText        = 200       // any other string, in characters
+	// LogoMaxPixelsW and LogoMaxPixelsH bound the logo as it is kept:
+	// 300 dpi at the 150 x 34 pt the letterhead draws it at most.
+	LogoMaxPixelsW = 625
+	LogoMaxPixelsH = 142
 	maxList        = 100       // entries of any list
 	maxFileBytes   = 256 << 10 // the profile JSON itself
 	minContrast    = 4.5       // WCAG 2.1 AA, accent on white
@@ -87,6 +91,10 @@ type Letterhead struct {
 	Logo      image.Image
 	LogoType  string
 	LogoBytes []byte
+	// LogoPNG is Logo encoded once, at load, as a PDF/A-1 painter embeds
+	// it: an opaque 8-bit PNG of at most LogoMaxPixelsW x LogoMaxPixelsH
+	// (300 dpi at the largest size the letterhead draws it).
+	LogoPNG []byte
 	Lines     []string
 	// Right: logo and lines at the right edge.
 	Right bool

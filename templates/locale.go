@@ -117,7 +117,7 @@ func BuildProfile(r *report.Report, p *profile.Profile) (*doc.Document, []string
 	site := &doc.Site{RTL: p.Language == "ar", PageOf: lc.t("page.of")}
 	if lh := p.Letterhead; lh != nil {
 		if lh.Logo != nil {
-			site.Logo = &doc.Image{Img: lh.Logo, ContentType: lh.LogoType}
+			site.Logo = &doc.Image{Img: lh.Logo, ContentType: "image/png", Src: lh.LogoPNG, Ready: true}
 		}
 		site.Letterhead = lh.Lines
 		site.LetterheadRight = lh.Right

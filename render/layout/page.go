@@ -104,6 +104,8 @@ type Picture struct {
 	Key         int
 	// Src is the encoded source of Img (see doc.Image.Src), or nil.
 	Src []byte
+	// Ready: Src is what a PDF embeds as it is (doc.Image.Ready).
+	Ready bool
 }
 
 // Paint implements Op.

@@ -56,7 +56,7 @@ func (l *layouter) letterhead(s *doc.Site) ([]Op, float64) {
 		}
 		// Key 0 is never a body image's (those count from 1): the logo is
 		// embedded once and drawn on every page.
-		ops = append(ops, &Picture{X: x, Y: g.Top, W: w, H: ph, Img: s.Logo.Img, ContentType: s.Logo.ContentType, Key: 0, Src: s.Logo.Src})
+		ops = append(ops, &Picture{X: x, Y: g.Top, W: w, H: ph, Img: s.Logo.Img, ContentType: s.Logo.ContentType, Key: 0, Src: s.Logo.Src, Ready: s.Logo.Ready})
 		logoW, h = w+10, ph
 	}
 	f := font{face: fonts.SansBold, size: letterSize + 1.5, color: l.ink(Black)}

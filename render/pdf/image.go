@@ -37,6 +37,9 @@ func encodeImage(pc *layout.Picture) (data []byte, typ string, err error) {
 	if w <= 0 || h <= 0 {
 		return nil, "", fmt.Errorf("empty image")
 	}
+	if pc.Ready && len(pc.Src) > 0 {
+		return pc.Src, "PNG", nil // encoded once, when it was loaded
+	}
 	tw := min(w, int(math.Ceil(pc.W/72*maxDPI)))
 	th := min(h, int(math.Ceil(pc.H/72*maxDPI)))
 	if pc.ContentType == "image/jpeg" && tw == w && th == h && keepJPEG(pc.Src, img) {
