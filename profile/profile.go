@@ -95,7 +95,7 @@ type Letterhead struct {
 	// it: an opaque 8-bit PNG of at most LogoMaxPixelsW x LogoMaxPixelsH
 	// (300 dpi at the largest size the letterhead draws it).
 	LogoPNG []byte
-	Lines     []string
+	Lines   []string
 	// Right: logo and lines at the right edge.
 	Right bool
 }
