@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
 // it are relative to the file's directory. A refused profile gives an
 // Errors naming each field.
 func Load(path string) (*Profile, error) {
-	data, err := readFile(path, maxFileBytes)
+	data, err := readFile(os.DirFS(filepath.Dir(path)), filepath.Base(path), maxFileBytes)
 	if err != nil {
 		return nil, Errors{{Path: "$", Rule: err.Error()}}
 	}
@@ -95,7 +96,13 @@ func Load(path string) (*Profile, error) {
 
 // Parse checks a profile's JSON; dir is where its logo and key files are.
 func Parse(data []byte, dir string) (*Profile, error) {
-	c := &checker{dir: dir}
+	return ParseFS(data, os.DirFS(dir))
+}
+
+// ParseFS checks a profile's JSON whose logo and key files are in fsys
+// (a profile set kept in NATS, say).
+func ParseFS(data []byte, fsys fs.FS) (*Profile, error) {
+	c := &checker{fsys: fsys}
 	var f file
 	c.strict(data, "", "")
 	if len(c.errs) > 0 {
@@ -113,6 +120,10 @@ func Parse(data []byte, dir string) (*Profile, error) {
 		return nil, Errors{{Path: "$", Rule: err.Error()}}
 	}
 	p.canonical = canon
+	p.raw = append([]byte(nil), data...)
+	if f.Letterhead != nil {
+		p.logoName = filepath.ToSlash(f.Letterhead.Logo)
+	}
 	var logo []byte
 	if p.Letterhead != nil {
 		logo = p.Letterhead.LogoBytes
@@ -122,7 +133,7 @@ func Parse(data []byte, dir string) (*Profile, error) {
 }
 
 type checker struct {
-	dir  string
+	fsys fs.FS
 	errs Errors
 }
 
@@ -338,7 +349,7 @@ func (c *checker) logo(name string, out *Letterhead) {
 	if !ok {
 		return
 	}
-	data, err := readFile(full, MaxLogoBytes)
+	data, err := readFile(c.fsys, full, MaxLogoBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return
@@ -385,20 +396,21 @@ func flatten(img image.Image) image.Image {
 	return dst
 }
 
-// rel resolves a path relative to the profile's directory, refusing an
-// absolute one.
+// rel checks a file name of the profile: relative to the profile file,
+// beside it or below (no "..").
 func (c *checker) rel(path, name string) (string, bool) {
-	if filepath.IsAbs(name) {
-		c.fail(path, "%s: must be relative to the profile file", name)
+	n := filepath.ToSlash(name)
+	if filepath.IsAbs(name) || !fs.ValidPath(n) {
+		c.fail(path, "%s: must be a file beside the profile file (or below it), relative to it", name)
 		return "", false
 	}
-	return filepath.Join(c.dir, name), true
+	return n, true
 }
 
 // readFile reads at most max bytes of a regular file, refusing a larger one
 // without reading it all.
-func readFile(path string, max int64) ([]byte, error) {
-	fh, err := os.Open(path)
+func readFile(fsys fs.FS, path string, max int64) ([]byte, error) {
+	fh, err := fsys.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, errors.New("no such file")

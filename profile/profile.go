@@ -73,6 +73,8 @@ type Profile struct {
 	File string
 
 	canonical []byte
+	raw       []byte // the file as written
+	logoName  string // the letterhead's logo file name, "" for none
 }
 
 // Match lists what a report must carry, exactly, for the profile to be

@@ -304,3 +304,30 @@ func TestContrast(t *testing.T) {
 		}
 	}
 }
+
+// A bundle (what NATS keeps) loads to the same profile and digest.
+func TestBundle(t *testing.T) {
+	set, err := profile.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range set.Profiles() {
+		b, err := p.Bundle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := profile.LoadBundle(b)
+		if err != nil {
+			t.Fatalf("%s: %v", p.ID, err)
+		}
+		if q.ID != p.ID || q.Digest != p.Digest || q.File != filepath.Base(p.File) {
+			t.Errorf("%s: bundle gives %s %s %s", p.ID, q.ID, q.Digest, q.File)
+		}
+	}
+	// A bundle without its logo is refused like a file without it.
+	b, _ := set.Get("klinikum-nord-pathologie").Bundle()
+	b.Files = nil
+	if _, err := profile.LoadBundle(b); err == nil || !strings.Contains(err.Error(), "letterhead.logo: klinikum-nord.png: no such file") {
+		t.Errorf("bundle without logo: %v", err)
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"os"
+	"io/fs"
 )
 
 // maxKeyBytes bounds the key and certificate files.
@@ -45,7 +45,7 @@ func (c *checker) key(name string) crypto.Signer {
 	if !ok {
 		return nil
 	}
-	st, err := os.Stat(full)
+	st, err := fs.Stat(c.fsys, full)
 	if err != nil {
 		c.fail(path, "%s: no such file", name)
 		return nil
@@ -54,7 +54,7 @@ func (c *checker) key(name string) crypto.Signer {
 		c.fail(path, "%s: mode %04o lets others read the private key: chmod 600 it", name, st.Mode().Perm())
 		return nil
 	}
-	data, err := readFile(full, maxKeyBytes)
+	data, err := readFile(c.fsys, full, maxKeyBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return nil
@@ -118,7 +118,7 @@ func (c *checker) chain(name string) []*x509.Certificate {
 	if !ok {
 		return nil
 	}
-	data, err := readFile(full, maxKeyBytes)
+	data, err := readFile(c.fsys, full, maxKeyBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return nil

@@ -75,6 +75,7 @@ const (
 	streamKVRecords = "KV_" + BucketRecords
 	streamKVIndex   = "KV_" + BucketIndex
 	streamObjects   = "OBJ_" + BucketBinaries
+	streamProfiles  = "KV_" + BucketProfiles
 )
 
 // readStream is what reading one bucket's stream takes: binding to it
@@ -129,7 +130,7 @@ func RolePermissions(role Role) Permissions {
 			p.Publish = append(p.Publish, consumeStream(s)...)
 		}
 	case RoleWorker:
-		all := []string{StreamJobs, StreamEvents, streamKVJobs, streamKVRecords, streamKVIndex, streamObjects}
+		all := []string{StreamJobs, StreamEvents, streamKVJobs, streamKVRecords, streamKVIndex, streamObjects, streamProfiles}
 		for _, s := range all {
 			p.Publish = append(p.Publish,
 				jsAPI+"STREAM.CREATE."+s,
@@ -141,6 +142,10 @@ func RolePermissions(role Role) Permissions {
 		for _, s := range []string{streamKVIndex, streamObjects} {
 			p.Publish = append(p.Publish, consumeStream(s)...)
 		}
+		// Site profiles: read and watched, never written (the admin
+		// role puts them).
+		p.Publish = append(p.Publish, readStream(streamProfiles)...)
+		p.Publish = append(p.Publish, consumeStream(streamProfiles)...)
 		p.Publish = append(p.Publish,
 			// Account information (limits, usage; no data): nats.go
 			// checks it before creating a bucket.

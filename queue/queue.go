@@ -8,6 +8,7 @@
 //	  render         its one durable pull consumer, shared by every worker
 //	FOLIO_EVENTS     stream of folio.events.> (job done / failed), limits retention
 //	folio-jobs       KV: job id -> JobStatus
+//	folio-profiles   KV: site profile id -> profile.Bundle (JSON), written by the admin role
 //	folio-records, folio-index, folio-binaries: the store package's buckets
 //
 // Every stream and bucket uses file storage and Config.Replicas replicas
@@ -416,6 +417,7 @@ func normOutputs(outputs []string) []string {
 type Queue struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	profiles jetstream.KeyValue // site profiles (worker and admin roles)
 	cfg      Config
 	jobs     jetstream.Stream
 	consumer jetstream.Consumer
@@ -512,6 +514,15 @@ func (q *Queue) setup(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", BucketJobs, err)
+	}
+	q.profiles, err = q.js.CreateOrUpdateKeyValue(opCtx, jetstream.KeyValueConfig{
+		Bucket:      BucketProfiles,
+		Description: "folio site profiles by id (written by the admin role)",
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", BucketProfiles, err)
 	}
 	q.store, err = store.Open(opCtx, q.js, store.Config{
 		Replicas: cfg.Replicas, CallTimeout: cfg.CallTimeout,

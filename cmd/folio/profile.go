@@ -10,13 +10,18 @@ import (
 
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/profile"
+	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
 
 // runProfile implements "folio profile check FILE|DIR".
-func runProfile(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func runProfile(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func() {
-		fmt.Fprintln(stderr, "usage: folio profile check FILE|DIR   (load and check site profiles, printing each id and digest)")
+		fmt.Fprintln(stderr, "usage: folio profile check FILE|DIR   (load and check site profiles, printing each id and digest)\n"+
+			"       folio profile put [--nats-url URL] [--data DIR] DIR   (make the deployment's NATS hold exactly these profiles; admin role)")
+	}
+	if len(args) > 0 && args[0] == "put" {
+		return runProfilePut(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -104,4 +109,64 @@ func subjectOf(d input.Doc) profile.Subject {
 		s.Facility = d.Report.Facility.Name
 	}
 	return s
+}
+
+// runProfilePut implements "folio profile put DIR": the deployment's
+// profile set in NATS becomes exactly DIR's (admin role).
+func runProfilePut(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("folio profile put", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
+	data := fs.String("data", "./folio-data", "data directory of the folio serve whose embedded NATS server to use (its admin credentials)")
+	paths, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(paths) != 1 || !isDir(paths[0]) {
+		fmt.Fprintln(stderr, "usage: folio profile put [--nats-url URL] [--data DIR] DIR")
+		return exitUsage
+	}
+	set, err := profile.LoadDir(paths[0])
+	if err != nil {
+		printProfileErr(stderr, "folio profile put: "+paths[0], err)
+		return exitFailed
+	}
+	auth, err := nf.options(queue.RoleAdmin, *data)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio profile put:", err)
+		return exitUsage
+	}
+	if err := putProfiles(ctx, *nf.url, auth, set); err != nil {
+		fmt.Fprintln(stderr, "folio profile put:", err)
+		return exitFailed
+	}
+	for _, p := range set.Profiles() {
+		fmt.Fprintf(stdout, "%s  %s\n", p.ID, p.Digest)
+	}
+	return exitOK
+}
+
+// sameProfiles says how two profile sets differ (ids and digests), or nil.
+func sameProfiles(want, got *profile.Set) error {
+	g := map[string]string{}
+	for _, p := range got.Profiles() {
+		g[p.ID] = p.Digest
+	}
+	for _, p := range want.Profiles() {
+		d, ok := g[p.ID]
+		switch {
+		case !ok:
+			return fmt.Errorf("NATS does not hold profile %s", p.ID)
+		case d != p.Digest:
+			return fmt.Errorf("NATS holds profile %s with digest %s, the directory %s", p.ID, d, p.Digest)
+		}
+		delete(g, p.ID)
+	}
+	for id := range g {
+		return fmt.Errorf("NATS also holds profile %s", id)
+	}
+	return nil
 }

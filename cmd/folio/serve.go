@@ -20,6 +20,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/console"
+	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -40,18 +41,35 @@ func addPipelineFlags(fs *flag.FlagSet, defaultURL string) pipelineFlags {
 	}
 }
 
-// engine is the render engine of serve's and worker's slots, with the
-// site profiles of --profiles.
-func (pf pipelineFlags) engine(versions queue.Versions) (*queue.Engine, error) {
-	e := &queue.Engine{Versions: versions}
-	if *pf.profiles != "" {
-		set, err := loadProfiles("", *pf.profiles)
-		if err != nil {
-			return nil, err
-		}
-		e.Profiles = queue.StaticProfiles{Set: set}
+// localProfiles loads --profiles DIR (nil when not given).
+func (pf pipelineFlags) localProfiles() (*profile.Set, error) {
+	if *pf.profiles == "" {
+		return nil, nil
 	}
-	return e, nil
+	return loadProfiles("", *pf.profiles)
+}
+
+// putProfiles writes set into the deployment's NATS as the admin role:
+// what every worker renders with.
+func putProfiles(ctx context.Context, url string, auth []nats.Option, set *profile.Set) error {
+	nc, err := queue.Connect(url, auth...)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleAdmin})
+	if err != nil {
+		return err
+	}
+	return q.PutProfiles(octx, set)
+}
+
+// watchProfiles gives the render engine the profile set kept in NATS,
+// followed until ctx ends.
+func watchProfiles(ctx context.Context, q *queue.Queue) (*queue.Profiles, error) {
+	return q.WatchProfiles(ctx)
 }
 
 // runServe implements "folio serve": embedded (or external) NATS, render
@@ -83,7 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	// Site profiles are checked before anything starts: a deployment
 	// never runs with a profile it refused.
-	engine, err := pf.engine(nil)
+	localSet, err := pf.localProfiles()
 	if err != nil {
 		printProfileErr(stderr, "folio serve: --profiles", err)
 		return exitUsage
@@ -165,7 +183,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
 	})
 	setWorkerMemoryLimit(*pf.workers)
-	engine.Versions = p.q.Store()
+	// The profiles of --profiles go into NATS (as the admin), and every
+	// worker renders with what NATS holds.
+	if localSet != nil {
+		adminAuth, err := roleAuth(queue.RoleAdmin)
+		if err == nil {
+			err = putProfiles(ctx, url, adminAuth, localSet)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "folio serve: --profiles: keeping the profiles in NATS:", err)
+			return exitFailed
+		}
+	}
+	profiles, err := watchProfiles(ctx, p.q)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio serve: site profiles:", err)
+		return exitFailed
+	}
+	engine := &queue.Engine{Versions: p.q.Store(), Profiles: profiles}
 	p.q.Work(ctx, engine, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped; shutting down")
 	return exitOK

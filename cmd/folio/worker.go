@@ -34,7 +34,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	// Site profiles are checked before anything starts: a deployment
 	// never runs with a profile it refused.
-	engine, err := pf.engine(nil)
+	localSet, err := pf.localProfiles()
 	if err != nil {
 		printProfileErr(stderr, "folio worker: --profiles", err)
 		return exitUsage
@@ -61,7 +61,25 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	log.Info("folio worker ready", "nats", *pf.nats.url, "workers", *pf.workers)
 	setWorkerMemoryLimit(*pf.workers)
-	engine.Versions = p.q.Store()
+	// Workers render with the profiles kept in NATS. --profiles DIR
+	// only checks that NATS holds exactly those (a worker cannot write
+	// them: folio profile put does, as the admin).
+	profiles, err := watchProfiles(ctx, p.q)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio worker: site profiles:", err)
+		return exitFailed
+	}
+	if localSet != nil {
+		held, err := profiles.ProfileSet(ctx)
+		if err == nil {
+			err = sameProfiles(localSet, held)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "folio worker: --profiles %s: %v; run folio profile put %s (admin role) first\n", *pf.profiles, err, *pf.profiles)
+			return exitUsage
+		}
+	}
+	engine := &queue.Engine{Versions: p.q.Store(), Profiles: profiles}
 	p.q.Work(ctx, engine, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
 	log.Info("workers stopped")
 	return exitOK
