@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -74,9 +75,12 @@ func (q *Queue) PutProfiles(ctx context.Context, set *profile.Set) error {
 // It implements ProfileSource; a job renders with the set current when it
 // starts.
 type Profiles struct {
+	kv      jetstream.KeyValue
+	timeout time.Duration
 	mu      sync.Mutex
 	set     *profile.Set
 	err     error
+	seen    uint64 // the bucket's last revision the set includes
 	ready   chan struct{}
 	bundles map[string]profile.Bundle
 }
@@ -93,10 +97,11 @@ func (q *Queue) WatchProfiles(ctx context.Context) (*Profiles, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: watching profiles: %w", err)
 	}
-	p := &Profiles{ready: make(chan struct{}), bundles: map[string]profile.Bundle{}}
+	p := &Profiles{kv: q.profiles, timeout: q.cfg.CallTimeout, ready: make(chan struct{}), bundles: map[string]profile.Bundle{}}
 	go func() {
 		defer w.Stop()
 		initial := true
+		var last uint64
 		for {
 			select {
 			case <-ctx.Done():
@@ -107,10 +112,11 @@ func (q *Queue) WatchProfiles(ctx context.Context) (*Profiles, error) {
 				}
 				if e == nil { // the current content is all in
 					initial = false
-					p.rebuild()
+					p.rebuild(last)
 					close(p.ready)
 					continue
 				}
+				last = max(last, e.Revision())
 				if e.Operation() == jetstream.KeyValuePut {
 					var b profile.Bundle
 					if err := json.Unmarshal(e.Value(), &b); err == nil {
@@ -122,7 +128,7 @@ func (q *Queue) WatchProfiles(ctx context.Context) (*Profiles, error) {
 					delete(p.bundles, e.Key())
 				}
 				if !initial {
-					p.rebuild()
+					p.rebuild(last)
 				}
 			}
 		}
@@ -138,7 +144,7 @@ func (q *Queue) WatchProfiles(ctx context.Context) (*Profiles, error) {
 // rebuild checks the bundles as a set. A set that does not check (it
 // cannot, unless written around folio) is an error for every job until
 // it is fixed: jobs are retried, never rendered with part of a set.
-func (p *Profiles) rebuild() {
+func (p *Profiles) rebuild(seen uint64) {
 	var names []string
 	byName := map[string]profile.Bundle{}
 	for _, b := range p.bundles {
@@ -161,13 +167,38 @@ func (p *Profiles) rebuild() {
 		set, err = profile.NewSet(ps...)
 	}
 	p.mu.Lock()
-	p.set, p.err = set, err
+	p.set, p.err, p.seen = set, err, seen
 	p.mu.Unlock()
 }
 
-// ProfileSet implements ProfileSource.
-func (p *Profiles) ProfileSet(context.Context) (*profile.Set, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.set, p.err
+// ProfileSet implements ProfileSource: the set as the bucket holds it now.
+// It asks the server for the bucket's last revision and waits (polling,
+// at most Config.CallTimeout) until the watcher has applied it, so a job
+// that starts after a folio profile put renders with the new set.
+func (p *Profiles) ProfileSet(ctx context.Context) (*profile.Set, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	st, err := p.kv.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue: profile bucket: %w", err)
+	}
+	var want uint64
+	if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo() != nil {
+		want = bs.StreamInfo().State.LastSeq
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.mu.Lock()
+		set, err, seen := p.set, p.err, p.seen
+		p.mu.Unlock()
+		if seen >= want {
+			return set, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("queue: the site profiles of revision %d did not arrive: %w", want, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

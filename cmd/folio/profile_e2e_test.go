@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
@@ -142,5 +143,47 @@ func TestE2EProfiles(t *testing.T) {
 	var st queue.JobStatus
 	if json.Unmarshal([]byte(js.stdout), &st) != nil || st.Reason != queue.ReasonInvalid {
 		t.Errorf("unknown profile: reason %q, want invalid\n%s", st.Reason, js.stdout)
+	}
+
+	// The worker role reads the profiles but may not write them.
+	nc := connectAs(t, srv, queue.RoleWorker)
+	defer nc.Close()
+	if _, err := nc.Request("$KV."+queue.BucketProfiles+".lakeside-us", []byte("{}"), 2*time.Second); err == nil {
+		t.Error("the worker role wrote a site profile")
+	}
+	// folio profile put (admin) changes the set: a new version of a report
+	// now renders with the one profile left, as the default.
+	only := t.TempDir()
+	raw, err := os.ReadFile(filepath.Join(dir, "hopital-nord.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.Replace(string(raw), `"id": "hopital-nord-anapath",`, `"id": "hopital-nord-anapath", "default": true,`, 1))
+	if err := os.WriteFile(filepath.Join(only, "hopital-nord.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put := runFolio(t, "profile", "put", "--nats-url", srv.natsURL, "--data", srv.data, only)
+	if put.code != 0 || !strings.HasPrefix(put.stdout, "hopital-nord-anapath  sha256:") {
+		t.Fatalf("folio profile put: exit %d\n%s%s", put.code, put.stdout, put.stderr)
+	}
+	ct, err := os.ReadFile(filepath.Join(reports, "lakeside-default-ct.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := filepath.Join(t.TempDir(), "ct-v2.json")
+	if err := os.WriteFile(v2, []byte(strings.Replace(string(ct), `"version": 1`, `"version": 2`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A job that starts after the put renders with the new set (the
+	// worker waits for its watcher to reach the bucket's last revision).
+	res = runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data, v2)
+	l2 := parseSubmit(t, res.stdout)
+	if res.code != 0 || len(l2) != 1 {
+		t.Fatalf("submit v2: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	js2 := runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "--data", srv.data, l2[0].JobID)
+	var st2 queue.JobStatus
+	if err := json.Unmarshal([]byte(js2.stdout), &st2); err != nil || st2.Profile != "hopital-nord-anapath" {
+		t.Errorf("after profile put, the job rendered with %q (%v)", st2.Profile, err)
 	}
 }
