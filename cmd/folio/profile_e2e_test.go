@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,6 +104,16 @@ func TestE2EProfiles(t *testing.T) {
 		}
 		if st.Profile != c.profile || !strings.HasPrefix(st.ProfileDigest, "sha256:") {
 			t.Errorf("%s: job status names profile %q %q, want %s", c.file, st.Profile, st.ProfileDigest, c.profile)
+		}
+		// The console's job page names the profile and its digest.
+		if cr, err := http.Get(srv.ops + "/console/jobs/" + l.JobID); err != nil {
+			t.Error(err)
+		} else {
+			body, _ := io.ReadAll(cr.Body)
+			cr.Body.Close()
+			if cr.StatusCode != 200 || !strings.Contains(string(body), "<code>"+c.profile+"</code>") || !strings.Contains(string(body), st.ProfileDigest) {
+				t.Errorf("%s: console job page (%s) does not name the profile", c.file, cr.Status)
+			}
 		}
 		var pdfID string
 		for _, b := range l.Binaries {
