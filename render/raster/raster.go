@@ -423,9 +423,8 @@ func fillWhite(pix []uint8) {
 	}
 }
 
-// turnedText draws a turned Text (a site's watermark): each glyph upright,
-// its origin stepped along the turned baseline. At thumbnail sizes this
-// reads as the turned word.
+// turnedText draws a turned Text (a site's watermark): each glyph's mask
+// turned about its origin, the origins stepped along the turned baseline.
 func (p *Painter) turnedText(t *layout.Text, face *fonts.Face) {
 	if !finite(t.Angle) {
 		p.fail(fmt.Errorf("raster: text %q: bad angle %g", t.S, t.Angle))
@@ -455,6 +454,41 @@ func (p *Painter) turnedText(t *layout.Text, face *fonts.Face) {
 		if m == nil {
 			continue
 		}
+		m = turnMask(m, cos, sin)
 		p.blendMask(int(ix)+m.dx, int(math.Round(py))+m.dy, m, t.Color)
 	}
+}
+
+// turnMask returns m turned counter-clockwise (y down: a vector (u, v)
+// goes to (u cos + v sin, v cos - u sin)) about its origin, sampled
+// bilinearly.
+func turnMask(m *mask, cos, sin float64) *mask {
+	fwd := func(u, v float64) (float64, float64) { return u*cos + v*sin, v*cos - u*sin }
+	x0, y0 := math.Inf(1), math.Inf(1)
+	x1, y1 := math.Inf(-1), math.Inf(-1)
+	for _, c := range [][2]float64{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
+		x, y := fwd(float64(m.dx)+c[0]*float64(m.w), float64(m.dy)+c[1]*float64(m.h))
+		x0, y0, x1, y1 = math.Min(x0, x), math.Min(y0, y), math.Max(x1, x), math.Max(y1, y)
+	}
+	out := &mask{dx: int(math.Floor(x0)), dy: int(math.Floor(y0))}
+	out.w, out.h = int(math.Ceil(x1))-out.dx, int(math.Ceil(y1))-out.dy
+	out.a = make([]uint8, out.w*out.h)
+	at := func(i, j int) float64 {
+		if i < 0 || j < 0 || i >= m.w || j >= m.h {
+			return 0
+		}
+		return float64(m.a[j*m.w+i])
+	}
+	for y := 0; y < out.h; y++ {
+		for x := 0; x < out.w; x++ {
+			// The source point of this pixel's centre (the inverse turn).
+			X, Y := float64(out.dx+x)+0.5, float64(out.dy+y)+0.5
+			u, v := X*cos-Y*sin-float64(m.dx)-0.5, X*sin+Y*cos-float64(m.dy)-0.5
+			i, j := int(math.Floor(u)), int(math.Floor(v))
+			fu, fv := u-float64(i), v-float64(j)
+			a := at(i, j)*(1-fu)*(1-fv) + at(i+1, j)*fu*(1-fv) + at(i, j+1)*(1-fu)*fv + at(i+1, j+1)*fu*fv
+			out.a[y*out.w+x] = uint8(math.Round(a))
+		}
+	}
+	return out
 }
