@@ -172,6 +172,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if st.Deliveries > 0 {
 		row("deliveries", fmt.Sprint(st.Deliveries))
 	}
+	if st.Profile != "" {
+		row("profile", st.Profile+" ("+st.ProfileDigest+")")
+	}
 	for _, b := range st.Binaries {
 		row("binary", b.ID+" ("+b.ContentType+")")
 	}
