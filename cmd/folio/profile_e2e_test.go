@@ -106,7 +106,7 @@ func TestE2EProfiles(t *testing.T) {
 		if st.Profile != c.profile || !strings.HasPrefix(st.ProfileDigest, "sha256:") {
 			t.Errorf("%s: job status names profile %q %q, want %s", c.file, st.Profile, st.ProfileDigest, c.profile)
 		}
-		if tbl := runFolio(t, "job", "--nats-url", srv.natsURL, "--data", srv.data, l.JobID); !regexp.MustCompile(`(?m)^profile +`+regexp.QuoteMeta(c.profile+" ("+st.ProfileDigest+")")+`$`).MatchString(tbl.stdout) {
+		if tbl := runFolio(t, "job", "--nats-url", srv.natsURL, "--data", srv.data, l.JobID); !regexp.MustCompile(`(?m)^profile +` + regexp.QuoteMeta(c.profile+" ("+st.ProfileDigest+")") + `$`).MatchString(tbl.stdout) {
 			t.Errorf("%s: folio job does not print the profile:\n%s", c.file, tbl.stdout)
 		}
 		// The console's job page names the profile and its digest.
