@@ -136,6 +136,9 @@ func TestProfiles(t *testing.T) {
 					t.Errorf("PDF text has %q, printed in the sender's form", a)
 				}
 			}
+			if !hasRTL(c.pageOf) {
+				testutil.IdentityOnEveryPageOf(t, pdf, n, r.Patient.Name, r.Patient.MRN, c.pageOf, c.file)
+			}
 			for i := 1; i <= n; i++ {
 				page := flat(testutil.PDFToText(t, pdf, "-f", fmt.Sprint(i), "-l", fmt.Sprint(i)))
 				wants := append(wordsOf(r.Patient.Name), r.Patient.MRN, fmt.Sprintf(c.pageOf, i, n))

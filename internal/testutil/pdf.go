@@ -116,9 +116,16 @@ func Flat(s string) string {
 // removed), reporting each one missing as an error that starts with label.
 func IdentityOnEveryPage(t testing.TB, pdf []byte, pages int, name, mrn, label string) {
 	t.Helper()
+	IdentityOnEveryPageOf(t, pdf, pages, name, mrn, "Page %d of %d", label)
+}
+
+// IdentityOnEveryPageOf is IdentityOnEveryPage with the page count in a
+// site profile's language: pageOf has two %d verbs ("Seite %d von %d").
+func IdentityOnEveryPageOf(t testing.TB, pdf []byte, pages int, name, mrn, pageOf, label string) {
+	t.Helper()
 	for p := 1; p <= pages; p++ {
 		page := Flat(PDFToText(t, pdf, "-f", fmt.Sprint(p), "-l", fmt.Sprint(p)))
-		for _, w := range []string{name, mrn, fmt.Sprintf("Page %d of %d", p, pages)} {
+		for _, w := range []string{name, mrn, fmt.Sprintf(pageOf, p, pages)} {
 			if !strings.Contains(page, Flat(w)) {
 				t.Errorf("%s page %d lacks %q", label, p, w)
 			}
