@@ -2,10 +2,12 @@ package profile
 
 import (
 	"bytes"
-	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,26 +19,26 @@ type Bundle struct {
 	File string `json:"file"`
 	// JSON is the profile file as written.
 	JSON []byte `json:"json"`
-	// Files holds the files the profile names (its logo), by the name it
-	// uses.
+	// Files holds the files the profile names (logo, signing key and
+	// certificate chain), by the name it uses. It holds a private key:
+	// never log or print a Bundle.
 	Files map[string][]byte `json:"files,omitempty"`
 }
 
-// ErrSigningKey is returned by Bundle for a profile with a signing key: a
-// private key is never put into NATS.
-var ErrSigningKey = errors.New("profile: a profile with a signing key is not kept in NATS: its key stays on the signing machine's disk")
-
-// Bundle returns the profile as a Bundle.
+// Bundle returns the profile as a Bundle: its file and every file it
+// names as read, the signing key and chain included (a deployment's
+// workers sign with it; only the admin and worker roles may read the
+// bucket that keeps it, docs/SECURITY.md).
 func (p *Profile) Bundle() (Bundle, error) {
-	if p.Signature != nil {
-		return Bundle{}, ErrSigningKey
-	}
 	b := Bundle{File: path.Base(p.File), JSON: append([]byte(nil), p.raw...)}
-	if b.File == "." || b.File == "/" {
+	if b.File == "." || b.File == "/" || b.File == "" {
 		b.File = p.ID + ".json"
 	}
-	if p.Letterhead != nil && p.logoName != "" {
-		b.Files = map[string][]byte{p.logoName: p.Letterhead.LogoBytes}
+	if len(p.files) > 0 {
+		b.Files = make(map[string][]byte, len(p.files))
+		for k, v := range p.files {
+			b.Files[k] = append([]byte(nil), v...)
+		}
 	}
 	return b, nil
 }
@@ -84,3 +86,17 @@ func (i memInfo) Mode() fs.FileMode  { return 0o600 }
 func (i memInfo) ModTime() time.Time { return time.Time{} }
 func (i memInfo) IsDir() bool        { return false }
 func (i memInfo) Sys() any           { return nil }
+
+// String describes the bundle without the bytes of its files (one of them
+// may be a private key).
+func (b Bundle) String() string {
+	names := make([]string, 0, len(b.Files))
+	for n := range b.Files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("profile bundle %s (%d bytes; files %s)", b.File, len(b.JSON), strings.Join(names, ", "))
+}
+
+// GoString is String: %#v must not print a key either.
+func (b Bundle) GoString() string { return b.String() }

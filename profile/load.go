@@ -121,20 +121,38 @@ func ParseFS(data []byte, fsys fs.FS) (*Profile, error) {
 	}
 	p.canonical = canon
 	p.raw = append([]byte(nil), data...)
-	if f.Letterhead != nil {
-		p.logoName = filepath.ToSlash(f.Letterhead.Logo)
-	}
+	p.files = c.files
 	var logo []byte
 	if p.Letterhead != nil {
 		logo = p.Letterhead.LogoBytes
 	}
-	p.Digest = digest(canon, logo)
+	var chain [][]byte
+	if p.Signature != nil {
+		for _, cert := range p.Signature.Certificates {
+			chain = append(chain, cert.Raw)
+		}
+	}
+	p.Digest = digest(canon, logo, chain)
 	return p, nil
 }
 
 type checker struct {
-	fsys fs.FS
-	errs Errors
+	fsys  fs.FS
+	errs  Errors
+	files map[string][]byte // the files read (logo, key, chain), by name
+}
+
+// read reads a file the profile names and keeps it for the profile's
+// Bundle.
+func (c *checker) read(name string, max int64) ([]byte, error) {
+	data, err := readFile(c.fsys, name, max)
+	if err == nil {
+		if c.files == nil {
+			c.files = map[string][]byte{}
+		}
+		c.files[name] = data
+	}
+	return data, err
 }
 
 func (c *checker) fail(path, format string, args ...any) {
@@ -349,7 +367,7 @@ func (c *checker) logo(name string, out *Letterhead) {
 	if !ok {
 		return
 	}
-	data, err := readFile(c.fsys, full, MaxLogoBytes)
+	data, err := c.read(full, MaxLogoBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return

@@ -67,14 +67,15 @@ type Profile struct {
 	// profile has none.
 	Signature *Signature
 	// Digest is "sha256:" and the hex SHA-256 of the canonical profile
-	// JSON followed by the logo's bytes (see Canonical).
+	// JSON followed by the logo's bytes and the DER of each certificate of
+	// the signing chain (see Canonical); never the private key's bytes.
 	Digest string
 	// File is the path the profile was loaded from ("" for Parse).
 	File string
 
 	canonical []byte
-	raw       []byte // the file as written
-	logoName  string // the letterhead's logo file name, "" for none
+	raw       []byte            // the file as written
+	files     map[string][]byte // the files it names (logo, key, chain), as read
 }
 
 // Match lists what a report must carry, exactly, for the profile to be
@@ -150,10 +151,17 @@ func (s *Signature) GoString() string { return s.String() }
 // insignificant white space.
 func (p *Profile) Canonical() []byte { return append([]byte(nil), p.canonical...) }
 
-func digest(canonical, logo []byte) string {
+// digest is SHA-256 over the canonical JSON, the logo's bytes and the DER
+// of each certificate of the signing chain: the certificate carries the
+// key's public part, so a new key changes the digest, while the private
+// key's bytes never enter it (the digest is shown in statuses).
+func digest(canonical, logo []byte, chain [][]byte) string {
 	h := sha256.New()
 	h.Write(canonical)
 	h.Write(logo)
+	for _, der := range chain {
+		h.Write(der)
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 

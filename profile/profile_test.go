@@ -266,6 +266,34 @@ func TestSignature(t *testing.T) {
 			}
 		})
 	}
+	// The bundle NATS keeps carries the key and chain and loads to the
+	// same signer and digest; printing it shows no key.
+	b, err := p.Bundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Files["key.pem"]) == 0 || len(b.Files["chain.pem"]) == 0 {
+		t.Fatalf("bundle files: %v", b)
+	}
+	for _, out := range []string{fmt.Sprint(b), fmt.Sprintf("%v", b), fmt.Sprintf("%#v", b), fmt.Sprintf("%+v", b)} {
+		if strings.Contains(out, "PRIVATE") || strings.Contains(out, d0) {
+			t.Errorf("printed the bundle's key: %s", out)
+		}
+	}
+	q, err := profile.LoadBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Digest != p.Digest || !ec.PublicKey.Equal(q.Signature.Signer.Public()) {
+		t.Errorf("bundle: digest %s (want %s) or signer differs", q.Digest, p.Digest)
+	}
+	// The digest covers the certificate (the key's public part), not the
+	// private key: it is the canonical JSON, no logo, then the chain's DER.
+	sum := sha256.Sum256(append(p.Canonical(), p.Signature.Certificates[0].Raw...))
+	if want := "sha256:" + hex.EncodeToString(sum[:]); p.Digest != want {
+		t.Errorf("digest %s, want %s", p.Digest, want)
+	}
+
 	// An RSA 2048 key is taken.
 	d2 := t.TempDir()
 	rk := rsaKey(t, 2048)

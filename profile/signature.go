@@ -54,7 +54,7 @@ func (c *checker) key(name string) crypto.Signer {
 		c.fail(path, "%s: mode %04o lets others read the private key: chmod 600 it", name, st.Mode().Perm())
 		return nil
 	}
-	data, err := readFile(c.fsys, full, maxKeyBytes)
+	data, err := c.read(full, maxKeyBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return nil
@@ -118,7 +118,7 @@ func (c *checker) chain(name string) []*x509.Certificate {
 	if !ok {
 		return nil
 	}
-	data, err := readFile(c.fsys, full, maxKeyBytes)
+	data, err := c.read(full, maxKeyBytes)
 	if err != nil {
 		c.fail(path, "%s: %v", name, err)
 		return nil

@@ -23,8 +23,8 @@ const BucketProfiles = "folio-profiles"
 
 // PutProfiles makes the bucket hold exactly the profiles of set: each is
 // written (an unchanged one is left as it is) and any other is deleted. It
-// needs the admin role. A profile with a signing key is refused
-// (profile.ErrSigningKey).
+// needs the admin role. A profile's signing key and chain go in with it
+// (only the admin and worker roles may read the bucket).
 func (q *Queue) PutProfiles(ctx context.Context, set *profile.Set) error {
 	if q.cfg.Role != RoleAdmin && q.cfg.Role != "" {
 		return q.errRole("write site profiles")

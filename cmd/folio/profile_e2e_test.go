@@ -1,8 +1,15 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -200,5 +207,107 @@ func TestE2EProfiles(t *testing.T) {
 	var st2 queue.JobStatus
 	if err := json.Unmarshal([]byte(js2.stdout), &st2); err != nil || st2.Profile != "hopital-nord-anapath" {
 		t.Errorf("after profile put, the job rendered with %q (%v)", st2.Profile, err)
+	}
+}
+
+// TestE2EProfileKeyRoles: a profile with a signing key kept in NATS (the
+// key travels with its profile so every worker signs with it): the admin
+// and worker roles read it, the api and submitter roles are refused by the
+// server, checked with the nats CLI; the worker cannot write it; folio
+// prints neither the key nor the bundle.
+func TestE2EProfileKeyRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test of the folio binary: not in -short mode")
+	}
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "signing-key.pem"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Klinikum Nord Befundfreigabe"},
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cder, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "signing-chain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cder}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prof := `{"schema": "folio.profile/v1", "id": "signing-site", "default": true, "language": "de",
+	  "signature": {"key": "signing-key.pem", "certificates": "signing-chain.pem", "reason": "Befundfreigabe", "location": "Hamburg"}}`
+	if err := os.WriteFile(filepath.Join(dir, "signing-site.json"), []byte(prof), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--profiles", dir)
+	check := runFolio(t, "profile", "check", dir)
+	if check.code != 0 || !strings.HasPrefix(check.stdout, "signing-site  sha256:") || strings.Contains(check.stdout+check.stderr, "PRIVATE") {
+		t.Fatalf("folio profile check: exit %d\n%s%s", check.code, check.stdout, check.stderr)
+	}
+
+	roles := map[queue.Role][]string{}
+	for _, r := range queue.Roles {
+		res := runFolio(t, "creds", "--data", srv.data, "--role", string(r))
+		roles[r] = []string{"--nkey", strings.TrimSpace(res.stdout), "--inbox-prefix", r.InboxPrefix()}
+	}
+	cli := newNATSCLI(t, "--server", srv.natsURL)
+	bundle := cli.must(roles[queue.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw")
+	var b struct {
+		Files map[string][]byte `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(bundle), &b); err != nil || string(b.Files["signing-key.pem"]) != string(keyPEM) {
+		t.Fatalf("the bundle in NATS does not carry the key (%v)", err)
+	}
+	if got := cli.must(roles[queue.RoleWorker], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); got != bundle {
+		t.Error("the worker reads another bundle than the admin")
+	}
+	for _, r := range []queue.Role{queue.RoleAPI, queue.RoleSubmitter} {
+		for _, args := range [][]string{
+			{"kv", "get", queue.BucketProfiles, "signing-site", "--raw"},
+			{"kv", "ls", queue.BucketProfiles},
+			{"kv", "history", queue.BucketProfiles, "signing-site"},
+			{"stream", "get", "KV_" + queue.BucketProfiles, "1"},
+			{"kv", "put", queue.BucketProfiles, "signing-site", "{}"},
+		} {
+			out, errOut, code := cli.run(roles[r], args...)
+			if code == 0 || strings.Contains(out+errOut, "PRIVATE KEY") {
+				t.Errorf("%s: nats %s: exit %d, want refused\n%s", r, strings.Join(args, " "), code, out)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"kv", "put", queue.BucketProfiles, "signing-site", "{}"},
+		{"kv", "del", queue.BucketProfiles, "signing-site", "-f"},
+	} {
+		if _, _, code := cli.run(roles[queue.RoleWorker], args...); code == 0 {
+			t.Errorf("worker: nats %s succeeded, want refused", strings.Join(args, " "))
+		}
+	}
+	if after := cli.must(roles[queue.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); after != bundle {
+		t.Error("refused calls changed the bundle")
+	}
+
+	// A report renders with it; nothing folio prints holds the key.
+	res := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", srv.data, filepath.Join(profileFixtures, "reports", "lakeside-default-ct.json"))
+	lines := parseSubmit(t, res.stdout)
+	if res.code != 0 || len(lines) != 1 {
+		t.Fatalf("submit: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	js := runFolio(t, "job", "--json", "--nats-url", srv.natsURL, "--data", srv.data, lines[0].JobID)
+	if !strings.Contains(js.stdout, `"profile": "signing-site"`) {
+		t.Errorf("job status does not name the profile:\n%s", js.stdout)
+	}
+	pemBody := strings.Split(string(keyPEM), "\n")[1]
+	for what, text := range map[string]string{"serve log": srv.log.String(), "submit": res.stdout + res.stderr, "job": js.stdout} {
+		if strings.Contains(text, "PRIVATE KEY") || strings.Contains(text, pemBody) {
+			t.Errorf("%s holds the private key", what)
+		}
 	}
 }
