@@ -146,6 +146,14 @@ func (s *Signature) String() string {
 // GoString is String: %#v must not print the key either.
 func (s *Signature) GoString() string { return s.String() }
 
+// String names the profile and its digest; it never prints the files the
+// profile holds (a signing key among them).
+// (Value receivers: a Profile printed by value is covered too.)
+func (p Profile) String() string { return "profile " + p.ID + " (" + p.Digest + ")" }
+
+// GoString is String: %#v must not print the key either.
+func (p Profile) GoString() string { return p.String() }
+
 // Canonical returns the canonical JSON of the profile the digest is taken
 // over: the file's fields re-encoded in the contract's order, without
 // insignificant white space.

@@ -234,9 +234,15 @@ func TestSignature(t *testing.T) {
 	}
 	// Printing the profile or the signature never prints the key.
 	d0 := ec.D.String()
-	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%v", p), fmt.Sprintf("%#v", s), fmt.Sprintf("%+v", s)} {
-		if strings.Contains(out, d0) || strings.Contains(out, "PRIVATE") {
-			t.Errorf("printed the key: %s", out)
+	keyPEM, err := os.ReadFile(filepath.Join(d, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key's bytes as fmt would print a []byte.
+	asBytes := strings.Trim(fmt.Sprint(keyPEM[:16]), "[]")
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprint(p), fmt.Sprintf("%v", p), fmt.Sprintf("%+v", p), fmt.Sprintf("%#v", p), fmt.Sprintf("%#v", s), fmt.Sprintf("%+v", s), fmt.Sprintf("%v", *p), fmt.Sprintf("%+v", []*profile.Profile{p})} {
+		if strings.Contains(out, d0) || strings.Contains(out, "PRIVATE") || strings.Contains(out, asBytes) || strings.Contains(out, fmt.Sprintf("%x", keyPEM[:16])) {
+			t.Errorf("printed the key: %.300s", out)
 		}
 	}
 

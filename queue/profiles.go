@@ -202,3 +202,13 @@ func (p *Profiles) ProfileSet(ctx context.Context) (*profile.Set, error) {
 		}
 	}
 }
+
+// String describes the set without its bundles (which hold signing keys).
+func (p *Profiles) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("site profiles (%d, bucket revision %d)", len(p.set.Profiles()), p.seen)
+}
+
+// GoString is String.
+func (p *Profiles) GoString() string { return p.String() }
