@@ -59,7 +59,6 @@ func Decode(data []byte, lim Limits) (*Report, error) {
 
 // walker validates a parsed tree and builds the Report, collecting errors.
 type walker struct {
-	pixels    int64 // pixels of the images so far (the decoded-pixel budget)
 	lim       Limits
 	errs      Errors
 	full      bool // maxErrors reached
@@ -1005,11 +1004,6 @@ func (w *walker) image(path string, o *object, s *Section) {
 		w.fail(dp, "image is %dx%d pixels (%.1f megapixels), more than the limit of %.1f megapixels",
 			cfg.Width, cfg.Height, float64(px)/1e6, float64(w.lim.MaxImagePixels)/1e6)
 		return
-	}
-	w.pixels += px
-	if w.pixels > w.lim.MaxReportPixels && w.pixels-px <= w.lim.MaxReportPixels {
-		w.fail(dp, "images of the report hold %.1f megapixels up to and including this one, more than the limit of %.1f megapixels for one report",
-			float64(w.pixels)/1e6, float64(w.lim.MaxReportPixels)/1e6)
 	}
 }
 

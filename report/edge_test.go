@@ -381,23 +381,25 @@ func TestErrorsFormat(t *testing.T) {
 	}
 }
 
-// TestReportPixelBudget: the pixels of all images together are bounded;
-// the refusal names the image that goes past the budget.
-func TestReportPixelBudget(t *testing.T) {
+// TestNoReportPixelBudget: images within the per-image limits are never
+// refused for their number or their total pixels (issue 18): three images
+// of the largest size a (lowered) per-image limit takes all decode.
+func TestNoReportPixelBudget(t *testing.T) {
 	lim := DefaultLimits()
-	lim.MaxReportPixels = 250 * 200 * 2
+	lim.MaxImagePixels = 250 * 200
 	var secs []any
 	for i := 0; i < 3; i++ {
 		secs = append(secs, map[string]any{"kind": "image", "title": "i", "contentType": "image/png", "data": testPNG(t, 250, 200)})
 	}
 	m := minimal()
 	m["sections"] = secs
-	_, err := Decode(encode(t, m), lim)
-	if err == nil || err.Error() != "sections[2].data: images of the report hold 0.1 megapixels up to and including this one, more than the limit of 0.1 megapixels for one report" {
-		t.Fatalf("three images over a two-image budget: %v", err)
-	}
-	m["sections"] = secs[:2]
 	if _, err := Decode(encode(t, m), lim); err != nil {
-		t.Fatalf("two images within the budget: %v", err)
+		t.Fatalf("three images each at the per-image limit: %v", err)
+	}
+	secs = append(secs, map[string]any{"kind": "image", "title": "i", "contentType": "image/png", "data": testPNG(t, 251, 200)})
+	m["sections"] = secs
+	_, err := Decode(encode(t, m), lim)
+	if err == nil || err.Error() != "sections[3].data: image is 251x200 pixels (0.1 megapixels), more than the limit of 0.1 megapixels" {
+		t.Fatalf("one image past the per-image limit: %v", err)
 	}
 }
