@@ -565,16 +565,11 @@ func (w *walker) report(o *object) *Report {
 		hasAmendment = true
 	}
 
-	// Rules that depend on other fields.
-	if r.Kind == KindAP && !hasAccession {
-		w.fail("accession", "required for kind %s", KindAP)
-	}
-	if r.Kind == KindRadiology && !hasExam {
-		w.fail("exam", "required for kind %s", KindRadiology)
-	}
-	if (r.Status == StatusAmended || r.Status == StatusCorrected) && !hasAmendment {
-		w.fail("amendment", "required when status is %s", r.Status)
-	}
+	// No rule depends on other fields: an AP report without accession, a
+	// radiology report without exam and an amended one without amendment
+	// are printed with those lines as not stated, and warned about
+	// (templates.Build; issue 18).
+	_, _, _ = hasAccession, hasExam, hasAmendment
 	return r
 }
 
@@ -680,9 +675,13 @@ var Modalities = []string{"CT", "MR", "US", "CR", "DX", "MG", "NM", "PT", "XA", 
 func (w *walker) exam(path string, o *object) *Exam {
 	e := &Exam{}
 	w.keys(path, o, examKeys, nil)
-	e.Modality, _ = w.enum(path, o, "modality", nonEmpty, "a DICOM modality code", Modalities...)
-	e.Description, _ = w.str(path, o, "description", nonEmpty)
-	if t := w.timeField(path, o, "performed", nonEmpty); t != nil {
+	// Modality, description and time may be left out: the PDF prints
+	// them as not stated, with a warning (issue 18).
+	if _, ok := o.get("modality"); ok {
+		e.Modality, _ = w.enum(path, o, "modality", nonEmpty, "a DICOM modality code", Modalities...)
+	}
+	e.Description, _ = w.str(path, o, "description", optional)
+	if t := w.timeField(path, o, "performed", optional); t != nil {
 		e.Performed = *t
 	}
 	e.BodySite, _ = w.str(path, o, "bodySite", optional)

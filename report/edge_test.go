@@ -197,8 +197,7 @@ func TestDecodeRefuses(t *testing.T) {
 			`patient.sex: must not be empty`,
 			"sections[0].body: not allowed in a fields section",
 			"sections[0].bogus: unknown field",
-			"sections[0].items[0].value: must be a string, not a number",
-			"accession: required for kind anatomic-pathology")
+			"sections[0].items[0].value: must be a string, not a number")
 	})
 	t.Run("odd keys are quoted in paths", func(t *testing.T) {
 		m := minimal()

@@ -109,10 +109,8 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	if r.Kind != report.KindAP && r.Kind != report.KindRadiology {
 		return nil, nil, fmt.Errorf("templates: kind: unknown report kind %q", r.Kind)
 	}
-	if r.Kind == report.KindRadiology && r.Exam == nil {
-		return nil, nil, errors.New("templates: exam: required for a radiology report")
-	}
 	b := &builder{}
+	r = b.notStated(r)
 	if st.word != "" {
 		b.add(doc.Notice{Text: doc.Text{
 			{Text: st.banner, Style: doc.Bold},
@@ -126,6 +124,12 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 		}
 		t := append(doc.Text{{Text: what + " ", Style: doc.Bold}}, when(a.Issued, doc.Bold)...)
 		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: a.Reason})})
+	} else if r.Status == report.StatusAmended || r.Status == report.StatusCorrected {
+		what := "Amended"
+		if r.Status == report.StatusCorrected {
+			what = "Corrected"
+		}
+		b.add(doc.Paragraph{Text: doc.Text{{Text: what + ": ", Style: doc.Bold}, {Text: "when and why " + NotStated}}})
 	}
 	b.add(details(r, st))
 	if r.Kind == report.KindAP {
@@ -182,7 +186,58 @@ func header(r *report.Report, st statusInfo) doc.Header {
 // examLine is the exam as the page header and the document subject show it:
 // modality, description and performed date.
 func examLine(e *report.Exam) string {
-	return e.Modality + " · " + e.Description + " · " + e.Performed.Format("2006-01-02")
+	performed := NotStated
+	if !e.Performed.IsZero() {
+		performed = e.Performed.Format("2006-01-02")
+	}
+	return orNotStated(e.Modality) + " · " + orNotStated(e.Description) + " · " + performed
+}
+
+// NotStated is what the PDF prints in place of a value the report leaves
+// out (a radiology report's modality, an exam's description or time).
+const NotStated = "not stated"
+
+// orNotStated returns s, or NotStated when s is empty.
+func orNotStated(s string) string {
+	if s == "" {
+		return NotStated
+	}
+	return s
+}
+
+// notStated warns about every field a reader would expect that the report
+// leaves out, naming its path (issue 18: folio refuses only what a reader
+// cannot do without; the rest is printed as not stated). It returns r with
+// an empty exam for a radiology report without one, so that the exam's
+// lines print as not stated; r itself is not changed.
+func (b *builder) notStated(r *report.Report) *report.Report {
+	switch r.Kind {
+	case report.KindAP:
+		if r.Accession == "" {
+			b.warn("accession: not stated (the PDF has no accession line)")
+		}
+	case report.KindRadiology:
+		if r.Exam == nil {
+			b.warn("exam: not stated (modality, description and time printed as not stated)")
+			c := *r
+			c.Exam = &report.Exam{}
+			r = &c
+		} else {
+			if r.Exam.Modality == "" {
+				b.warn("exam.modality: not stated")
+			}
+			if r.Exam.Description == "" {
+				b.warn("exam.description: not stated")
+			}
+			if r.Exam.Performed.IsZero() {
+				b.warn("exam.performed: not stated")
+			}
+		}
+	}
+	if r.Amendment == nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment: not stated (status %s without the reason and time of the change)", r.Status)
+	}
+	return r
 }
 
 // info is the PDF document information. The title, which viewers show in
@@ -201,7 +256,7 @@ func info(r *report.Report) doc.Info {
 	if r.Kind == report.KindRadiology {
 		subject = "Radiology report"
 		if r.Exam != nil {
-			subject += ": " + r.Exam.Modality + " · " + r.Exam.Description
+			subject += ": " + orNotStated(r.Exam.Modality) + " · " + orNotStated(r.Exam.Description)
 		}
 	}
 	return doc.Info{
@@ -271,14 +326,18 @@ func specimens(ss []report.Specimen) doc.Fields {
 }
 
 func exam(e *report.Exam) doc.Fields {
-	mod := e.Modality
+	mod := orNotStated(e.Modality)
 	if name := modalities[mod]; name != "" {
 		mod += " (" + name + ")"
 	}
+	performed := doc.T(NotStated)
+	if !e.Performed.IsZero() {
+		performed = when(e.Performed, 0)
+	}
 	fs := []doc.Field{
 		{Label: "Modality", Value: doc.T(mod)},
-		{Label: "Description", Value: doc.T(e.Description)},
-		{Label: "Performed", Value: when(e.Performed, 0)},
+		{Label: "Description", Value: doc.T(orNotStated(e.Description))},
+		{Label: "Performed", Value: performed},
 	}
 	if e.BodySite != "" {
 		fs = append(fs, doc.Field{Label: "Body site", Value: doc.T(e.BodySite)})

@@ -484,7 +484,6 @@ func TestRefusesWhatDecodeWouldRefuse(t *testing.T) {
 	}{
 		{"status", func(r *report.Report) { r.Status = "draft" }, `status: unknown status "draft"`},
 		{"kind", func(r *report.Report) { r.Kind = "lab" }, `kind: unknown report kind "lab"`},
-		{"exam", func(r *report.Report) { r.Kind = report.KindRadiology }, "exam: required"},
 		{"section kind", func(r *report.Report) {
 			r.Sections[0].Sections = []report.Section{{Kind: "video", Title: "V"}}
 		}, `sections[0].sections[0].kind: unknown section kind "video"`},
