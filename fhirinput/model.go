@@ -82,7 +82,7 @@ type resource struct {
 
 	// ImagingStudy
 	Started     string   `json:"started"`
-	Modality    []coding `json:"modality"`
+	Modality    modality `json:"modality"`
 	Series      []series `json:"series"`
 	Description string   `json:"description"`
 
@@ -341,4 +341,28 @@ type series struct {
 	Modality    *coding `json:"modality"`
 	BodySite    *coding `json:"bodySite"`
 	Description string  `json:"description"`
+}
+
+// modality is the "modality" element of the resources folio reads:
+// ImagingStudy.modality is a list of Coding (0..*), Media.modality one
+// CodeableConcept (0..1, R4). Both decode to their codings.
+type modality []coding
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *modality) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var cc codeable
+		if err := json.Unmarshal(b, &cc); err != nil {
+			return err
+		}
+		*m = cc.Coding
+		return nil
+	}
+	var cs []coding
+	if err := json.Unmarshal(b, &cs); err != nil {
+		return err
+	}
+	*m = cs
+	return nil
 }

@@ -646,9 +646,8 @@ func (m *mapper) exam(n *node, dr *resource, title string) *report.Exam {
 	if e.Modality == "" {
 		e.Modality = guessModality(append(append([]codeable{}, dr.Category...), dr.Code...))
 	}
-	if e.Modality == "" {
-		m.fail(p+".imagingStudy", "a radiology report needs its modality: an ImagingStudy, or a category or code naming CT, MR, US, CR, DX, MG, NM, PT, XA or RF")
-	}
+	// No modality, no exam time: printed as not stated, with a warning
+	// (templates; issue 18).
 	if e.Performed.IsZero() {
 		for _, v := range []string{dr.EffectiveDateTime, dr.EffectiveInstant, periodStart(dr.EffectivePeriod)} {
 			if t, _, ok := parseTime(v); ok && v != "" {
@@ -656,9 +655,6 @@ func (m *mapper) exam(n *node, dr *resource, title string) *report.Exam {
 				break
 			}
 		}
-	}
-	if e.Performed.IsZero() {
-		m.fail(p+".effective[x]", "required for a radiology report: when the exam was performed (or ImagingStudy.started)")
 	}
 	if !validStudyUID(e.StudyUID) {
 		e.StudyUID = ""

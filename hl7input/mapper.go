@@ -260,9 +260,8 @@ func (mp *mapper) report(g *group) *Mapped {
 	if r.Kind == report.KindRadiology {
 		ex := &report.Exam{Description: title, Performed: performed}
 		ex.Modality = mp.modality(g, title)
-		if !hasPerformed {
-			mp.fail(obr.Loc(7), hl7.CodeRequiredMissing, "a radiology report needs the exam time: OBR-7 (observation date/time) is empty")
-		}
+		// Without OBR-7 the exam time prints as not stated, with a
+		// warning (templates; issue 18).
 		r.Exam = ex
 		g.at(obr.Loc(7), "exam")
 		g.at(obr.Loc(24), "exam.modality")
@@ -493,7 +492,7 @@ func (mp *mapper) modality(g *group, title string) string {
 	case strings.Contains(low, "angiog"):
 		return "XA"
 	}
-	mp.fail(g.obr.Loc(24), hl7.CodeRequiredMissing, "the imaging modality is unknown: OBR-24 (diagnostic service section) gives none and the title %q names none", title)
+	// Unknown: printed as not stated, with a warning (templates; issue 18).
 	return ""
 }
 

@@ -44,3 +44,20 @@ func TestRenderNotStated(t *testing.T) {
 		t.Errorf("rendered %d fixtures (%d expected), want %d", n, len(seen), len(want))
 	}
 }
+
+// TestRenderFHIRNotStated: a radiology DiagnosticReport with no modality
+// anywhere renders through `folio render` (it was refused), the PDF
+// reading the modality as not stated and the warnings naming the path.
+func TestRenderFHIRNotStated(t *testing.T) {
+	n := renderDir(t, filepath.Join(fixturesDir, "fhir", "notstated"), func(rl renderLine, pdf []byte) {
+		if !strings.Contains(strings.Join(rl.Warnings, "\n"), "exam.modality: not stated") {
+			t.Errorf("%s: warnings %q, want exam.modality: not stated", rl.Input, rl.Warnings)
+		}
+		if text := strings.Join(strings.Fields(testutil.PDFToText(t, pdf)), " "); !strings.Contains(text, "Exam: not stated ·") {
+			t.Errorf("%s: the PDF does not read the modality as not stated:\n%s", rl.Input, text)
+		}
+	})
+	if n != 1 {
+		t.Errorf("rendered %d reports, want 1", n)
+	}
+}
