@@ -116,6 +116,7 @@ var knownTypes = map[string]bool{
 	"Bundle": true, "DiagnosticReport": true, "Observation": true, "Patient": true,
 	"Practitioner": true, "PractitionerRole": true, "Organization": true, "Specimen": true,
 	"Composition": true, "ImagingStudy": true, "Binary": true, "Media": true,
+	"ServiceRequest": true, // basedOn: its requester is the ordering provider
 }
 
 // decode parses data into the resource tree, refusing what is not FHIR JSON

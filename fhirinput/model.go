@@ -51,7 +51,7 @@ type resource struct {
 	HasMember          []reference  `json:"hasMember"`
 	Component          []component  `json:"component"`
 	Note               []annotation `json:"note"`
-	BodySite           *codeable    `json:"bodySite"`
+	BodySite           codeables    `json:"bodySite"` // ServiceRequest: a list
 	Requester          *reference   `json:"requester"`
 	Content            *attachment  `json:"content"` // Media
 	value

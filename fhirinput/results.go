@@ -166,8 +166,8 @@ func (m *mapper) obsValue(on *node) string {
 
 func (m *mapper) obsExtras(on *node) string {
 	var lines []string
-	if on.r.BodySite != nil {
-		if t := ccText(*on.r.BodySite, false); t != "" {
+	if len(on.r.BodySite) > 0 {
+		if t := ccText(on.r.BodySite[0], false); t != "" {
 			lines = append(lines, "Body site: "+m.clean(on.path+".bodySite", t))
 		}
 	}
