@@ -592,9 +592,8 @@ func (mp *mapper) specimens(r *report.Report, g *group, collected time.Time, has
 				}
 			}
 		}
-		if len(desc) == 0 {
-			mp.fail(s.Loc(4), hl7.CodeRequiredMissing, "the specimen has no description: SPM-14, SPM-4 and SPM-8 are empty")
-		}
+		// No description (SPM-14, SPM-4 and SPM-8 empty): printed as not
+		// stated, with a warning (templates; issue 18).
 		sp.Description = strings.Join(desc, ", ")
 		if t, ok := mp.ts(s.Field(17).Rep(1).Comp(1), comp(s.Loc(17), 1, 1)); ok {
 			sp.Collected = &t

@@ -557,7 +557,7 @@ func (w *walker) report(o *object) *Report {
 		hasAmendment = true
 		w.keys(path, am, amendmentKeys, nil)
 		r.Amendment = &Amendment{}
-		r.Amendment.Reason, _ = w.str(path, am, "reason", nonEmpty)
+		r.Amendment.Reason, _ = w.str(path, am, "reason", optional) // "": not stated
 		if t := w.timeField(path, am, "issued", nonEmpty); t != nil {
 			r.Amendment.Issued = *t
 		}
@@ -645,7 +645,7 @@ func (w *walker) performer(path string, o *object) Performer {
 	var p Performer
 	w.keys(path, o, performerKeys, nil)
 	p.Name, _ = w.str(path, o, "name", nonEmpty)
-	p.Role, _ = w.str(path, o, "role", nonEmpty)
+	p.Role, _ = w.str(path, o, "role", optional) // "": not stated, line without it
 	if _, ok := o.get("signedAt"); ok {
 		p.SignedAt = w.timeField(path, o, "signedAt", nonEmpty)
 	}
@@ -657,7 +657,7 @@ func (w *walker) specimen(path string, o *object) Specimen {
 	var s Specimen
 	w.keys(path, o, specimenKeys, nil)
 	s.Label, _ = w.str(path, o, "label", nonEmpty)
-	s.Description, _ = w.str(path, o, "description", nonEmpty)
+	s.Description, _ = w.str(path, o, "description", optional) // "": not stated
 	if _, ok := o.get("collected"); ok {
 		s.Collected = w.timeField(path, o, "collected", nonEmpty)
 	}
@@ -696,7 +696,7 @@ func (w *walker) addendum(path string, o *object) Addendum {
 	if t := w.timeField(path, o, "issued", nonEmpty); t != nil {
 		a.Issued = *t
 	}
-	a.Author, _ = w.str(path, o, "author", nonEmpty)
+	a.Author, _ = w.str(path, o, "author", optional) // "": not stated
 	a.Body, _ = w.str(path, o, "body", nonEmpty)
 	return a
 }

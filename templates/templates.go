@@ -123,7 +123,7 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 			what = "Corrected"
 		}
 		t := append(doc.Text{{Text: what + " ", Style: doc.Bold}}, when(a.Issued, doc.Bold)...)
-		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: a.Reason})})
+		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: orNotStated(a.Reason)})})
 	} else if r.Status == report.StatusAmended || r.Status == report.StatusCorrected {
 		what := "Amended"
 		if r.Status == report.StatusCorrected {
@@ -237,6 +237,26 @@ func (b *builder) notStated(r *report.Report) *report.Report {
 	if r.Amendment == nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
 		b.warn("amendment: not stated (status %s without the reason and time of the change)", r.Status)
 	}
+	if a := r.Amendment; a != nil && a.Reason == "" && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment.reason: not stated")
+	}
+	for i, p := range r.Performers {
+		if p.Role == "" {
+			b.warn("performers[%d].role: not stated (the line names the performer without a role)", i)
+		}
+	}
+	if r.Kind == report.KindAP {
+		for i, s := range r.Specimens {
+			if s.Description == "" {
+				b.warn("specimens[%d].description: not stated", i)
+			}
+		}
+	}
+	for i, a := range r.Addenda {
+		if a.Author == "" {
+			b.warn("addenda[%d].author: not stated (the addendum's heading names no author)", i)
+		}
+	}
 	return r
 }
 
@@ -311,7 +331,7 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 func specimens(ss []report.Specimen) doc.Fields {
 	fs := make([]doc.Field, 0, len(ss))
 	for _, s := range ss {
-		v := doc.T(s.Description)
+		v := doc.T(orNotStated(s.Description))
 		sep := "\n"
 		if s.Collected != nil {
 			v = append(append(v, doc.Span{Text: sep + "collected "}), when(*s.Collected, 0)...)

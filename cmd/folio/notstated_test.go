@@ -24,6 +24,8 @@ func TestRenderNotStated(t *testing.T) {
 		"ap-without-accession":        {"accession: not stated", ""},
 		"amended-without-amendment":   {"amendment: not stated", "when and why not stated"},
 		"corrected-without-amendment": {"amendment: not stated", "when and why not stated"},
+		"amendment-reason-empty":      {"amendment.reason: not stated", "Reason: not stated"},
+		"performer-role-missing":      {"performers[0].role: not stated", "Electronically signed by J. Okafor, MD on"},
 	}
 	seen := map[string]bool{}
 	n := renderDir(t, filepath.Join(fixturesDir, "notstated"), func(rl renderLine, pdf []byte) {
