@@ -93,11 +93,13 @@ func (m *mapper) diagnosticReport(n *node, comp *node) (*report.Report, Mapped) 
 		m.fail(p+".category", "%s: folio renders pathology (LOINC LP7839-6, v2 SP/CP/PAT) and radiology (LOINC LP29684-5, v2 RAD) reports; map a local code in the site category table", quote(what))
 	}
 	r.Title = m.clean(p+".code", ccText(first(dr.Code), false))
-	if len(dr.Code) == 0 {
-		m.fail(p+".code", "required: what the report is (it becomes the title)")
-	}
 	if r.Title == "" {
 		r.Title = map[string]string{report.KindAP: "Pathology Report", report.KindRadiology: "Radiology Report"}[r.Kind]
+		if len(dr.Code) == 0 {
+			// R4 requires code, but a reader needs the report, not its
+			// code: the kind's title, with a warning (issue 18).
+			m.warn("%s.code: not stated (the PDF is titled %q)", p, r.Title)
+		}
 	}
 
 	// Patient: the subject must resolve to a Patient with a name.

@@ -496,7 +496,7 @@ func (w *walker) report(o *object) *Report {
 	}
 	r.Version = w.version(o)
 	r.Kind, _ = w.enum("", o, "kind", nonEmpty, "a report kind", KindAP, KindRadiology)
-	r.Title, _ = w.str("", o, "title", nonEmpty)
+	r.Title, _ = w.str("", o, "title", optional) // "": the kind's title, warned (templates)
 	r.Status, _ = w.enum("", o, "status", nonEmpty, "a report status",
 		StatusPreliminary, StatusFinal, StatusAmended, StatusCorrected, StatusAppended)
 	if t := w.timeField("", o, "issued", nonEmpty); t != nil {

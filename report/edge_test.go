@@ -189,11 +189,11 @@ func TestDecodeRefuses(t *testing.T) {
 	t.Run("one error per problem, in walk order", func(t *testing.T) {
 		m := minimal()
 		m["kind"] = KindAP
-		delete(m, "title")
+		delete(m, "schema")
 		m["patient"].(map[string]any)["sex"] = ""
 		m["sections"] = []any{map[string]any{"kind": "fields", "title": "F", "items": []any{map[string]any{"label": "a", "value": 1}}, "body": "x", "bogus": 1}}
 		wantLines(t, refuse(t, m, DefaultLimits()),
-			"title: required",
+			"schema: required",
 			`patient.sex: must not be empty`,
 			"sections[0].body: not allowed in a fields section",
 			"sections[0].bogus: unknown field",

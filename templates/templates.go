@@ -193,6 +193,9 @@ func examLine(e *report.Exam) string {
 	return orNotStated(e.Modality) + " · " + orNotStated(e.Description) + " · " + performed
 }
 
+// kindTitles title a report that states no title of its own.
+var kindTitles = map[string]string{report.KindAP: "Pathology Report", report.KindRadiology: "Radiology Report"}
+
 // NotStated is what the PDF prints in place of a value the report leaves
 // out (a radiology report's modality, an exam's description or time).
 const NotStated = "not stated"
@@ -211,6 +214,12 @@ func orNotStated(s string) string {
 // an empty exam for a radiology report without one, so that the exam's
 // lines print as not stated; r itself is not changed.
 func (b *builder) notStated(r *report.Report) *report.Report {
+	if r.Title == "" {
+		c := *r
+		c.Title = kindTitles[r.Kind]
+		b.warn("title: not stated (the PDF is titled %q)", c.Title)
+		r = &c
+	}
 	switch r.Kind {
 	case report.KindAP:
 		if r.Accession == "" {

@@ -26,6 +26,8 @@ func TestRenderNotStated(t *testing.T) {
 		"corrected-without-amendment": {"amendment: not stated", "when and why not stated"},
 		"amendment-reason-empty":      {"amendment.reason: not stated", "Reason: not stated"},
 		"performer-role-missing":      {"performers[0].role: not stated", "Electronically signed by J. Okafor, MD on"},
+		"title-missing":               {"title: not stated", "Pathology Report Patient: Doe, Jane"},
+		"title-empty":                 {"title: not stated", "Pathology Report Patient: Doe, Jane"},
 	}
 	seen := map[string]bool{}
 	n := renderDir(t, filepath.Join(fixturesDir, "notstated"), func(rl renderLine, pdf []byte) {
@@ -67,6 +69,10 @@ var notStatedInputs = []struct {
 	{"fhir/notstated/radiology-without-modality.json",
 		[]string{"Exam: not stated ·"},
 		[]string{"exam.modality: not stated"}},
+	// A DiagnosticReport without code (R4 requires one): the kind's title.
+	{"fhir/notstated/code-missing.json",
+		[]string{"Pathology Report Patient: Okonkwo, Adaeze"},
+		[]string{"DiagnosticReport.code: not stated"}},
 	// A Bundle whose Media carries modality as one CodeableConcept (R4).
 	{"fhir/notstated/bundle-media-modality.json",
 		[]string{"Exam: CT · CT Chest · 2026-11-23", "Key image: axial, lower lobes", "No pulmonary embolism."},
