@@ -535,12 +535,8 @@ func (w *walker) report(o *object) *Report {
 			}
 		}
 	}
-	var hasExam bool
 	if e, path := w.obj("", o, "exam", optional); e != nil {
-		hasExam = true
 		r.Exam = w.exam(path, e)
-	} else if _, ok := o.get("exam"); ok {
-		hasExam = true // wrong type, reported
 	}
 	if a, path := w.arr("", o, "sections", required, 1, w.lim.MaxSections, "section", "sections"); len(a) > 0 {
 		r.Sections = w.sections(path, a, 1)
@@ -552,24 +548,19 @@ func (w *walker) report(o *object) *Report {
 			}
 		}
 	}
-	var hasAmendment bool
 	if am, path := w.obj("", o, "amendment", optional); am != nil {
-		hasAmendment = true
 		w.keys(path, am, amendmentKeys, nil)
 		r.Amendment = &Amendment{}
 		r.Amendment.Reason, _ = w.str(path, am, "reason", optional) // "": not stated
 		if t := w.timeField(path, am, "issued", nonEmpty); t != nil {
 			r.Amendment.Issued = *t
 		}
-	} else if _, ok := o.get("amendment"); ok {
-		hasAmendment = true
 	}
 
 	// No rule depends on other fields: an AP report without accession, a
 	// radiology report without exam and an amended one without amendment
 	// are printed with those lines as not stated, and warned about
 	// (templates.Build; issue 18).
-	_, _, _ = hasAccession, hasExam, hasAmendment
 	return r
 }
 
