@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/report"
 )
 
 // TestIdentifierVerbatim: OBR-3 (and, when it is empty, OBR-20 or ORC-3)
@@ -48,5 +49,38 @@ func TestIdentifierVerbatim(t *testing.T) {
 		if !errors.As(err, &errs) || len(errs) == 0 || !strings.HasPrefix(errs[0].Loc.String(), "OBR^1^3") || !strings.Contains(errs[0].Text, want) {
 			t.Errorf("OBR-3 %.20q...: %v, want refused at OBR^1^3 with %q", obr3, err, want)
 		}
+	}
+}
+
+// TestMRNVerbatim: a medical record number that is not a FHIR id (a
+// device vendor's "MODEL:... /SERIAL:..." in the public nHapi test
+// messages, an MRN with a space or a slash) is kept and printed as sent; the
+// patient id is derived from it by report.Key, with a warning. An MRN that is
+// a FHIR id is the patient id, as before.
+func TestMRNVerbatim(t *testing.T) {
+	msg := func(mrn string) []byte {
+		return []byte("MSH|^~\\&|LIS|LAB|FOLIO|LAB|20261120140300||ORU^R01|M1|P|2.5.1\r" +
+			"PID|1||" + mrn + "^^^LAB^MR||Doe^Jane||19610409|F\r" +
+			"OBR|1||S26-1|88305^Surgical Pathology Report^CPT4|||20261118093000||||||||||||||20261120140100||SP|F\r" +
+			"OBX|1|TX|22637-3^Final Diagnosis^LN||Benign.||||||F\r")
+	}
+	ids := map[string]bool{}
+	for _, mrn := range []string{"MODEL:A3DR01 Advisa DR MRI/SERIAL:PZK600806S", "MRN 0012/7", "MRN-0012-7", "900001"} {
+		_, m, err := hl7input.Parse(msg(mrn), hl7input.Site{})
+		if err != nil {
+			t.Fatalf("MRN %q: %v", mrn, err)
+		}
+		p := m[0].Report.Patient
+		if p.MRN != mrn || p.ID != report.Key(mrn) {
+			t.Errorf("MRN %q: patient %+v, want the MRN as sent and id %q", mrn, p, report.Key(mrn))
+		}
+		warned := strings.Contains(strings.Join(m[0].Warnings, "\n"), "PID^1^3^1^1: the medical record number is not a FHIR id")
+		if derived := p.ID != mrn; warned != derived {
+			t.Errorf("MRN %q: id %q, warnings %q: want a warning exactly when the id is derived", mrn, p.ID, m[0].Warnings)
+		}
+		if ids[p.ID] {
+			t.Errorf("MRN %q: patient id %q is another MRN's", mrn, p.ID)
+		}
+		ids[p.ID] = true
 	}
 }

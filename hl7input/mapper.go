@@ -191,7 +191,7 @@ func (mp *mapper) report(g *group) *Mapped {
 	}
 	g.at(stLoc, "status")
 
-	mp.patient(r, g)
+	mp.patient(r, g, out)
 	if out.Withdraw {
 		if len(mp.errs) > nerr {
 			return nil
@@ -296,7 +296,7 @@ func (mp *mapper) report(g *group) *Mapped {
 }
 
 // patient maps PID-3 (the MR identifier), PID-5, PID-7 and PID-8.
-func (mp *mapper) patient(r *report.Report, g *group) {
+func (mp *mapper) patient(r *report.Report, g *group, out *Mapped) {
 	pid := mp.pid
 	if pid == nil {
 		return
@@ -318,10 +318,16 @@ func (mp *mapper) patient(r *report.Report, g *group) {
 	switch {
 	case mrn == "":
 		mp.fail(comp(pid.Loc(3), rep, 1), hl7.CodeRequiredMissing, "the patient's medical record number (PID-3 ID) is empty")
-	case !fhirRE.MatchString(mrn):
-		mp.fail(comp(pid.Loc(3), rep, 1), hl7.CodeDataType, "the medical record number (%d characters) cannot be a FHIR Patient id: 1-64 characters of A-Z a-z 0-9 - . are allowed (the value is not repeated here: it identifies a patient)", len(mrn))
 	}
 	r.Patient.ID, r.Patient.MRN = mrn, mrn
+	if mrn != "" && !fhirRE.MatchString(mrn) {
+		// Senders' MRNs hold spaces, slashes, colons ("MODEL:A3DR01 ...");
+		// the MRN is printed as sent and the FHIR Patient id is derived
+		// from it by the one identifier-to-key function (deterministic, no
+		// two MRNs share an id).
+		r.Patient.ID = report.Key(mrn)
+		out.Warnings = append(out.Warnings, comp(pid.Loc(3), rep, 1).String()+": the medical record number is not a FHIR id (1-64 of A-Z a-z 0-9 - .): it is printed as sent and the patient id is derived from it (report.Key)")
+	}
 	g.at(pid.Loc(3), "patient.id")
 	g.at(pid.Loc(3), "patient.mrn")
 
