@@ -154,6 +154,12 @@ func decode(data []byte, lim Limits) (*resource, error) {
 	// Slow path, taken only for input with a type error: decode entry by
 	// entry to name the path, and ignore errors in resources folio never
 	// reads.
+	if rt != "Bundle" && rt != "DiagnosticReport" {
+		// A resource folio does not read (a DocumentReference, whose
+		// content is a list) is refused for what it is, not for the
+		// shape of an element folio would never look at.
+		return nil, refuse("resourceType", "%s is not a report: folio reads a DiagnosticReport, or a Bundle holding one (or a Composition-led document Bundle)", quote(rt))
+	}
 	if rt != "Bundle" {
 		return nil, typeError(rt, err)
 	}

@@ -341,3 +341,25 @@ func BenchmarkMap30(b *testing.B) {
 		}
 	}
 }
+
+// TestNotAReportWhateverItsShape: a resource folio does not read is refused
+// as "not a report" at resourceType, even when one of its elements has a
+// shape the shared decoder does not expect (US Core's
+// documentreference-discharge-summary.json, with DocumentReference.content
+// a list as R4 defines it, was refused at "DocumentReference.content: must
+// be an object"). In a Bundle, the same DocumentReference is ignored.
+func TestNotAReportWhateverItsShape(t *testing.T) {
+	docRef := map[string]any{
+		"resourceType": "DocumentReference", "id": "d1", "status": "current",
+		"content": []any{map[string]any{"attachment": map[string]any{"contentType": "text/plain", "url": "Binary/b1"}}},
+	}
+	data, _ := json.Marshal(docRef)
+	_, err := Map(data, Options{})
+	var errs report.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Path != "resourceType" || !strings.Contains(errs[0].Rule, `"DocumentReference" is not a report`) {
+		t.Errorf("a DocumentReference: %v, want one error at resourceType saying it is not a report", err)
+	}
+	if _, err := Map(drBundle(baseDR(), basePatient(), docRef), Options{}); err != nil {
+		t.Errorf("a Bundle with a DiagnosticReport and a DocumentReference: %v", err)
+	}
+}
