@@ -84,3 +84,39 @@ func TestMRNVerbatim(t *testing.T) {
 		ids[p.ID] = true
 	}
 }
+
+// TestDemographicsNotRequired: PID-8 as a word ("Female", as the public
+// LinuxForHealth ORU tests send it) is read; a PID-8 outside table 0001
+// and a PID-7 that is not a date (python-hl7's sample "196203520") are
+// left out with a warning naming the field, not refused: the name and the
+// MRN identify the patient.
+func TestDemographicsNotRequired(t *testing.T) {
+	msg := func(dob, sex string) []byte {
+		return []byte("MSH|^~\\&|LIS|LAB|FOLIO|LAB|20261120140300||ORU^R01|M1|P|2.5.1\r" +
+			"PID|1||900001^^^LAB^MR||Doe^Jane||" + dob + "|" + sex + "\r" +
+			"OBR|1||S26-1|88305^Surgical Pathology Report^CPT4|||20261118093000||||||||||||||20261120140100||SP|F\r" +
+			"OBX|1|TX|22637-3^Final Diagnosis^LN||Benign.||||||F\r")
+	}
+	for _, c := range []struct{ dob, sex, birth, gender, warn string }{
+		{"19610409", "Female", "1961-04-09", "female", ""},
+		{"19610409", "male", "1961-04-09", "male", ""},
+		{"19610409", "X", "1961-04-09", "", `PID^1^8: administrative sex "X" is not in table 0001`},
+		{"196203520", "F", "", "female", "PID^1^7: the birth date is not a date YYYYMMDD and is left out"},
+	} {
+		_, m, err := hl7input.Parse(msg(c.dob, c.sex), hl7input.Site{})
+		if err != nil {
+			t.Errorf("PID-7 %q PID-8 %q: %v", c.dob, c.sex, err)
+			continue
+		}
+		p, w := m[0].Report.Patient, strings.Join(m[0].Warnings, "\n")
+		if p.BirthDate != c.birth || p.Sex != c.gender {
+			t.Errorf("PID-7 %q PID-8 %q: birth date %q sex %q, want %q %q", c.dob, c.sex, p.BirthDate, p.Sex, c.birth, c.gender)
+		}
+		if (c.warn == "") != !strings.Contains(w, "PID^1^") || !strings.Contains(w, c.warn) {
+			t.Errorf("PID-7 %q PID-8 %q: warnings %q, want %q", c.dob, c.sex, w, c.warn)
+		}
+		if strings.Contains(w, "196203520") {
+			t.Errorf("a warning repeats the birth date: %q", w)
+		}
+	}
+}

@@ -359,22 +359,25 @@ func (mp *mapper) patient(r *report.Report, g *group, out *Mapped) {
 			}
 		}
 		if r.Patient.BirthDate == "" {
-			mp.fail(pid.Loc(7), hl7.CodeDataType, "the birth date is not a date YYYYMMDD (the value is not repeated here: it identifies a patient)")
+			// Not something a reader cannot do without (the name and
+			// MRN identify the patient): printed as not stated.
+			out.Warnings = append(out.Warnings, pid.Loc(7).String()+": the birth date is not a date YYYYMMDD and is left out (the value is not repeated here: it identifies a patient)")
 		}
 		g.at(pid.Loc(7), "patient.birthDate")
 	}
-	switch s := mp.line(pid.Field(8).Rep(1).Comp(1), pid.Loc(8)); s {
-	case "F":
+	// Table 0001 codes; senders also write the words ("Female").
+	switch s := mp.line(pid.Field(8).Rep(1).Comp(1), pid.Loc(8)); strings.ToLower(s) {
+	case "f", "female":
 		r.Patient.Sex = "female"
-	case "M":
+	case "m", "male":
 		r.Patient.Sex = "male"
-	case "O", "A":
+	case "o", "a", "other", "ambiguous":
 		r.Patient.Sex = "other"
-	case "U", "N":
+	case "u", "n", "unknown":
 		r.Patient.Sex = "unknown"
 	case "":
 	default:
-		mp.fail(pid.Loc(8), hl7.CodeTableValue, "administrative sex %q is not in table 0001 (F, M, O, U, A, N)", s)
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s: administrative sex %q is not in table 0001 (F, M, O, U, A, N) and is left out", pid.Loc(8), s))
 	}
 }
 
