@@ -1,6 +1,8 @@
 package hl7input_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -117,6 +119,42 @@ func TestDemographicsNotRequired(t *testing.T) {
 		}
 		if strings.Contains(w, "196203520") {
 			t.Errorf("a warning repeats the birth date: %q", w)
+		}
+	}
+}
+
+// TestEDPDFWhateverTypeOfData: an ED whose subtype is PDF is the report's
+// PDF whatever type of data the sender names (the public nHapi test
+// messages send "^TX^PDF^Base64^", HL7 Australia's AUSPDI display PDF is
+// "^TEXT^PDF^Base64^"); the bytes must still be a PDF, and a type/subtype
+// that is neither PDF nor PNG/JPEG is still refused at OBX-5.2.
+func TestEDPDFWhateverTypeOfData(t *testing.T) {
+	pdf := []byte("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+	msg := func(ed string) []byte {
+		return []byte("MSH|^~\\&|LIS|LAB|FOLIO|LAB|20261120140300||ORU^R01|M1|P|2.5.1\r" +
+			"PID|1||900001^^^LAB^MR||Doe^Jane||19610409|F\r" +
+			"OBR|1||S26-1|88305^Surgical Pathology Report^CPT4|||20261118093000||||||||||||||20261120140100||SP|F\r" +
+			"OBX|1|ED|PDF^Display format in PDF^AUSPDI||" + ed + "||||||F\r")
+	}
+	b64 := base64.StdEncoding.EncodeToString(pdf)
+	for _, typ := range []string{"AP", "Application", "TEXT", "TX", "SD"} {
+		_, m, err := hl7input.Parse(msg("^"+typ+"^PDF^Base64^"+b64), hl7input.Site{})
+		if err != nil {
+			t.Errorf("^%s^PDF^: %v", typ, err)
+			continue
+		}
+		if !bytes.Equal(m[0].PDF, pdf) {
+			t.Errorf("^%s^PDF^: the report's PDF is %q, want the bytes sent", typ, m[0].PDF)
+		}
+	}
+	for ed, want := range map[string]string{
+		"^TX^PDF^Base64^" + base64.StdEncoding.EncodeToString([]byte("not a pdf")): "OBX^1^5^1^5",
+		"^TX^RTF^Base64^" + b64: "OBX^1^5^1^2",
+	} {
+		_, _, err := hl7input.Parse(msg(ed), hl7input.Site{})
+		var errs hl7input.Errors
+		if !errors.As(err, &errs) || errs[0].Loc.String() != want {
+			t.Errorf("%.16s...: %v, want refused at %s", ed, err, want)
 		}
 	}
 }

@@ -1088,7 +1088,10 @@ func (mp *mapper) ed(r *report.Report, g *group, s *hl7.Segment, title string, o
 		}
 		g.at(loc, "sections[%d]", len(r.Sections))
 		r.Sections = append(r.Sections, report.Section{Kind: report.SectionImage, Title: title, ContentType: ct, Data: data, Caption: title})
-	case (typ == "application" || typ == "ap") && sub == "pdf":
+	case sub == "pdf":
+		// The subtype and the bytes decide: senders label a PDF's type of
+		// data AP, Application, TEXT (HL7 Australia's AUSPDI display PDF),
+		// TX or SD (scanned document); the bytes must still be a PDF.
 		if !bytes.HasPrefix(data, []byte("%PDF-")) || !bytes.Contains(data[max(0, len(data)-1024):], []byte("%%EOF")) {
 			mp.fail(comp(loc, 1, 5), hl7.CodeDataType, "the encapsulated data is declared application/pdf but is not a PDF (no %%PDF- header or %%%%EOF trailer)")
 			return
@@ -1099,7 +1102,7 @@ func (mp *mapper) ed(r *report.Report, g *group, s *hl7.Segment, title string, o
 		}
 		out.PDF = data
 	default:
-		mp.fail(comp(loc, 1, 2), hl7.CodeTableValue, "encapsulated data of type %s/%s is not taken (image/png, image/jpeg, application/pdf)", typ, sub)
+		mp.fail(comp(loc, 1, 2), hl7.CodeTableValue, "encapsulated data of type %s/%s is not taken (image/png, image/jpeg, or subtype PDF with any type of data)", typ, sub)
 	}
 }
 
