@@ -158,3 +158,28 @@ func TestEDPDFWhateverTypeOfData(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceSectionAsWords: OBR-24 written as words ("Magnetic Resonance
+// Imaging", a public HAPI test message with title "MRA Head w and w/o
+// Contrast") decides the kind as a title's words do; was refused as
+// "neither pathology nor imaging". A section that is neither stays refused.
+func TestServiceSectionAsWords(t *testing.T) {
+	msg := func(title, obr24 string) []byte {
+		return []byte("MSH|^~\\&|RIS|RAD|FOLIO|RAD|20261120140300||ORU^R01|M1|P|2.5.1\r" +
+			"PID|1||900001^^^LAB^MR||Doe^Jane||19610409|F\r" +
+			"OBR|1||R26-1|70544^" + title + "^CPT4|||20261118093000||||||||||||||20261120140100|||" + obr24 + "|F\r" +
+			"OBX|1|TX|X1^Result^L||No acute intracranial abnormality.||||||F\r")
+	}
+	for _, c := range []struct{ title, obr24 string }{
+		{"Head study", "Magnetic Resonance Imaging"},
+		{"MRA Head w and w/o Contrast", "XYZ"},
+	} {
+		_, m, err := hl7input.Parse(msg(c.title, c.obr24), hl7input.Site{})
+		if err != nil || m[0].Report.Kind != report.KindRadiology {
+			t.Errorf("title %q OBR-24 %q: %v, want a radiology report", c.title, c.obr24, err)
+		}
+	}
+	if _, _, err := hl7input.Parse(msg("Head study", "Chemistry"), hl7input.Site{}); err == nil {
+		t.Errorf("OBR-24 Chemistry: taken, want refused")
+	}
+}

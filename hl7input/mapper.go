@@ -403,6 +403,11 @@ func (mp *mapper) kind(g *group, title string) string {
 		if k, ok := serviceKinds[code]; ok {
 			return k
 		}
+		// Senders write the section as words ("Magnetic Resonance
+		// Imaging" in a public HAPI test message).
+		if k := kindFromWords(code); k != "" {
+			return k
+		}
 	}
 	for _, s := range g.body {
 		if s.Name != "OBX" {
@@ -434,7 +439,7 @@ func (mp *mapper) kind(g *group, title string) string {
 
 var (
 	apWords  = []string{"patholog", "cytolog", "biopsy", "histolog", "autopsy", "frozen section", "bone marrow", "surgical"}
-	radWords = []string{"radiolog", "imaging", "ultrasound", "sonograph", "mammogra", "tomograph", "radiograph", "x-ray", "xray", "mri", "ct", "pet", "us", "xr", "nm", "fluoro"}
+	radWords = []string{"radiolog", "imaging", "magnetic resonance", "ultrasound", "sonograph", "mammogra", "tomograph", "radiograph", "x-ray", "xray", "mri", "ct", "pet", "us", "xr", "nm", "mra", "cta", "fluoro"}
 )
 
 func kindFromWords(title string) string {
