@@ -21,7 +21,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/fhir"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 )
 

@@ -83,8 +83,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/store"
 )

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/foliohealth/folio/hl7input"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 )
 

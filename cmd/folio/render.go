@@ -18,8 +18,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 	"golang.org/x/term"

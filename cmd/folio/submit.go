@@ -16,7 +16,7 @@ import (
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/input"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )

@@ -20,8 +20,8 @@ import (
 )
 
 const (
-	fixturesDir = "../fixtures"
-	badDir      = "../fixtures/bad"
+	fixturesDir = "../../fixtures"
+	badDir      = "../../fixtures/bad"
 )
 
 // job is one render job of the workload and what it must end as.

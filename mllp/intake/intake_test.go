@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio/hl7"
-	"github.com/foliohealth/folio/hl7input"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
@@ -44,7 +44,7 @@ func open(t *testing.T) (*queue.Queue, *queue.Server) {
 
 func fixture(t *testing.T, name string) [][]byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "fixtures", "hl7", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "hl7", name))
 	if err != nil {
 		t.Fatal(err)
 	}

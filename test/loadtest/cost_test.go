@@ -14,7 +14,7 @@ func TestFixtureCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cost run in -short mode")
 	}
-	paths, err := filepath.Glob(filepath.Join("..", "fixtures", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("..", "..", "fixtures", "*.json"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}

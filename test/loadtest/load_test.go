@@ -17,7 +17,7 @@ const fixture = "surgical-breast.json"
 
 func readFixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "fixtures", fixture))
+	b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}

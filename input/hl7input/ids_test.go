@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -17,7 +17,7 @@ import (
 // "/", spaces, "_", "#" and 199 characters. 200 characters, or a control
 // character, are refused at OBR-3.1.
 func TestIdentifierVerbatim(t *testing.T) {
-	_, mapped := mapFile(t, filepath.Join("..", "fixtures", "ids", "hl7", "ids.hl7"))
+	_, mapped := mapFile(t, filepath.Join("..", "..", "fixtures", "ids", "hl7", "ids.hl7"))
 	var ids []string
 	for _, m := range mapped {
 		if m.Report.ID != m.Report.Accession {

@@ -242,7 +242,7 @@ func TestEscapeMD(t *testing.T) {
 // FuzzMap: any input is mapped or refused with a path, never a panic, and
 // a mapped report always satisfies the contract.
 func FuzzMap(f *testing.F) {
-	for _, pat := range []string{"../fixtures/fhir/*.json", "../fixtures/fhir/bad/*.json", "../fixtures/fhir/hl7/*.json"} {
+	for _, pat := range []string{"../../fixtures/fhir/*.json", "../../fixtures/fhir/bad/*.json", "../../fixtures/fhir/hl7/*.json"} {
 		files, _ := filepath.Glob(pat)
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {

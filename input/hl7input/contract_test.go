@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/foliohealth/folio/hl7"
-	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/input/hl7input"
 )
 
 // TestContractBreaches: what the mapping lets through but report v1

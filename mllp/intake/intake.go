@@ -18,8 +18,8 @@ import (
 	"github.com/foliohealth/folio"
 
 	"github.com/foliohealth/folio/hl7"
-	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"

@@ -1,8 +1,8 @@
-// Package doc is folio's device-independent document: running header, status
+// Package document is folio's device-independent document: running header, status
 // banner and body blocks of styled text, lists, tables, field grids and
 // images. Templates build a Document from a validated report; layout turns it
 // into pages. A Document knows nothing of fonts, pages or PDF.
-package doc
+package document
 
 import (
 	"image"

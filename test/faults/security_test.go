@@ -25,7 +25,7 @@ type security struct {
 
 func newSecurity(t *testing.T) *security {
 	t.Helper()
-	users, err := os.ReadFile("../docs/nats/folio-users.conf")
+	users, err := os.ReadFile("../../docs/nats/folio-users.conf")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foliohealth/folio/intake"
 	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -57,7 +57,7 @@ func listener(b *testing.B) string {
 // message returns the 40-OBX pathology message with accession n, so that
 // every message is a new report (a new job, a new version record).
 func message(b *testing.B, n int) []byte {
-	data, err := os.ReadFile(filepath.Join("..", "fixtures", "hl7", "surgical-breast.hl7"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "hl7", "surgical-breast.hl7"))
 	if err != nil {
 		b.Fatal(err)
 	}
