@@ -303,20 +303,48 @@ authorization {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "    # %s\n", roleSummary[r])
-		fmt.Fprintf(&b, "    {\n      user: %s\n      password: $%s\n      permissions: {\n", r.User(), r.PasswordEnv())
-		writeList := func(name string, subjects []string) {
-			fmt.Fprintf(&b, "        %s: {\n          allow: [\n", name)
-			for _, s := range subjects {
-				fmt.Fprintf(&b, "            %q\n", s)
-			}
-			b.WriteString("          ]\n        }\n")
-		}
-		writeList("publish", p.Publish)
-		writeList("subscribe", p.Subscribe)
-		b.WriteString("      }\n    }\n")
+		fmt.Fprintf(&b, "    {\n      user: %s\n      password: $%s\n", r.User(), r.PasswordEnv())
+		writePermissions(&b, p)
 	}
 	b.WriteString("  ]\n}\n")
 	return b.String()
+}
+
+// writePermissions writes the permissions block of one user of a
+// nats-server authorization block, and closes the user.
+func writePermissions(b *strings.Builder, p Permissions) {
+	b.WriteString("      permissions: {\n")
+	writeList := func(name string, subjects []string) {
+		fmt.Fprintf(b, "        %s: {\n          allow: [\n", name)
+		for _, s := range subjects {
+			fmt.Fprintf(b, "            %q\n", s)
+		}
+		b.WriteString("          ]\n        }\n")
+	}
+	writeList("publish", p.Publish)
+	writeList("subscribe", p.Subscribe)
+	b.WriteString("      }\n    }\n")
+}
+
+// NKeyServerAuth returns the authorization block of a nats-server
+// configuration that admits the embedded server's users: one NKey user
+// per role (the seeds under authDir, created if missing) with the role's
+// permissions. A nats-server process with it accepts the clients of
+// EmbeddedOptions(authDir, role), as the embedded server does (a test
+// cluster of nats-server processes, say).
+func NKeyServerAuth(authDir string) (string, error) {
+	keys, err := ensureCredentials(authDir)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("authorization {\n  users: [\n")
+	for _, r := range Roles {
+		fmt.Fprintf(&b, "    {\n      nkey: %s\n", keys[r])
+		writePermissions(&b, RolePermissions(r))
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String(), nil
 }
 
 var roleSummary = map[Role]string{

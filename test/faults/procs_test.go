@@ -2,7 +2,6 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,8 +15,6 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio/internal/testutil"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 var (
@@ -200,21 +197,7 @@ func (n *natsNode) start(t *testing.T) {
 // until the meta group has a leader).
 func waitJetStream(t *testing.T, sec *security, urls string, d time.Duration) {
 	t.Helper()
-	testutil.PollUntil(t, d, "JetStream answering at "+urls, func() bool {
-		nc, err := nats.Connect(urls, append(sec.options(), nats.Timeout(time.Second))...)
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return false
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_, err = js.AccountInfo(ctx)
-		return err == nil
-	})
+	testutil.WaitJetStream(t, urls, d, sec.options()...)
 }
 
 // waitReady waits until GET base/readyz answers 200.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,52 +12,52 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
 
-// routePortBase is the first of the three fixed loopback route ports of the
-// simulated cluster (FOLIO_SCALE_ROUTE_PORT overrides it).
-const routePortBase = 16248
-
-// startCluster starts three embedded nats-servers clustered over loopback
-// routes on fixed ports, from configuration text, and returns their client
-// URLs joined with commas.
-func startCluster(t *testing.T) (string, string) {
+// startCluster starts three nats-server processes clustered over loopback
+// routes (so that the race detector watches folio's code, not the
+// server's), each admitting the users of one set of embedded credentials,
+// and returns their client URLs joined with commas and that credentials
+// directory, once the cluster answers JetStream requests.
+func startCluster(t *testing.T) (string, string, []*testutil.NATSProcess) {
 	t.Helper()
-	base := routePortBase
-	if v := os.Getenv("FOLIO_SCALE_ROUTE_PORT"); v != "" {
-		var err error
-		if base, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("FOLIO_SCALE_ROUTE_PORT=%q: %v", v, err)
-		}
-	}
-	var routes []string
-	for i := range 3 {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", base+i))
-	}
-	var urls []string
 	authDir := t.TempDir() // one set of credentials for the cluster
-	for i := range 3 {
-		dir := t.TempDir()
-		conf := fmt.Sprintf(`
-server_name: scale-n%d
-listen: 127.0.0.1:-1
-max_payload: 20MB
-jetstream { store_dir: %q }
-cluster {
-  name: folio-scale
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-`, i+1, filepath.Join(dir, "nats"), base+i, strings.Join(routes, ", "))
-		s, err := queue.StartServer(queue.ServerConfig{DataDir: dir, AuthDir: authDir, ConfigText: conf, Logger: quietLog()})
-		if err != nil {
-			t.Fatalf("node %d: %v (route port %d taken? set FOLIO_SCALE_ROUTE_PORT)", i+1, err, base+i)
-		}
-		t.Cleanup(s.Shutdown)
-		urls = append(urls, s.ClientURL())
+	auth, err := queue.NKeyServerAuth(authDir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(urls, ","), authDir
+	nodes, urls := testutil.StartNATSCluster(t, testutil.MustBuild(t, testutil.NATSServer, false), 3, "max_payload: 20MB\n"+auth)
+	admin, err := queue.EmbeddedOptions(authDir, queue.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitJetStream(t, urls, time.Minute, admin...)
+	return urls, authDir, nodes
+}
+
+// serversCPU is the user+system CPU time the server processes have used
+// so far (from /proc; 0 for a process it cannot read).
+func serversCPU(nodes []*testutil.NATSProcess) time.Duration {
+	var sum time.Duration
+	for _, n := range nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.Cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses:
+		// utime and stime are the 12th and 13th, in clock ticks (100 a
+		// second on Linux).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		sum += time.Duration(u+st) * 10 * time.Millisecond
+	}
+	return sum
 }
 
 // TestScaleCluster is the simulated run of docs/SCALING.md: the same jobs
@@ -88,7 +87,9 @@ func TestScaleCluster(t *testing.T) {
 	}
 	t.Logf("render alone: %v CPU per render", renderCPU.Round(time.Microsecond))
 
-	run := func(name string, cfg Config) *Result {
+	// run measures cfg's pipeline; the CPU of servers (processes of their
+	// own) counts in its CPU per job as an embedded server's does.
+	run := func(name string, cfg Config, servers []*testutil.NATSProcess) *Result {
 		p, err := Start(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -98,18 +99,23 @@ func TestScaleCluster(t *testing.T) {
 		if r, err := Run(ctx, p, Options{Report: report, Jobs: 50, MaxInFlight: 16}); err != nil || r.Done != 50 {
 			t.Fatalf("%s warm-up: %v %+v", name, err, r)
 		}
+		cpu0 := serversCPU(servers)
 		r, err := Run(ctx, p, Options{Report: report, Jobs: jobs, MaxInFlight: 16})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if n := r.Done + r.Failed; len(servers) > 0 && n > 0 {
+			r.CPU += serversCPU(servers) - cpu0
+			r.CPUPerJob = r.CPU / time.Duration(n)
 		}
 		logResult(t, name, r)
 		checkResult(t, name, r)
 		return r
 	}
-	one := run("R1 single server, 4 workers", Config{DataDir: t.TempDir(), Workers: 1, WorkerProcs: 4})
-	urls, authDir := startCluster(t)
+	one := run("R1 single server, 4 workers", Config{DataDir: t.TempDir(), Workers: 1, WorkerProcs: 4}, nil)
+	urls, authDir, nodes := startCluster(t)
 	auth := func(r queue.Role) ([]nats.Option, error) { return queue.EmbeddedOptions(authDir, r) }
-	three := run("R3 3-node cluster, 4 workers", Config{DataDir: t.TempDir(), NATSURL: urls, Auth: auth, Replicas: 3, Workers: 1, WorkerProcs: 4})
+	three := run("R3 3-node cluster, 4 workers", Config{DataDir: t.TempDir(), NATSURL: urls, Auth: auth, Replicas: 3, Workers: 1, WorkerProcs: 4}, nodes)
 	if t.Failed() {
 		return
 	}
@@ -124,3 +130,9 @@ func TestScaleCluster(t *testing.T) {
 }
 
 func quietLog() *slogLogger { return slogDiscard() }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.Cleanup() // the nats-server executable the cluster tests built
+	os.Exit(code)
+}
