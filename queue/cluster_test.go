@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 )
 
@@ -23,7 +24,7 @@ func TestClusterLosesNode(t *testing.T) {
 		t.Skip("cluster test in -short mode")
 	}
 	authDir := t.TempDir() // one set of credentials for the whole cluster
-	auth, err := NKeyServerAuth(authDir)
+	auth, err := broker.NKeyServerAuth(authDir, RolePermissions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,14 +33,14 @@ func TestClusterLosesNode(t *testing.T) {
 	for _, n := range nodes {
 		servers[n.Name] = n
 	}
-	admin, err := EmbeddedOptions(authDir, RoleAdmin)
+	admin, err := broker.EmbeddedOptions(authDir, broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitJetStream(t, urls, time.Minute, admin...)
 	cfg := testConfig()
 	cfg.Replicas = 3
-	_, q := openQueueAt(t, urls, authDir, RoleAdmin, cfg)
+	_, q := openQueueAt(t, urls, authDir, broker.RoleAdmin, cfg)
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error {
 		select { // a render that takes a little while
@@ -108,19 +109,19 @@ func TestMain(m *testing.M) {
 // crashWorker runs a worker whose renders announce themselves on stdout and
 // then hang until the process is killed.
 func crashWorker(url, authDir string) {
-	auth, err := EmbeddedOptions(authDir, RoleWorker)
+	auth, err := broker.EmbeddedOptions(authDir, broker.RoleWorker)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	nc, err := Connect(url, auth...)
+	nc, err := broker.Connect(url, auth...)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
 	ctx := context.Background()
 	cfg := crashConfig()
-	cfg.Role = RoleWorker
+	cfg.Role = broker.RoleWorker
 	q, err := Open(ctx, nc, cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)

@@ -83,6 +83,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/report"
@@ -153,7 +154,7 @@ type Config struct {
 	// job statuses only, and both wait (until Open's context ends) for a
 	// worker to have created them. A submitter cannot write statuses: its
 	// jobs have none until a worker takes them (Status: folio.ErrNotFound).
-	Role Role
+	Role broker.Role
 }
 
 func (c Config) withDefaults() Config {
@@ -444,9 +445,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 
 func (q *Queue) setup(ctx context.Context) error {
 	switch q.cfg.Role {
-	case RoleAPI, RoleSubmitter:
+	case broker.RoleAPI, broker.RoleSubmitter:
 		return q.bind(ctx)
-	case "", RoleAdmin, RoleWorker:
+	case "", broker.RoleAdmin, broker.RoleWorker:
 	default:
 		return fmt.Errorf("unknown role %q", q.cfg.Role)
 	}
@@ -522,7 +523,7 @@ func (q *Queue) bind(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var err error
-	if q.cfg.Role == RoleSubmitter {
+	if q.cfg.Role == broker.RoleSubmitter {
 		if q.status, err = q.js.KeyValue(ctx, BucketJobs); err != nil {
 			return fmt.Errorf("bucket %s: %w", BucketJobs, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 )
 
 // roundTripRenderer is the renderer the round-trip test uses: the real
@@ -287,8 +288,8 @@ func TestNewVersionSupersedes(t *testing.T) {
 func TestDataDirRefusedTwice(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "")
-	_, err := StartServer(ServerConfig{DataDir: dir, Listen: "127.0.0.1:-1", Logger: quietLogger()})
-	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), filepath.Join(dir, "nats.lock")) {
+	_, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: dir, Listen: "127.0.0.1:-1", Logger: quietLogger()})
+	if !errors.Is(err, broker.ErrDataDirInUse) || !strings.Contains(err.Error(), filepath.Join(dir, "nats.lock")) {
 		t.Fatalf("second server on the same data dir: %v; want ErrDataDirInUse naming the lock", err)
 	}
 	s.Shutdown()

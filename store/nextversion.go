@@ -89,7 +89,7 @@ func (s *Store) Known(ctx context.Context, reportID string) (int, error) {
 // VersionStore is the part of a Store that derives content versions
 // (NextVersion, Known): all that a process publishing jobs from unversioned input
 // (folio submit with HL7 v2 files, folio mllp) may do with the index. Under
-// NATS permissions (queue.RoleSubmitter) it reads and writes only the
+// NATS permissions (broker.RoleSubmitter) it reads and writes only the
 // index's content.* keys.
 type VersionStore struct{ s *Store }
 

@@ -143,7 +143,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 
 // Bind returns a Store over buckets that already exist, creating or
 // changing nothing: what a process that may only read them (the NATS api
-// role, queue.RoleAPI) uses. Of cfg only CallTimeout counts.
+// role, broker.RoleAPI) uses. Of cfg only CallTimeout counts.
 func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 10 * time.Second

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -35,12 +36,12 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := nf.options(queue.RoleAPI, *data)
+	auth, err := nf.options(broker.RoleAPI, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI}, log)
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: broker.RoleAPI}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed

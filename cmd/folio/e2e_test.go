@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 	"github.com/nats-io/nats.go"
@@ -359,9 +360,9 @@ func fhirGet(t *testing.T, base, path, token, accept string) (*http.Response, []
 // connectAs connects to the NATS server of a running folio serve with the
 // credentials of role from its data directory; the caller closes the
 // connection.
-func connectAs(t *testing.T, srv *server, role queue.Role) *nats.Conn {
+func connectAs(t *testing.T, srv *server, role broker.Role) *nats.Conn {
 	t.Helper()
-	auth, err := queue.EmbeddedOptions(srv.data, role)
+	auth, err := broker.EmbeddedOptions(srv.data, role)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -21,12 +22,12 @@ import (
 // of submit, the submitter's role: they read job statuses) and binds to
 // the job statuses.
 func openQueue(ctx context.Context, nf *natsFlags, dataDir string) (*queue.Queue, func(), error) {
-	nc, err := nf.connect(queue.RoleSubmitter, dataDir, nats.MaxReconnects(10))
+	nc, err := nf.connect(broker.RoleSubmitter, dataDir, nats.MaxReconnects(10))
 	if err != nil {
 		return nil, nil, err
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
+	q, err := queue.Open(octx, nc, queue.Config{Role: broker.RoleSubmitter})
 	cancel()
 	if err != nil {
 		nc.Close()

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/mllp/intake"
@@ -118,12 +119,12 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := nf.options(queue.RoleSubmitter, *data)
+	auth, err := nf.options(broker.RoleSubmitter, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleSubmitter}, log)
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: broker.RoleSubmitter}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio mllp:", err)
 		return exitFailed

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
@@ -92,7 +93,7 @@ func fixtureMessages(t *testing.T, pattern string) (names []string, msgs [][]byt
 // (its last sequence): a duplicate publish does not raise it.
 func jobsAccepted(t *testing.T, srv *server) uint64 {
 	t.Helper()
-	nc := connectAs(t, srv, queue.RoleAdmin)
+	nc := connectAs(t, srv, broker.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

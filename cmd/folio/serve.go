@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/console"
 	"github.com/foliohealth/folio/queue"
 )
@@ -73,14 +74,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// listener publishes jobs as a submitter, not with the workers'
 	// connection): the embedded server's own credentials, or the same
 	// flags for an external server.
-	roleAuth := func(r queue.Role) ([]nats.Option, error) { return pf.nats.options(r, *data) }
+	roleAuth := func(r broker.Role) ([]nats.Option, error) { return pf.nats.options(r, *data) }
 	if url == "" {
-		if host, _, err := net.SplitHostPort(*listen); err == nil && !queue.LoopbackHost(host) && !*pf.nats.insecure {
+		if host, _, err := net.SplitHostPort(*listen); err == nil && !broker.LoopbackHost(host) && !*pf.nats.insecure {
 			fmt.Fprintf(stderr, "folio serve: --nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
 				"run an external nats-server with TLS (docs/SECURITY.md), or give --nats-insecure\n", *listen)
 			return exitUsage
 		}
-		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
+		srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
@@ -88,17 +89,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer srv.Shutdown()
 		url = srv.ClientURL()
 		roleAuth = srv.ClientOptions
-		if auth, err = srv.ClientOptions(queue.RoleWorker); err != nil {
+		if auth, err = srv.ClientOptions(broker.RoleWorker); err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
 		}
 		log.Debug("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways,
-			"credentials", queue.CredentialsDir(*data))
-	} else if auth, err = pf.nats.options(queue.RoleWorker, *data); err != nil {
+			"credentials", broker.CredentialsDir(*data))
+	} else if auth, err = pf.nats.options(broker.RoleWorker, *data); err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
+	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: broker.RoleWorker}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed
@@ -109,12 +110,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// answering means every listener of this process is accepting.
 	var mllpBound string
 	if *mllpAddr != "" {
-		sauth, err := roleAuth(queue.RoleSubmitter)
+		sauth, err := roleAuth(broker.RoleSubmitter)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve:", err)
 			return exitFailed
 		}
-		sp, err := openPipeline(ctx, url, sauth, queue.Config{Role: queue.RoleSubmitter}, log)
+		sp, err := openPipeline(ctx, url, sauth, queue.Config{Role: broker.RoleSubmitter}, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio serve: MLLP's connection:", err)
 			return exitFailed
@@ -288,7 +289,7 @@ type pipeline struct {
 // sets up or binds the pipeline's resources for cfg.Role.
 func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue.Config, log *slog.Logger) (*pipeline, error) {
 	p := &pipeline{closed: make(chan struct{})}
-	nc, err := queue.Connect(url, append(auth,
+	nc, err := broker.Connect(url, append(auth,
 		nats.ClosedHandler(func(*nats.Conn) { close(p.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -311,7 +312,7 @@ func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue
 	}
 	p.reg = prometheus.NewRegistry()
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Role == queue.RoleAPI || cfg.Role == queue.RoleSubmitter {
+	if cfg.Role == broker.RoleAPI || cfg.Role == broker.RoleSubmitter {
 		p.metrics = queue.NewMetrics(p.reg, nil) // the role may not read the queue's depth
 	} else {
 		p.metrics = queue.NewMetrics(p.reg, p.q)

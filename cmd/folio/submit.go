@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/mllp/intake"
@@ -82,14 +83,14 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		enc.Encode(l)
 	}
-	nc, err := nf.connect(queue.RoleSubmitter, *data, nats.MaxReconnects(10))
+	nc, err := nf.connect(broker.RoleSubmitter, *data, nats.MaxReconnects(10))
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)
 		return exitFailed
 	}
 	defer nc.Close()
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
+	q, err := queue.Open(octx, nc, queue.Config{Role: broker.RoleSubmitter})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)

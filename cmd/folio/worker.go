@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -33,12 +34,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := pf.nats.options(queue.RoleWorker, *data)
+	auth, err := pf.nats.options(broker.RoleWorker, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
+	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: broker.RoleWorker}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitFailed

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/mllp"
 	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
@@ -28,12 +29,12 @@ import (
 func listener(b *testing.B) string {
 	b.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: b.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: b.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}

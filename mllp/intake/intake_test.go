@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
@@ -22,15 +23,15 @@ import (
 
 // open starts an embedded nats-server and returns the queue on it and the
 // server (to stop it).
-func open(t *testing.T) (*queue.Queue, *queue.Server) {
+func open(t *testing.T) (*queue.Queue, *broker.Server) {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
@@ -64,7 +65,7 @@ type deployment struct {
 // connect opens the test's own queue client (same Config as the processes).
 func (d *deployment) connect() {
 	t := d.t
-	nc, err := queue.Connect(d.urls, d.sec.options()...)
+	nc, err := broker.Connect(d.urls, d.sec.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +90,10 @@ func (d *deployment) connect() {
 func (d *deployment) startWorker() *proc {
 	d.seq++
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(d.t, 1)[0])
-	p := startEnv(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, d.sec.folioEnv(queue.RoleWorker),
+	p := startEnv(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, d.sec.folioEnv(broker.RoleWorker),
 		append([]string{"worker", "--nats-url", d.urls,
 			"--workers", fmt.Sprint(d.slots), "--replicas", fmt.Sprint(d.replicas), "--addr", addr},
-			d.sec.folioArgs(queue.RoleWorker)...)...)
+			d.sec.folioArgs(broker.RoleWorker)...)...)
 	waitReady(d.t, p, "http://"+addr, 90*time.Second)
 	d.workers = append(d.workers, p)
 	return p
@@ -106,9 +107,9 @@ func (d *deployment) startAPI() {
 		d.apiAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 		d.apiData = t.TempDir()
 	}
-	d.api = startEnv(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, d.sec.folioEnv(queue.RoleAPI),
+	d.api = startEnv(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, d.sec.folioEnv(broker.RoleAPI),
 		append([]string{"api", "--nats-url", d.urls, "--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData},
-			d.sec.folioArgs(queue.RoleAPI)...)...)
+			d.sec.folioArgs(broker.RoleAPI)...)...)
 	d.apiProcs = append(d.apiProcs, d.api)
 	waitReady(t, d.api, d.base(), 90*time.Second)
 	if d.token == "" {

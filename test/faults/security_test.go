@@ -9,8 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
-	"github.com/foliohealth/folio/queue"
 )
 
 // security is a deployment's NATS security, as docs/SECURITY.md sets it up:
@@ -19,7 +19,7 @@ import (
 // own role's password.
 type security struct {
 	tls       testutil.TLSFiles
-	passwords map[queue.Role]string
+	passwords map[broker.Role]string
 	users     []byte // docs/nats/folio-users.conf
 }
 
@@ -29,8 +29,8 @@ func newSecurity(t *testing.T) *security {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &security{tls: testutil.MakeTLS(t, t.TempDir()), passwords: map[queue.Role]string{}, users: users}
-	for _, r := range queue.Roles {
+	s := &security{tls: testutil.MakeTLS(t, t.TempDir()), passwords: map[broker.Role]string{}, users: users}
+	for _, r := range broker.Roles {
 		b := make([]byte, 16)
 		rand.Read(b)
 		s.passwords[r] = hex.EncodeToString(b)
@@ -48,27 +48,27 @@ func (s *security) serverConf() string {
 // serverEnv is the environment of a nats-server: the users' passwords.
 func (s *security) serverEnv() []string {
 	env := testutil.CleanEnv()
-	for _, r := range queue.Roles {
+	for _, r := range broker.Roles {
 		env = append(env, r.PasswordEnv()+"="+s.passwords[r])
 	}
 	return env
 }
 
 // folioArgs are the connection flags of a folio process of role.
-func (s *security) folioArgs(role queue.Role) []string {
+func (s *security) folioArgs(role broker.Role) []string {
 	return []string{"--nats-user", role.User(), "--nats-tls-ca", s.tls.CA,
 		"--nats-tls-cert", s.tls.ClientCert, "--nats-tls-key", s.tls.ClientKey}
 }
 
 // folioEnv is the environment of a folio process of role: its password.
-func (s *security) folioEnv(role queue.Role) []string {
+func (s *security) folioEnv(role broker.Role) []string {
 	return append(testutil.CleanEnv(), "FOLIO_NATS_PASSWORD="+s.passwords[role])
 }
 
 // options are the connection options of the test's own clients (admin).
 func (s *security) options() []nats.Option {
 	return []nats.Option{
-		nats.UserInfo(queue.RoleAdmin.User(), s.passwords[queue.RoleAdmin]),
+		nats.UserInfo(broker.RoleAdmin.User(), s.passwords[broker.RoleAdmin]),
 		nats.RootCAs(s.tls.CA), nats.ClientCert(s.tls.ClientCert, s.tls.ClientKey),
 	}
 }

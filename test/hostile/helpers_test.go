@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/render"
@@ -114,12 +115,12 @@ func pdfText(t testing.TB, pdf []byte) string {
 // bounds the test's calls to 2 minutes.
 func workerQueue(t *testing.T) (context.Context, *queue.Queue) {
 	t.Helper()
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/fhir"
 	"github.com/foliohealth/folio/queue"
 )
@@ -49,7 +50,7 @@ type Config struct {
 	// Auth returns the connection options of a NATS role for NATSURL (nil:
 	// connect without credentials). The embedded server's own credentials
 	// are used when NATSURL is empty.
-	Auth func(queue.Role) ([]nats.Option, error)
+	Auth func(broker.Role) ([]nats.Option, error)
 	// Replicas of the streams and buckets (1).
 	Replicas int
 	// Workers is the number of render slots (runtime.NumCPU()); 0 with
@@ -74,8 +75,8 @@ type Pipeline struct {
 	// Token is a development bearer token with system/*.read.
 	Token string
 
-	srv     *queue.Server
-	auth    func(queue.Role) ([]nats.Option, error)
+	srv     *broker.Server
+	auth    func(broker.Role) ([]nats.Option, error)
 	conns   []*nats.Conn
 	http    *http.Server
 	stop    context.CancelFunc
@@ -83,7 +84,7 @@ type Pipeline struct {
 }
 
 // connect opens a connection to the pipeline's NATS server as role.
-func (p *Pipeline) connect(role queue.Role) (*nats.Conn, error) {
+func (p *Pipeline) connect(role broker.Role) (*nats.Conn, error) {
 	var opts []nats.Option
 	if p.auth != nil {
 		var err error
@@ -91,7 +92,7 @@ func (p *Pipeline) connect(role queue.Role) (*nats.Conn, error) {
 			return nil, err
 		}
 	}
-	return queue.Connect(p.NATSURL, opts...)
+	return broker.Connect(p.NATSURL, opts...)
 }
 
 // Start starts a pipeline. Close it when done.
@@ -117,14 +118,14 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		}
 	}()
 	if p.NATSURL == "" {
-		p.srv, err = queue.StartServer(queue.ServerConfig{DataDir: cfg.DataDir, Listen: "127.0.0.1:-1", Logger: log})
+		p.srv, err = broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: cfg.DataDir, Listen: "127.0.0.1:-1", Logger: log})
 		if err != nil {
 			return p, err
 		}
 		p.NATSURL = p.srv.ClientURL()
 		p.auth = p.srv.ClientOptions
 	}
-	open := func(role queue.Role) (*queue.Queue, error) {
+	open := func(role broker.Role) (*queue.Queue, error) {
 		nc, err := p.connect(role)
 		if err != nil {
 			return nil, err
@@ -136,13 +137,13 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 	}
 	// The submitting side also reads what the API reads and writes the
 	// queued statuses: the admin role.
-	if p.Queue, err = open(queue.RoleAdmin); err != nil {
+	if p.Queue, err = open(broker.RoleAdmin); err != nil {
 		return p, err
 	}
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stop = stop
 	for range cfg.WorkerProcs {
-		wq, err := open(queue.RoleWorker)
+		wq, err := open(broker.RoleWorker)
 		if err != nil {
 			return p, err
 		}
@@ -362,7 +363,7 @@ func Run(ctx context.Context, p *Pipeline, opt Options) (*Result, error) {
 	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 
 	// Job outcomes arrive as events on a connection of our own.
-	nc, err := p.connect(queue.RoleSubmitter)
+	nc, err := p.connect(broker.RoleSubmitter)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
@@ -24,12 +25,12 @@ import (
 func startCluster(t *testing.T) (string, string, []*testutil.NATSProcess) {
 	t.Helper()
 	authDir := t.TempDir() // one set of credentials for the cluster
-	auth, err := queue.NKeyServerAuth(authDir)
+	auth, err := broker.NKeyServerAuth(authDir, queue.RolePermissions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nodes, urls := testutil.StartNATSCluster(t, testutil.MustBuild(t, testutil.NATSServer, false), 3, "max_payload: 20MB\n"+auth)
-	admin, err := queue.EmbeddedOptions(authDir, queue.RoleAdmin)
+	admin, err := broker.EmbeddedOptions(authDir, broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestScaleCluster(t *testing.T) {
 	}
 	one := run("R1 single server, 4 workers", Config{DataDir: t.TempDir(), Workers: 1, WorkerProcs: 4}, nil)
 	urls, authDir, nodes := startCluster(t)
-	auth := func(r queue.Role) ([]nats.Option, error) { return queue.EmbeddedOptions(authDir, r) }
+	auth := func(r broker.Role) ([]nats.Option, error) { return broker.EmbeddedOptions(authDir, r) }
 	three := run("R3 3-node cluster, 4 workers", Config{DataDir: t.TempDir(), NATSURL: urls, Auth: auth, Replicas: 3, Workers: 1, WorkerProcs: 4}, nodes)
 	if t.Failed() {
 		return

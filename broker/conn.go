@@ -1,4 +1,4 @@
-package queue
+package broker
 
 import (
 	"crypto/tls"

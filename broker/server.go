@@ -1,4 +1,4 @@
-package queue
+package broker
 
 import (
 	"errors"
@@ -39,13 +39,16 @@ type ServerConfig struct {
 	// embedded cluster share it, so that a client's credentials hold on
 	// every node.
 	AuthDir string
+	// Policy gives each role's permissions (queue.RolePermissions).
+	// Required, unless ConfigText sets up an authentication of its own.
+	Policy Policy
 	// Logger receives the server's log lines (slog.Default()).
 	Logger *slog.Logger
 }
 
 // Server is an embedded nats-server with JetStream. It requires
 // authentication: one NKey user per Role with that role's permissions
-// (RolePermissions), whose seeds it creates under AuthDir on first start
+// (ServerConfig.Policy), whose seeds it creates under AuthDir on first start
 // (NKeyFile). No client connects without one of them.
 type Server struct {
 	ns      *server.Server
@@ -55,25 +58,25 @@ type Server struct {
 
 // ErrDataDirInUse is returned by StartServer when another process (or
 // another Server in this one) has the data directory.
-var ErrDataDirInUse = errors.New("queue: data directory is in use by another folio process")
+var ErrDataDirInUse = errors.New("broker: data directory is in use by another folio process")
 
 // StartServer starts nats-server in this process with JetStream on disk
 // under cfg.DataDir and waits until it accepts connections with JetStream
 // enabled. It refuses a data directory that another process holds.
 func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.DataDir == "" {
-		return nil, errors.New("queue: embedded server: no data directory")
+		return nil, errors.New("broker: embedded server: no data directory")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("queue: embedded server: %w", err)
+		return nil, fmt.Errorf("broker: embedded server: %w", err)
 	}
 	lockPath := filepath.Join(cfg.DataDir, "nats.lock")
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("queue: embedded server: %w", err)
+		return nil, fmt.Errorf("broker: embedded server: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
@@ -90,7 +93,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.ConfigText != "" {
 		if err := opts.ProcessConfigString(cfg.ConfigText); err != nil {
 			unlock(lock)
-			return nil, fmt.Errorf("queue: embedded server config: %w", err)
+			return nil, fmt.Errorf("broker: embedded server config: %w", err)
 		}
 	} else {
 		host, port, err := splitListen(cfg.Listen)
@@ -115,14 +118,14 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.AuthDir == "" {
 		cfg.AuthDir = cfg.DataDir
 	}
-	if err := embeddedAuth(opts, cfg.AuthDir); err != nil {
+	if err := embeddedAuth(opts, cfg.AuthDir, cfg.Policy); err != nil {
 		unlock(lock)
-		return nil, fmt.Errorf("queue: embedded server credentials: %w", err)
+		return nil, fmt.Errorf("broker: embedded server credentials: %w", err)
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		unlock(lock)
-		return nil, fmt.Errorf("queue: embedded server: %w", err)
+		return nil, fmt.Errorf("broker: embedded server: %w", err)
 	}
 	ns.SetLoggerV2(&slogAdapter{l: cfg.Logger.With("component", "nats")}, false, false, false)
 	go ns.Start()
@@ -130,13 +133,13 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		unlock(lock)
-		return nil, fmt.Errorf("queue: embedded server did not start listening on %s:%d (is the port taken?)", opts.Host, opts.Port)
+		return nil, fmt.Errorf("broker: embedded server did not start listening on %s:%d (is the port taken?)", opts.Host, opts.Port)
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		unlock(lock)
-		return nil, fmt.Errorf("queue: embedded server started without JetStream (store %s); see the log above", opts.StoreDir)
+		return nil, fmt.Errorf("broker: embedded server started without JetStream (store %s); see the log above", opts.StoreDir)
 	}
 	return &Server{ns: ns, lock: lock, authDir: cfg.AuthDir}, nil
 }
@@ -144,17 +147,20 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 // embeddedAuth makes the server require one of the roles' NKeys, creating
 // them under authDir if needed, unless the configuration text already set
 // up its own authentication.
-func embeddedAuth(opts *server.Options, authDir string) error {
+func embeddedAuth(opts *server.Options, authDir string, policy Policy) error {
 	if len(opts.Nkeys) > 0 || len(opts.Users) > 0 || len(opts.Accounts) > 0 ||
 		len(opts.TrustedOperators) > 0 || opts.Username != "" || opts.Authorization != "" {
 		return nil
+	}
+	if policy == nil {
+		return errors.New("no role permissions (ServerConfig.Policy)")
 	}
 	keys, err := ensureCredentials(authDir)
 	if err != nil {
 		return err
 	}
 	for _, r := range Roles {
-		p := RolePermissions(r)
+		p := policy(r)
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{
 			Nkey: keys[r],
 			Permissions: &server.Permissions{
@@ -173,11 +179,11 @@ func splitListen(listen string) (string, int, error) {
 	}
 	host, p, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", 0, fmt.Errorf("queue: nats listen address %q: %w", listen, err)
+		return "", 0, fmt.Errorf("broker: nats listen address %q: %w", listen, err)
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil || port < -1 || port > 65535 {
-		return "", 0, fmt.Errorf("queue: nats listen address %q: bad port", listen)
+		return "", 0, fmt.Errorf("broker: nats listen address %q: bad port", listen)
 	}
 	if host == "" {
 		host = "127.0.0.1"
@@ -240,7 +246,7 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
 	}, opts...)
 	nc, err := nats.Connect(url, all...)
 	if err != nil {
-		return nil, fmt.Errorf("queue: connecting to %s: %w", url, err)
+		return nil, fmt.Errorf("broker: connecting to %s: %w", url, err)
 	}
 	return nc, nil
 }
