@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,13 +18,9 @@ func runCreds(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./folio-data", "data directory of folio serve")
 	role := fs.String("role", "", "print only the seed file of this role (admin, worker, api, submitter)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio creds:", err)
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
 		fmt.Fprintln(stderr, "folio creds: no arguments expected")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -62,12 +61,9 @@ func runDaemon(ctx context.Context, d daemon, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, d.name+":", err)
 		return code
 	}
-	pos, err := parseArgs(d.fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return fail(exitUsage, err)
+	pos, code, ok := parseFlags(d.fs, args, stderr)
+	if !ok {
+		return code
 	}
 	msg := ""
 	if d.usage != nil {
@@ -84,6 +80,7 @@ func runDaemon(ctx context.Context, d daemon, args []string, stdout, stderr io.W
 
 	url := *d.nats.url
 	var auth []nats.Option
+	var err error
 	// roleAuth returns the connection options of a role: the flags'
 	// credentials for an external server, the embedded server's own.
 	roleAuth := func(r broker.Role) ([]nats.Option, error) { return d.nats.options(r, *d.data) }

@@ -45,13 +45,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
 	sitePath := addSiteFlag(fs)
-	paths, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio submit:", err)
-		return exitUsage
+	paths, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	var outs []string
 	for _, o := range strings.Split(*outputs, ",") {
@@ -111,7 +107,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	hl7in := intake.New(q, q.Versions(), intake.Config{Outputs: outs, Site: site})
-	code := exitOK
+	code = exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}
 	sourceOf := map[string]string{}
