@@ -206,14 +206,21 @@ const (
 // str reads a string field. It returns the value and whether the field was
 // present with a string value. A required field that is absent is reported
 // as "required"; pass optional and check presence yourself for rules that
+// get returns the value of key in o, reporting a missing key that is
+// required (n is not optional). The field's path is built only when there
+// is a problem to report.
+func (w *walker) get(path string, o *object, key string, n need) (any, bool) {
+	v, ok := o.get(key)
+	if !ok && n != optional {
+		w.fail(join(path, key), "required")
+	}
+	return v, ok
+}
+
 // depend on other fields.
 func (w *walker) str(path string, o *object, key string, n need) (string, bool) {
-	// The field's path is built only when there is a problem to report.
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(join(path, key), "required")
-		}
 		return "", false
 	}
 	s, ok := asString(v)
@@ -397,6 +404,15 @@ func withoutValue(s string, max int) string {
 
 // timeField reads an RFC 3339 date-time field; it returns nil when the field
 // is absent or wrong.
+// optionalTime is timeField of a key that may be absent (nil then) but not
+// empty.
+func (w *walker) optionalTime(path string, o *object, key string) *time.Time {
+	if _, ok := o.get(key); !ok {
+		return nil
+	}
+	return w.timeField(path, o, key, nonEmpty)
+}
+
 func (w *walker) timeField(path string, o *object, key string, n need) *time.Time {
 	s, ok := w.str(path, o, key, n)
 	if !ok || s == "" && n == nonEmpty {
@@ -421,11 +437,8 @@ func parseTime(s string) (time.Time, error) {
 // obj reads an object field.
 func (w *walker) obj(path string, o *object, key string, n need) (*object, string) {
 	p := join(path, key)
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(p, "required")
-		}
 		return nil, p
 	}
 	m, ok := v.(*object)
@@ -440,11 +453,8 @@ func (w *walker) obj(path string, o *object, key string, n need) (*object, strin
 // and many name the elements for messages.
 func (w *walker) arr(path string, o *object, key string, n need, min, max int, one, many string) ([]any, string) {
 	p := join(path, key)
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(p, "required")
-		}
 		return nil, p
 	}
 	a, ok := v.([]any)
@@ -522,18 +532,10 @@ func (w *walker) report(o *object) *Report {
 		r.EncounterID = w.fhirID("", o, "encounterId", nonEmpty)
 	}
 	if a, path := w.arr("", o, "performers", optional, 0, w.lim.MaxPerformers, "performer", "performers"); len(a) > 0 {
-		for i, v := range a {
-			if p, ok := w.elem(index(path, i), v); ok {
-				r.Performers = append(r.Performers, w.performer(index(path, i), p))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Performers = append(r.Performers, w.performer(path, e)) })
 	}
 	if a, path := w.arr("", o, "specimens", optional, 0, w.lim.MaxSpecimens, "specimen", "specimens"); len(a) > 0 {
-		for i, v := range a {
-			if s, ok := w.elem(index(path, i), v); ok {
-				r.Specimens = append(r.Specimens, w.specimen(index(path, i), s))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Specimens = append(r.Specimens, w.specimen(path, e)) })
 	}
 	if e, path := w.obj("", o, "exam", optional); e != nil {
 		r.Exam = w.exam(path, e)
@@ -542,11 +544,7 @@ func (w *walker) report(o *object) *Report {
 		r.Sections = w.sections(path, a, 1)
 	}
 	if a, path := w.arr("", o, "addenda", optional, 0, w.lim.MaxAddenda, "addendum", "addenda"); len(a) > 0 {
-		for i, v := range a {
-			if ad, ok := w.elem(index(path, i), v); ok {
-				r.Addenda = append(r.Addenda, w.addendum(index(path, i), ad))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Addenda = append(r.Addenda, w.addendum(path, e)) })
 	}
 	if am, path := w.obj("", o, "amendment", optional); am != nil {
 		w.keys(path, am, amendmentKeys, nil)
@@ -562,6 +560,16 @@ func (w *walker) report(o *object) *Report {
 	// are printed with those lines as not stated, and warned about
 	// (templates.Build; issue 18).
 	return r
+}
+
+// objects calls f with the path and the object of each element of the
+// array a at path that is an object (elem reports the others).
+func (w *walker) objects(path string, a []any, f func(path string, o *object)) {
+	for i, v := range a {
+		if o, ok := w.elem(index(path, i), v); ok {
+			f(index(path, i), o)
+		}
+	}
 }
 
 // elem checks that an array element is an object.
@@ -637,9 +645,7 @@ func (w *walker) performer(path string, o *object) Performer {
 	w.keys(path, o, performerKeys, nil)
 	p.Name, _ = w.str(path, o, "name", nonEmpty)
 	p.Role, _ = w.str(path, o, "role", optional) // "": not stated, line without it
-	if _, ok := o.get("signedAt"); ok {
-		p.SignedAt = w.timeField(path, o, "signedAt", nonEmpty)
-	}
+	p.SignedAt = w.optionalTime(path, o, "signedAt")
 	return p
 }
 
@@ -649,12 +655,8 @@ func (w *walker) specimen(path string, o *object) Specimen {
 	w.keys(path, o, specimenKeys, nil)
 	s.Label, _ = w.str(path, o, "label", nonEmpty)
 	s.Description, _ = w.str(path, o, "description", optional) // "": not stated
-	if _, ok := o.get("collected"); ok {
-		s.Collected = w.timeField(path, o, "collected", nonEmpty)
-	}
-	if _, ok := o.get("received"); ok {
-		s.Received = w.timeField(path, o, "received", nonEmpty)
-	}
+	s.Collected = w.optionalTime(path, o, "collected")
+	s.Received = w.optionalTime(path, o, "received")
 	return s
 }
 

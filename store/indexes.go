@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -56,14 +54,7 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 		versions = append(versions, version)
 		slices.Sort(versions)
 		data, _ := json.Marshal(versions)
-		cctx, cancel = s.call(ctx)
-		if rev == 0 {
-			_, err = s.index.Create(cctx, key, data)
-		} else {
-			_, err = s.index.Update(cctx, key, data, rev)
-		}
-		cancel()
-		if err == nil {
+		if err = s.putIndex(ctx, key, data, rev); err == nil {
 			return versions, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
@@ -75,34 +66,17 @@ func (s *Store) addVersion(ctx context.Context, reportID string, version int) ([
 // RecordsByPatient returns every record of a patient, oldest first (by
 // issued time, then id), except those entered in error.
 func (s *Store) RecordsByPatient(ctx context.Context, patientID string) ([]*folio.Record, error) {
-	keys, err := s.listKeys(ctx, "patient."+enc(patientID)+".>")
+	all, err := s.recordsIndexed(ctx, "patient."+enc(patientID)+".>")
 	if err != nil {
 		return nil, fmt.Errorf("store: records of patient %s: %w", patientID, err)
 	}
-	var recs []*folio.Record
-	for _, k := range keys {
-		raw, err := base64.RawURLEncoding.DecodeString(k[strings.LastIndexByte(k, '.')+1:])
-		if err != nil {
-			continue
-		}
-		rec, err := s.Record(ctx, string(raw))
-		if errors.Is(err, folio.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	recs := all[:0]
+	for _, rec := range all {
 		if rec.PatientID != patientID || rec.EnteredInError != "" {
 			continue // being unindexed
 		}
 		recs = append(recs, rec)
 	}
-	slices.SortFunc(recs, func(a, b *folio.Record) int {
-		if c := a.Issued.Compare(b.Issued); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	return recs, nil
 }
 
@@ -132,4 +106,18 @@ func (s *Store) unindex(ctx context.Context, rec *folio.Record) error {
 		return fmt.Errorf("store: unindexing record %s: %w", rec.ID, err)
 	}
 	return nil
+}
+
+// putIndex writes an index entry with compare-and-set: it creates key when
+// rev is 0, else updates the entry if its revision is still rev.
+func (s *Store) putIndex(ctx context.Context, key string, data []byte, rev uint64) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	var err error
+	if rev == 0 {
+		_, err = s.index.Create(ctx, key, data)
+	} else {
+		_, err = s.index.Update(ctx, key, data, rev)
+	}
+	return err
 }

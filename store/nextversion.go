@@ -48,14 +48,7 @@ func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, 
 		}
 		digests = append(digests, digest)
 		data, _ := json.Marshal(digests)
-		cctx, cancel = s.call(ctx)
-		if rev == 0 {
-			_, err = s.index.Create(cctx, key, data)
-		} else {
-			_, err = s.index.Update(cctx, key, data, rev)
-		}
-		cancel()
-		if err == nil {
+		if err = s.putIndex(ctx, key, data, rev); err == nil {
 			return len(digests), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {

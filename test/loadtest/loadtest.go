@@ -297,38 +297,36 @@ type Result struct {
 // sample nearest the middle of the run (by jobs done) to the last one, per
 // 1,000 jobs ended in between.
 func (r *Result) MemoryGrowth() (rssPer1000, heapPer1000 float64, ok bool) {
-	if len(r.Samples) < 4 {
-		return 0, 0, false
-	}
-	last := r.Samples[len(r.Samples)-1]
-	mid := r.Samples[0]
-	for _, s := range r.Samples {
-		if s.Done <= last.Done/2 {
-			mid = s
-		}
-	}
-	jobs := float64(last.Done - mid.Done)
-	if jobs <= 0 {
+	mid, last, jobs, ok := r.secondHalf()
+	if !ok {
 		return 0, 0, false
 	}
 	return float64(last.RSS-mid.RSS) / jobs * 1000, (float64(last.HeapLive) - float64(mid.HeapLive)) / jobs * 1000, true
 }
 
-// ServerGrowth is MemoryGrowth for the external server's RSS
-// (Options.ServerPID): its change per 1,000 jobs over the second half.
-func (r *Result) ServerGrowth() (rssPer1000 float64, ok bool) {
-	if len(r.Samples) < 4 || r.Samples[0].ServerRSS == 0 {
-		return 0, false
+// secondHalf returns the samples at the middle (the last one with at most
+// half the jobs ended) and at the end of the run, and how many jobs ended
+// in between; ok is false with fewer than 4 samples or no job in between.
+func (r *Result) secondHalf() (mid, last Sample, jobs float64, ok bool) {
+	if len(r.Samples) < 4 {
+		return mid, last, 0, false
 	}
-	last := r.Samples[len(r.Samples)-1]
-	mid := r.Samples[0]
+	last = r.Samples[len(r.Samples)-1]
+	mid = r.Samples[0]
 	for _, s := range r.Samples {
 		if s.Done <= last.Done/2 {
 			mid = s
 		}
 	}
-	jobs := float64(last.Done - mid.Done)
-	if jobs <= 0 {
+	jobs = float64(last.Done - mid.Done)
+	return mid, last, jobs, jobs > 0
+}
+
+// ServerGrowth is MemoryGrowth for the external server's RSS
+// (Options.ServerPID): its change per 1,000 jobs over the second half.
+func (r *Result) ServerGrowth() (rssPer1000 float64, ok bool) {
+	mid, last, jobs, ok := r.secondHalf()
+	if !ok || r.Samples[0].ServerRSS == 0 {
 		return 0, false
 	}
 	return float64(last.ServerRSS-mid.ServerRSS) / jobs * 1000, true
