@@ -448,25 +448,11 @@ func TestE2EMLLPProcess(t *testing.T) {
 	}
 	srv := startServe(t)
 	mllpAddr := freeAddr(t)
-	cmd := exec.Command(folioBinary(t), "mllp", "--nats-url", srv.natsURL, "--data", srv.data)
-	cmd.Env = append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	p := startProc(t, "mllp", append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr), "mllp", "--nats-url", srv.natsURL, "--data", srv.data)
+	out := p.log
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("folio mllp after SIGTERM: %v\n%s", err, out.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Error("folio mllp did not stop within 30 s of SIGTERM")
+		if code := p.stop(t); code != 0 {
+			t.Errorf("folio mllp after SIGTERM: exit status %d\n%s", code, out.String())
 		}
 	}()
 	testutil.PollUntil(t, 60*time.Second, "folio mllp ready", func() bool {

@@ -457,41 +457,6 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	cli.checkRoles(roles, cliJob(t))
 }
 
-// proc is a folio process started by a test.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
-}
-
-// startProc starts the folio binary with args and env; it is stopped
-// (SIGTERM, then SIGKILL) when the test ends.
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(folioBinary(t), args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("folio %s log:\n%s", p.name, p.log.String())
-		}
-	})
-	return p
-}
-
 // waitHTTPReady waits until base/readyz answers 200.
 func waitHTTPReady(t *testing.T, p *proc, base string) {
 	t.Helper()

@@ -152,7 +152,7 @@ type NATSProcess struct {
 	Cmd  *exec.Cmd
 	// Name is the server_name of a cluster node (StartNATSCluster).
 	Name   string
-	log    *syncWriter
+	log    *SyncBuffer
 	exited chan struct{}
 }
 
@@ -174,18 +174,21 @@ func (p *NATSProcess) Stop(t testing.TB) {
 // Log returns what the server has written so far.
 func (p *NATSProcess) Log() string { return p.log.String() }
 
-type syncWriter struct {
+// SyncBuffer collects what a child process writes (stdout and stderr) for
+// a test that reads it while the process runs.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (w *syncWriter) Write(p []byte) (int, error) {
+func (w *SyncBuffer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
 
-func (w *syncWriter) String() string {
+// String returns what was written so far.
+func (w *SyncBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
@@ -197,7 +200,7 @@ func (w *syncWriter) String() string {
 // until it greets clients on port, and kills it when the test ends.
 func StartNATSProcess(t testing.TB, bin, conf string, port int, env ...string) *NATSProcess {
 	t.Helper()
-	p := &NATSProcess{Port: port, log: &syncWriter{}, exited: make(chan struct{})}
+	p := &NATSProcess{Port: port, log: &SyncBuffer{}, exited: make(chan struct{})}
 	p.Cmd = exec.Command(bin, "-c", conf)
 	p.Cmd.Env = append(CleanEnv(), env...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
