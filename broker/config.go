@@ -57,8 +57,8 @@ func writePermissions(b *strings.Builder, p Permissions) {
 // ExampleNSC returns nsc commands that create the roles' users in an
 // account of an operator-mode (JWT) deployment, with the permissions
 // policy gives each (docs/nats/nsc-users.sh is this text for
-// queue.RolePermissions; a test keeps it so). Each user's .creds file is then what
-// --nats-creds takes.
+// queue.RolePermissions; a test keeps it so). Each user's .creds file is
+// then what --nats-creds takes.
 func ExampleNSC(policy Policy) string {
 	var b strings.Builder
 	b.WriteString(`#!/bin/sh

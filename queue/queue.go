@@ -59,11 +59,11 @@
 // # Durability
 //
 // The embedded server keeps nats-server's default file-store sync policy
-// unless ServerConfig.SyncAlways is set (folio serve --sync-always):
+// unless broker.ServerConfig.SyncAlways is set (folio serve --sync-always):
 // writes reach the operating system before they are acknowledged (they
 // survive a folio or nats-server crash) and are fsynced every 2 minutes. A
 // machine crash or power loss can lose the last writes; set
-// ServerConfig.SyncAlways (fsync before every acknowledgement, at a cost in
+// broker.ServerConfig.SyncAlways (fsync before every acknowledgement, at a cost in
 // throughput) or run a 3-node cluster with Replicas 3 where that matters.
 package queue
 
@@ -149,7 +149,7 @@ type Config struct {
 	// benchmarks only: nothing survives a restart).
 	MemoryStorage bool
 	// Role is the NATS role the connection has (RolePermissions). Empty,
-	// RoleAdmin and RoleWorker create or update every resource; RoleAPI
+	// broker.RoleAdmin and RoleWorker create or update every resource; RoleAPI
 	// binds to the records, index and Binaries only, RoleSubmitter to the
 	// job statuses only, and both wait (until Open's context ends) for a
 	// worker to have created them. A submitter cannot write statuses: its
