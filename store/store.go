@@ -785,6 +785,9 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	if err := s.indexSearch(ctx, rec); err != nil {
 		return err
 	}
+	if _, err := s.indexDocument(ctx, rec); err != nil {
+		return err
+	}
 	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
 	if err != nil {
 		return err
@@ -831,7 +834,7 @@ func (s *Store) unindex(ctx context.Context, rec *folio.Record) error {
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("store: unindexing record %s: %w", rec.ID, err)
 	}
-	return nil
+	return s.unindexDocument(ctx, rec)
 }
 
 // relink sets Supersedes/SupersededBy on every version of a report and marks
