@@ -84,3 +84,43 @@ type SearchPage struct {
 type Searcher interface {
 	Search(ctx context.Context, q SearchQuery) (*SearchPage, error)
 }
+
+// SearchRecords runs q over records held in memory, positions being their
+// places in recs (1 for the first): the search of a store without an index
+// (tests, small in-memory stores). It costs a pass over recs.
+func SearchRecords(recs []*Record, q SearchQuery) *SearchPage {
+	if q.Count < 1 {
+		q.Count = 1
+	}
+	var pos []uint64
+	var hits []*Record
+	for i, r := range recs {
+		e := EntryOf(r)
+		if r.EnteredInError != "" || (q.Patient != "" && r.PatientID != q.Patient) || (q.Encounter != "" && r.EncounterID != q.Encounter) ||
+			(q.Match != nil && !q.Match(&e)) || (q.Keep != nil && !q.Keep(r)) {
+			continue
+		}
+		pos, hits = append(pos, uint64(i+1)), append(hits, r)
+	}
+	page := &SearchPage{Total: len(hits)}
+	from, to := 0, len(hits)
+	switch {
+	case q.Before > 0:
+		for to > 0 && pos[to-1] >= q.Before {
+			to--
+		}
+		from = max(0, to-q.Count)
+		page.More, page.Earlier = true, from > 0
+	default:
+		for from < len(hits) && pos[from] <= q.After {
+			from++
+		}
+		to = min(len(hits), from+q.Count)
+		page.More, page.Earlier = to < len(hits), q.After > 0
+	}
+	page.Records = hits[from:to]
+	if from < to {
+		page.First, page.Last = pos[from], pos[to-1]
+	}
+	return page
+}

@@ -188,12 +188,40 @@ func (rw *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
+// searchOperation returns the search operation a path names:
+// "_search" for /DocumentReference/_search and /DiagnosticReport/_search,
+// "$docref" for /DocumentReference/$docref, else "".
+func searchOperation(path string) string {
+	switch path {
+	case "/DocumentReference/_search", "/DiagnosticReport/_search":
+		return "_search"
+	case "/DocumentReference/$docref", "/DocumentReference/%24docref":
+		return "$docref"
+	}
+	return ""
+}
+
 // route dispatches on the escaped path, so that nothing the client escaped
 // is ever unescaped into a path separator or dot segment.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	op := searchOperation(path) // "_search", "$docref" or ""
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if op == "_search" {
+			w.Header().Set("Allow", "POST")
+			writeError(w, r, fail(errMethod, "%s is not supported: [type]/_search takes POST with a form body", r.Method))
+			return
+		}
+	case r.Method == http.MethodPost && op != "":
+	default:
 		w.Header().Set("Allow", "GET, HEAD")
+		if op != "" {
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			if op == "_search" {
+				w.Header().Set("Allow", "POST")
+			}
+		}
 		writeError(w, r, fail(errMethod, "%s is not supported: this endpoint is read-only", r.Method))
 		return
 	}
@@ -229,6 +257,9 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fail(errNoRoute, "resource type %q is not served here", truncate(typ, 40)))
 		return
 	}
+	if op != "" {
+		segs = segs[:1]
+	}
 	if len(segs) == 2 {
 		if err := checkID(segs[1]); err != nil {
 			writeError(w, r, err)
@@ -248,7 +279,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	case len(segs) == 2:
 		err = h.readRecordResource(w, r, p, typ, segs[1])
 	default:
-		err = h.search(w, r, p, typ)
+		err = h.search(w, r, p, typ, op == "$docref")
 	}
 	if err != nil {
 		writeError(w, r, err)
