@@ -418,5 +418,3 @@ func (s *Store) RebuildIndex(ctx context.Context) (RebuildStats, error) {
 		}
 	}
 }
-
-
