@@ -69,6 +69,7 @@ type Handler struct {
 	cfg   Config
 	log   *slog.Logger
 	cache *binaryCache
+	now   func() time.Time // the clock of ap date searches
 }
 
 // New returns the endpoint over store.
@@ -94,6 +95,7 @@ func New(store folio.Store, cfg Config) (*Handler, error) {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		cache: newBinaryCache(cfg.CacheBytes, cfg.CacheMaxEntry),
+		now:   time.Now,
 	}, nil
 }
 

@@ -505,7 +505,7 @@ func (sr *searchRequest) filters(now time.Time) (match func(*folio.IndexEntry) b
 				return slices.ContainsFunc(vs, func(v searchValue) bool { return v.id == e.ID })
 			})
 		case "patient", "subject":
-			ms = append(ms, func(e *folio.IndexEntry) bool { return e.PatientID == vs[0].id })
+			// The store's query names the patient (SearchQuery.Patient).
 		case "encounter":
 			ms = append(ms, func(e *folio.IndexEntry) bool {
 				return slices.ContainsFunc(vs, func(v searchValue) bool { return v.id == e.EncounterID })
@@ -701,7 +701,7 @@ func (h *Handler) run(ctx context.Context, sr *searchRequest, p *principal) (*fo
 	if q.Patient == "" && len(encs) == 1 && len(encs[0]) == 1 {
 		q.Encounter = encs[0][0].id
 	}
-	q.Match, q.Keep = sr.filters(time.Now())
+	q.Match, q.Keep = sr.filters(h.now())
 	if sr.docref {
 		keep := q.Keep
 		q.Keep = func(r *folio.Record) bool { return r.SupersededBy == "" && (keep == nil || keep(r)) }
