@@ -68,6 +68,7 @@ func openNATSStore(t testing.TB) *store.Store {
 //	W1-1  pt-s RAD  final        issued 2025-01-10  (withdrawn: entered in error)
 //	O1-1  pt-o AP   final        issued 2024-05-05  collected 2024-05-01           enc e1
 type searchFixture struct {
+	st  *store.Store
 	srv *httptest.Server
 	h   *Handler
 	key *testKey
@@ -125,7 +126,7 @@ func newSearchFixture(t testing.TB) *searchFixture {
 	h.now = func() time.Time { return day("2026-12-01") }
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &searchFixture{srv: srv, h: h, key: k}
+	return &searchFixture{st: st, srv: srv, h: h, key: k}
 }
 
 // searchBundle is what the tests read of a searchset.
@@ -403,6 +404,14 @@ func TestSearchPaging(t *testing.T) {
 		}
 		got = append(got, b.ids(t)...)
 		pages = append(pages, b.link("self"))
+		if len(pages) == 1 {
+			// Stored while paging: found at the end, nothing seen twice.
+			late := &folio.Record{ID: "L1-1", ReportID: "L1", Version: 1, Kind: report.KindAP, Status: "final",
+				Issued: day("2022-01-01"), PatientID: "pt-s"}
+			if err := f.st.PutRecord(context.Background(), late); err != nil {
+				t.Fatal(err)
+			}
+		}
 		next = b.link("next")
 		if next != "" {
 			if !strings.HasPrefix(next, "https://fhir.example.org/r4/DocumentReference?patient=pt-s&_count=2&_cursor=a") {
@@ -411,7 +420,7 @@ func TestSearchPaging(t *testing.T) {
 			next = strings.TrimPrefix(next, "https://fhir.example.org/r4")
 		}
 	}
-	if want := []string{"A1-1", "A2-1", "A2-2", "R1-1", "R2-1", "A3-1"}; !slices.Equal(got, want) {
+	if want := []string{"A1-1", "A2-1", "A2-2", "R1-1", "R2-1", "A3-1", "L1-1"}; !slices.Equal(got, want) {
 		t.Fatalf("paged: %v, want %v", got, want)
 	}
 	// Back from the last page.
@@ -425,7 +434,7 @@ func TestSearchPaging(t *testing.T) {
 		back = append(b.ids(t), back...)
 		prev = b.link("previous")
 	}
-	if want := []string{"A1-1", "A2-1", "A2-2", "R1-1"}; status != 200 || !slices.Equal(back, want) {
+	if want := []string{"A1-1", "A2-1", "A2-2", "R1-1", "R2-1", "A3-1"}; status != 200 || !slices.Equal(back, want) {
 		t.Errorf("back: %v, want %v", back, want)
 	}
 	// $docref pages too.
