@@ -26,7 +26,7 @@ import (
 //
 //	go test ./fhir -run '^$' -bench BenchmarkSearchPage -benchtime 200x
 func BenchmarkSearchPage(b *testing.B) {
-	for _, n := range []int{30, 300, 3000} {
+	for _, n := range benchSizes {
 		f := newSearchFixture(b)
 		f.h.cfg.BaseURL = f.srv.URL
 		fillPatient(b, f, "pt-bench", n)
@@ -110,3 +110,6 @@ func fillPatient(b testing.TB, f *searchFixture, patient string, n int) {
 		b.Fatal(err)
 	}
 }
+
+// benchSizes are the patient histories BenchmarkSearchPage measures.
+var benchSizes = []int{30, 300, 3000}

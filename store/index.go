@@ -180,8 +180,14 @@ type position struct {
 func (s *Store) scan(ctx context.Context, filter string, q *folio.SearchQuery, from, to uint64, limit int) ([]position, uint64, error) {
 	var out []position
 	var total uint64
+	// Ask for what the page needs when every entry counts, more when a
+	// filter may pass over some.
+	batch := scanBatch
+	if limit > 0 && q.Match == nil {
+		batch = min(limit, scanBatch)
+	}
 	for first := true; ; first = false {
-		msgs, err := s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": filter, "batch": scanBatch})
+		msgs, err := s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": filter, "batch": batch})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -211,9 +217,10 @@ func (s *Store) scan(ctx context.Context, filter string, q *folio.SearchQuery, f
 				return out, total, nil
 			}
 		}
-		if len(msgs) < scanBatch {
+		if len(msgs) < batch {
 			return out, total, nil
 		}
+		batch = scanBatch
 	}
 }
 
