@@ -659,11 +659,11 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *principal, t
 	if page.Total >= 0 {
 		b.Total = &page.Total
 	}
-	if page.Earlier && len(page.Records) > 0 {
+	if page.Earlier && page.First > 0 {
 		b.Link = append(b.Link, bundleLink{Relation: "previous", URL: sr.link(base, "b"+strconv.FormatUint(page.First, 10), true)})
 	}
 	switch {
-	case page.More && len(page.Records) > 0:
+	case page.More && page.Last > 0:
 		b.Link = append(b.Link, bundleLink{Relation: "next", URL: sr.link(base, "a"+strconv.FormatUint(page.Last, 10), true)})
 	case page.More && sr.before > 1:
 		// An empty page before a position: go on from just before it.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -167,19 +168,36 @@ func (s *Store) directGet(ctx context.Context, stream string, req map[string]any
 // scanBatch is how many index entries one direct get asks for.
 const scanBatch = 256
 
+// maxScan bounds the index entries one search request reads: a search
+// whose filters pass over more returns a short page (or none) with a
+// cursor after what it read, so that no request does unbounded work.
+var maxScan = 10000
+
 // position is an index entry matched by a search, at its stream sequence.
 type position struct {
 	seq   uint64
 	entry folio.IndexEntry
 }
 
-// scan returns the entries of filter at sequences from..to-1 (to 0: to the
-// end) that q matches, at most limit of them (0: no limit), and the
-// number of entries of filter from `from` on, as the server counted them
-// when it answered the first request.
-func (s *Store) scan(ctx context.Context, filter string, q *folio.SearchQuery, from, to uint64, limit int) ([]position, uint64, error) {
+// scanning is one search request's reading of the index.
+type scanning struct {
+	s      *Store
+	filter string
+	q      *folio.SearchQuery
+	budget int    // entries left to read (maxScan)
+	seen   uint64 // the last position read
+	total  uint64 // entries of filter from the first position asked, as counted by the server
+}
+
+// errBudget ends a scan that has read maxScan entries.
+var errBudget = errors.New("search read its budget of index entries")
+
+// scan returns the entries at positions from..to-1 (to 0: to the end) that
+// q matches, at most limit of them (0: no limit). It returns errBudget,
+// with what it found, when it has read its budget.
+func (sc *scanning) scan(ctx context.Context, from, to uint64, limit int) ([]position, error) {
 	var out []position
-	var total uint64
+	q := sc.q
 	// Ask for what the page needs when every entry counts, more when a
 	// filter may pass over some.
 	batch := scanBatch
@@ -187,38 +205,46 @@ func (s *Store) scan(ctx context.Context, filter string, q *folio.SearchQuery, f
 		batch = min(limit, scanBatch)
 	}
 	for first := true; ; first = false {
-		msgs, err := s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": filter, "batch": batch})
-		if err != nil {
-			return nil, 0, err
+		if sc.budget <= 0 {
+			return out, errBudget
 		}
-		if first && len(msgs) > 0 {
-			total = msgs[0].pending + 1
+		msgs, err := sc.s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": sc.filter, "batch": min(batch, sc.budget)})
+		if err != nil {
+			return nil, err
+		}
+		if first && len(msgs) > 0 && sc.total == 0 {
+			sc.total = msgs[0].pending + 1
 		}
 		for _, m := range msgs {
 			if to > 0 && m.seq >= to {
-				return out, total, nil
+				return out, nil
 			}
-			from = m.seq + 1
+			from, sc.seen = m.seq+1, m.seq
+			sc.budget--
 			if m.deleted {
 				continue
 			}
 			var e folio.IndexEntry
 			if err := json.Unmarshal(m.data, &e); err != nil {
-				return nil, 0, fmt.Errorf("index entry %s: %w", m.subject, err)
+				return nil, fmt.Errorf("index entry %s: %w", m.subject, err)
 			}
-			if (q.Patient != "" && e.PatientID != q.Patient) || (q.Encounter != "" && e.EncounterID != q.Encounter) {
-				continue
-			}
-			if q.Match != nil && !q.Match(&e) {
+			if (q.Patient != "" && e.PatientID != q.Patient) || (q.Encounter != "" && e.EncounterID != q.Encounter) ||
+				(q.Match != nil && !q.Match(&e)) {
+				if sc.budget <= 0 {
+					return out, errBudget
+				}
 				continue
 			}
 			out = append(out, position{m.seq, e})
 			if limit > 0 && len(out) >= limit {
-				return out, total, nil
+				return out, nil
+			}
+			if sc.budget <= 0 {
+				return out, errBudget
 			}
 		}
-		if len(msgs) < batch {
-			return out, total, nil
+		if len(msgs) < min(batch, sc.budget+len(msgs)) {
+			return out, nil
 		}
 		batch = scanBatch
 	}
@@ -294,28 +320,38 @@ func (s *Store) Search(ctx context.Context, q folio.SearchQuery) (*folio.SearchP
 }
 
 func (s *Store) searchForward(ctx context.Context, filter string, q *folio.SearchQuery) (*folio.SearchPage, error) {
+	sc := &scanning{s: s, filter: filter, q: q, budget: maxScan}
 	page := &folio.SearchPage{Total: -1}
 	from := q.After + 1
 	want := q.Count + 1 // one more tells whether a next page exists
 	var seqs []uint64
-	for first := true; len(page.Records) < want; first = false {
-		ps, total, err := s.scan(ctx, filter, q, from, 0, want-len(page.Records))
-		if err != nil {
+	for len(page.Records) < want {
+		ps, err := sc.scan(ctx, from, 0, want-len(page.Records))
+		if err != nil && !errors.Is(err, errBudget) {
 			return nil, err
 		}
-		if first && q.After == 0 && q.Match == nil && q.Keep == nil {
-			page.Total = int(total)
+		recs, sq, rerr := s.recordsAt(ctx, ps, q)
+		if rerr != nil {
+			return nil, rerr
+		}
+		page.Records = append(page.Records, recs...)
+		seqs = append(seqs, sq...)
+		if errors.Is(err, errBudget) && len(page.Records) < want {
+			// Read enough for one request: the next page goes on from
+			// here (it may be short, or empty).
+			if len(seqs) > 0 {
+				page.First = seqs[0]
+			}
+			page.Last, page.More, page.Earlier = sc.seen, true, q.After > 0
+			return page, nil
 		}
 		if len(ps) == 0 {
 			break
 		}
-		recs, sq, err := s.recordsAt(ctx, ps, q)
-		if err != nil {
-			return nil, err
-		}
-		page.Records = append(page.Records, recs...)
-		seqs = append(seqs, sq...)
 		from = ps[len(ps)-1].seq + 1
+	}
+	if q.After == 0 && q.Match == nil && q.Keep == nil {
+		page.Total = int(sc.total)
 	}
 	if len(page.Records) > q.Count {
 		page.Records, seqs, page.More = page.Records[:q.Count], seqs[:q.Count], true
@@ -332,20 +368,28 @@ func (s *Store) searchForward(ctx context.Context, filter string, q *folio.Searc
 
 // searchBack finds the page that ends before q.Before: it reads the
 // entries of a window of positions before it, widening the window until
-// the page is full or the window reaches the start.
+// the page is full or the window reaches the start. A window that would
+// take the request past its budget is not read: the page then holds what
+// the windows read so far found, and its previous page starts there.
 func (s *Store) searchBack(ctx context.Context, filter string, q *folio.SearchQuery) (*folio.SearchPage, error) {
+	sc := &scanning{s: s, filter: filter, q: q, budget: maxScan}
 	want := q.Count + 1
-	var ps []position // matched entries in [lo, q.Before), ascending
+	var ps []position // matched entries in [hi, q.Before), ascending
 	cut := 0          // ps[:cut] not yet read back
 	var recs []*folio.Record
 	var seqs []uint64 // descending
+	page := &folio.SearchPage{Total: -1, More: true}
 	hi, width := q.Before, uint64(4*want)
 	for len(recs) < want && hi > 1 {
 		lo := uint64(1)
 		if hi > width {
 			lo = hi - width
 		}
-		more, _, err := s.scan(ctx, filter, q, lo, hi, 0)
+		more, err := sc.scan(ctx, lo, hi, 0)
+		if errors.Is(err, errBudget) {
+			page.Earlier, page.First = true, hi // go on before hi
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +408,6 @@ func (s *Store) searchBack(ctx context.Context, filter string, q *folio.SearchQu
 		}
 		hi, width = lo, width*8
 	}
-	page := &folio.SearchPage{Total: -1, More: true}
 	if len(recs) > q.Count {
 		recs, seqs, page.Earlier = recs[:q.Count], seqs[:q.Count], true
 	}
@@ -373,6 +416,8 @@ func (s *Store) searchBack(ctx context.Context, filter string, q *folio.SearchQu
 	}
 	if len(seqs) > 0 {
 		page.First, page.Last = seqs[len(seqs)-1], seqs[0]
+	} else if page.Earlier {
+		page.Last = q.Before - 1
 	}
 	return page, nil
 }

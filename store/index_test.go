@@ -139,3 +139,75 @@ func TestRebuildIndex(t *testing.T) {
 		t.Errorf("second rebuild: %+v %v", st, err)
 	}
 }
+
+// TestSearchBudget: a search whose filter passes over many entries reads
+// at most maxScan of them per request and hands back a cursor after what
+// it read; following the cursors finds every match once, forward and back.
+func TestSearchBudget(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	var want []string
+	for i := range 40 {
+		r := putRec(t, s, fmt.Sprintf("G%d", i), 1, "pt-g", "", t0.AddDate(0, 0, i))
+		if i%7 == 3 {
+			want = append(want, r.ID)
+		}
+	}
+	old := maxScan
+	maxScan = 5
+	t.Cleanup(func() { maxScan = old })
+	match := func(e *folio.IndexEntry) bool {
+		var n int
+		fmt.Sscanf(e.ID, "G%d-1", &n)
+		return n%7 == 3
+	}
+	q := folio.SearchQuery{Patient: "pt-g", Count: 2, Match: match}
+	var got []string
+	var last *folio.SearchPage
+	for requests := 0; ; requests++ {
+		if requests > 100 {
+			t.Fatal("no end")
+		}
+		p, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Records) > 2 {
+			t.Fatalf("page of %d", len(p.Records))
+		}
+		got = append(got, pageIDs(p)...)
+		if len(p.Records) > 0 {
+			last = p
+		}
+		if !p.More {
+			break
+		}
+		q.After = p.Last
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("forward: %v, want %v", got, want)
+	}
+	// Back from the last page that had records.
+	var back []string
+	q.After = 0
+	for before, requests := last.First, 0; before > 0; requests++ {
+		if requests > 100 {
+			t.Fatal("no end going back")
+		}
+		q.Before = before
+		p, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(pageIDs(p), back...)
+		if !p.Earlier {
+			break
+		}
+		before = p.First
+	}
+	lastIDs := pageIDs(last)
+	if w := want[:len(want)-len(lastIDs)]; !slices.Equal(back, w) {
+		t.Errorf("back: %v, want %v", back, w)
+	}
+}
