@@ -443,7 +443,8 @@ func (d dateValue) matches(tlo, thi time.Time, now time.Time) bool {
 	return false
 }
 
-// codings returns the codes a parameter compares a record's tokens with.
+// entryCodings returns the codings a token parameter compares an index
+// entry with.
 func entryCodings(typ, param string, e *folio.IndexEntry) []coding {
 	codes := kindCodes[e.Kind]
 	switch param {
