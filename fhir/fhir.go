@@ -2,8 +2,9 @@
 // endpoint (Binary, DocumentReference, DiagnosticReport, CapabilityStatement)
 // behind SMART-on-FHIR bearer-token authorization.
 //
-// It reads through folio.Store and never renders, writes or searches beyond
-// a patient's records. Only JSON is spoken; multi-part byte ranges are
+// It reads through folio.Store (and searches through folio.Searcher, the
+// store's document index, when the store has one) and never renders or
+// writes. Only JSON is spoken; multi-part byte ranges are
 // answered with the whole body, as HTTP allows.
 package fhir
 
