@@ -165,6 +165,31 @@ func (s *Store) directGet(ctx context.Context, stream string, req map[string]any
 	}
 }
 
+// nextEntry reads the first entry of filter at or after position from with
+// one unbatched direct get (which, unlike a batched one, does not make the
+// server count what follows). It returns false when there is none.
+func (s *Store) nextEntry(ctx context.Context, filter string, from uint64) (streamMsg, bool, error) {
+	body, _ := json.Marshal(map[string]any{"seq": from, "next_by_subj": filter})
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	m, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+streamIndex, body)
+	if err != nil {
+		return streamMsg{}, false, fmt.Errorf("direct get on %s: %w", streamIndex, err)
+	}
+	if st := m.Header.Get("Status"); st != "" {
+		if st == "404" {
+			return streamMsg{}, false, nil
+		}
+		return streamMsg{}, false, fmt.Errorf("direct get on %s: status %s %s", streamIndex, st, m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return streamMsg{}, false, fmt.Errorf("direct get on %s: bad sequence %q", streamIndex, m.Header.Get(jetstream.SequenceHeader))
+	}
+	op := m.Header.Get("KV-Operation")
+	return streamMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, deleted: op == "DEL" || op == "PURGE"}, true, nil
+}
+
 // scanBatch is how many index entries one direct get asks for.
 const scanBatch = 256
 
@@ -187,6 +212,7 @@ type scanning struct {
 	budget int    // entries left to read (maxScan)
 	seen   uint64 // the last position read
 	total  uint64 // entries of filter from the first position asked, as counted by the server
+	single bool   // read one entry per request (no server-side count)
 }
 
 // errBudget ends a scan that has read maxScan entries.
@@ -208,7 +234,19 @@ func (sc *scanning) scan(ctx context.Context, from, to uint64, limit int) ([]pos
 		if sc.budget <= 0 {
 			return out, errBudget
 		}
-		msgs, err := sc.s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": sc.filter, "batch": min(batch, sc.budget)})
+		var msgs []streamMsg
+		var err error
+		if sc.single {
+			var m streamMsg
+			var ok bool
+			m, ok, err = sc.s.nextEntry(ctx, sc.filter, from)
+			if ok {
+				msgs = []streamMsg{m}
+			}
+			batch = 1
+		} else {
+			msgs, err = sc.s.directGet(ctx, streamIndex, map[string]any{"seq": from, "next_by_subj": sc.filter, "batch": min(batch, sc.budget)})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +284,9 @@ func (sc *scanning) scan(ctx context.Context, from, to uint64, limit int) ([]pos
 		if len(msgs) < min(batch, sc.budget+len(msgs)) {
 			return out, nil
 		}
-		batch = scanBatch
+		if !sc.single {
+			batch = scanBatch
+		}
 	}
 }
 
@@ -320,7 +360,7 @@ func (s *Store) Search(ctx context.Context, q folio.SearchQuery) (*folio.SearchP
 }
 
 func (s *Store) searchForward(ctx context.Context, filter string, q *folio.SearchQuery) (*folio.SearchPage, error) {
-	sc := &scanning{s: s, filter: filter, q: q, budget: maxScan}
+	sc := &scanning{s: s, filter: filter, q: q, budget: maxScan, single: q.After > 0 && q.Match == nil}
 	page := &folio.SearchPage{Total: -1}
 	from := q.After + 1
 	want := q.Count + 1 // one more tells whether a next page exists
