@@ -58,28 +58,30 @@ type Record struct {
 	// Identifier is the report's identifier exactly as its sender wrote it,
 	// when it differs from ReportID (report.Key derived ReportID from it);
 	// empty when the identifier is its own key. Use SenderID.
-	Identifier string    `json:"identifier,omitempty"`
-	Version    int       `json:"version"`
-	Kind       string    `json:"kind"` // report.KindAP or report.KindRadiology
-	Title      string    `json:"title"`
-	Status     string    `json:"status"` // report status (FHIR DiagnosticReport.status)
-	Issued     time.Time `json:"issued"`
+	Identifier   string    `json:"identifier,omitempty"`
+	Version      int       `json:"version"`
+	Kind         string    `json:"kind"` // report.KindAP or report.KindRadiology
+	Title        string    `json:"title"`
+	Status       string    `json:"status"` // report status (FHIR DiagnosticReport.status)
+	Issued       time.Time `json:"issued"`
+	PatientID    string    `json:"patientId"`
+	PatientName  string    `json:"patientName"`
+	MRN          string    `json:"mrn,omitempty"` // the patient's medical record number
+	Accession    string    `json:"accession,omitempty"`
+	EncounterID  string    `json:"encounterId,omitempty"`
+	Modality     string    `json:"modality,omitempty"`
+	Performers   []string  `json:"performers,omitempty"`
+	Binaries     []Binary  `json:"binaries"`
+	Supersedes   string    `json:"supersedes,omitempty"`   // record id of the previous version
+	SupersededBy string    `json:"supersededBy,omitempty"` // record id of a newer version
+	Updated      time.Time `json:"updated"`
+
 	// EffectiveStart and EffectiveEnd are the clinically relevant time:
 	// the exam performed, or the specimens collected (earliest, latest).
-	// Zero when the report names none.
+	// Zero when the report names none (Effective falls back to Issued).
 	EffectiveStart time.Time `json:"effectiveStart,omitzero"`
 	EffectiveEnd   time.Time `json:"effectiveEnd,omitzero"`
-	PatientID      string    `json:"patientId"`
-	PatientName    string    `json:"patientName"`
-	MRN            string    `json:"mrn,omitempty"` // the patient's medical record number
-	Accession      string    `json:"accession,omitempty"`
-	EncounterID    string    `json:"encounterId,omitempty"`
-	Modality       string    `json:"modality,omitempty"`
-	Performers     []string  `json:"performers,omitempty"`
-	Binaries       []Binary  `json:"binaries"`
-	Supersedes     string    `json:"supersedes,omitempty"`   // record id of the previous version
-	SupersededBy   string    `json:"supersededBy,omitempty"` // record id of a newer version
-	Updated        time.Time `json:"updated"`
+
 	// Digest is the content digest of the report version (report.Digest).
 	Digest string `json:"digest,omitempty"`
 	// Rev rises with every change of the record (a Binary added,

@@ -15,19 +15,19 @@ import (
 // Errors the handler branches on. Every error a request can end with is
 // mapped to an HTTP status and an OperationOutcome issue code by errorTable.
 var (
-	errInvalid          = errors.New("invalid request")
-	errNotSupported     = errors.New("not supported")
-	errNotAcceptable    = errors.New("not acceptable")
-	errUnauthenticated  = errors.New("unauthenticated")
-	errNoCredentials    = errors.New("no credentials")
-	errMalformedAuth    = errors.New("malformed authorization")
-	errForbidden        = errors.New("forbidden")
-	errRange            = errors.New("range not satisfiable")
-	errMethod           = errors.New("method not allowed")
-	errNoRoute          = errors.New("unknown path")
-	errKeysUnavailable  = errors.New("token signing keys unavailable")
-	errIntegrity        = errors.New("stored content does not match its metadata")
-	errUnsupportedMedia = errors.New("unsupported media type")
+	errInvalid         = errors.New("invalid request")
+	errNotSupported    = errors.New("not supported")
+	errNotAcceptable   = errors.New("not acceptable")
+	errUnauthenticated = errors.New("unauthenticated")
+	errNoCredentials   = errors.New("no credentials")
+	errMalformedAuth   = errors.New("malformed authorization")
+	errForbidden       = errors.New("forbidden")
+	errRange           = errors.New("range not satisfiable")
+	errMethod          = errors.New("method not allowed")
+	errNoRoute         = errors.New("unknown path")
+	errKeysUnavailable = errors.New("token signing keys unavailable")
+	errIntegrity       = errors.New("stored content does not match its metadata")
+	errMediaType       = errors.New("unsupported media type")
 )
 
 // errorTable is the one place where folio and handler errors become HTTP
@@ -51,7 +51,7 @@ var errorTable = []struct {
 	{errForbidden, http.StatusForbidden, "forbidden", true},
 	{errRange, http.StatusRequestedRangeNotSatisfiable, "invalid", true},
 	{errMethod, http.StatusMethodNotAllowed, "not-supported", true},
-	{errUnsupportedMedia, http.StatusUnsupportedMediaType, "not-supported", true},
+	{errMediaType, http.StatusUnsupportedMediaType, "not-supported", true},
 	{errKeysUnavailable, http.StatusServiceUnavailable, "transient", true},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout", false},
 	{errIntegrity, http.StatusInternalServerError, "exception", false},

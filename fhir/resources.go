@@ -244,23 +244,24 @@ func NewDocumentReference(rec *folio.Record) *DocumentReference {
 func NewDiagnosticReport(rec *folio.Record) *DiagnosticReport {
 	codes := kindCodes[rec.Kind]
 	d := &DiagnosticReport{
-		ResourceType:  "DiagnosticReport",
-		ID:            rec.ID,
-		Meta:          recordMeta(rec),
-		Identifier:    identifiersOf(rec),
-		Status:        rec.Status,
-		Category:      []codeableConcept{},
-		Code:          codeableConcept{Text: rec.Title},
-		Subject:       subjectOf(rec),
-		Issued:        instant(rec.Issued),
-		PresentedForm: attachments(rec),
+		ResourceType:      "DiagnosticReport",
+		ID:                rec.ID,
+		Meta:              recordMeta(rec),
+		Identifier:        identifiersOf(rec),
+		Status:            rec.Status,
+		Category:          []codeableConcept{},
+		Code:              codeableConcept{Text: rec.Title},
+		Subject:           subjectOf(rec),
+		EffectiveDateTime: instant(rec.Issued),
+		Issued:            instant(rec.Issued),
+		PresentedForm:     attachments(rec),
 	}
 	// effective[x] is the clinically relevant time (exam performed,
 	// specimens collected); issued stays the release time.
 	if start, end := rec.Effective(); start.Equal(end) {
 		d.EffectiveDateTime = instant(start)
 	} else {
-		d.EffectivePeriod = &period{Start: instant(start), End: instant(end)}
+		d.EffectiveDateTime, d.EffectivePeriod = "", &period{Start: instant(start), End: instant(end)}
 	}
 	if !reportStatuses[d.Status] {
 		d.Status = "unknown"

@@ -176,7 +176,7 @@ func searchPairs(r *http.Request) ([][2]string, error) {
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/x-www-form-urlencoded" {
-		return nil, fail(errUnsupportedMedia, "POST _search takes a form body (Content-Type: application/x-www-form-urlencoded), not %q", truncate(ct, 60))
+		return nil, fail(errMediaType, "POST _search takes a form body (Content-Type: application/x-www-form-urlencoded), not %q", truncate(ct, 60))
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxFormBytes+1))
 	if err != nil {
