@@ -518,3 +518,30 @@ func TestSearchPOST(t *testing.T) {
 		t.Errorf("oversized form: %d", status)
 	}
 }
+
+// TestEffectiveTime: effective[x] and context.period carry the clinically
+// relevant time (one time or a period), issued stays the release time.
+func TestEffectiveTime(t *testing.T) {
+	f := newSearchFixture(t)
+	user := sign(t, f.key, goodClaims(allScopes))
+	_, body := f.do(t, "GET", "/DiagnosticReport/A3-1", user, "", "")
+	var dr DiagnosticReport
+	json.Unmarshal(body, &dr)
+	if dr.EffectiveDateTime != "" || dr.EffectivePeriod == nil || dr.EffectivePeriod.Start != "2025-06-20T00:00:00.000Z" ||
+		dr.EffectivePeriod.End != "2025-06-25T00:00:00.000Z" || dr.Issued != "2025-07-01T00:00:00.000Z" {
+		t.Errorf("A3-1: effectiveDateTime %q effectivePeriod %+v issued %q", dr.EffectiveDateTime, dr.EffectivePeriod, dr.Issued)
+	}
+	_, body = f.do(t, "GET", "/DiagnosticReport/R1-1", user, "", "")
+	dr = DiagnosticReport{}
+	json.Unmarshal(body, &dr)
+	if dr.EffectiveDateTime != "2024-12-31T20:00:00.000Z" || dr.EffectivePeriod != nil || dr.Issued != "2024-12-31T23:30:00.000Z" {
+		t.Errorf("R1-1: effectiveDateTime %q effectivePeriod %+v issued %q", dr.EffectiveDateTime, dr.EffectivePeriod, dr.Issued)
+	}
+	_, body = f.do(t, "GET", "/DocumentReference/A3-1", user, "", "")
+	var doc DocumentReference
+	json.Unmarshal(body, &doc)
+	if doc.Context == nil || doc.Context.Period == nil || doc.Context.Period.Start != "2025-06-20T00:00:00.000Z" ||
+		doc.Context.Period.End != "2025-06-25T00:00:00.000Z" || doc.Date != "2025-07-01T00:00:00.000Z" {
+		t.Errorf("DocumentReference A3-1: context %+v date %q", doc.Context, doc.Date)
+	}
+}
