@@ -437,6 +437,26 @@ func TestSearchPaging(t *testing.T) {
 	if want := []string{"A1-1", "A2-1", "A2-2", "R1-1", "R2-1", "A3-1"}; status != 200 || !slices.Equal(back, want) {
 		t.Errorf("back: %v, want %v", back, want)
 	}
+	// A patient-scoped token pages only its patient, whatever the search
+	// or the cursor names.
+	pc := goodClaims("patient/DocumentReference.read")
+	pc.patient = "pt-o"
+	ptok := sign(t, f.key, pc)
+	var mine []string
+	for next := "/DocumentReference?_lastUpdated=ge2000&_count=1"; next != ""; {
+		status, b, body := f.search(t, next, ptok)
+		if status != 200 {
+			t.Fatalf("patient token %s: %d %.300s", next, status, body)
+		}
+		mine = append(mine, b.ids(t)...)
+		next = strings.TrimPrefix(b.link("next"), "https://fhir.example.org/r4")
+	}
+	if !slices.Equal(mine, []string{"O1-1"}) {
+		t.Errorf("patient token pages: %v, want only O1-1", mine)
+	}
+	if status, b, _ := f.search(t, "/DocumentReference?patient=pt-s&_count=2&_cursor=a1", ptok); status != 200 || len(b.Entry) != 0 {
+		t.Errorf("patient token, another patient's page: %d %v", status, b.ids(t))
+	}
 	// $docref pages too.
 	status, b, body := f.search(t, "/DocumentReference/$docref?patient=pt-s&_count=3", user)
 	if status != 200 || !slices.Equal(b.ids(t), []string{"A1-1", "A2-2", "R1-1"}) || !strings.Contains(b.link("next"), "/DocumentReference/$docref?patient=pt-s&_count=3&_cursor=a") {
