@@ -32,7 +32,7 @@ func TestDatePrefixes(t *testing.T) {
 		{"sa2025", day("2026-01-01"), day("2026-03-01"), true},
 		{"sa2025", day("2025-12-31"), day("2026-03-01"), false}, // starts inside
 		{"eb2025", day("2024-01-01"), day("2024-12-31"), true},
-		{"eb2025", day("2024-06-01"), day("2025-01-01"), false}, // ends inside
+		{"eb2025", day("2024-06-01"), day("2025-01-01"), false},       // ends inside
 		{"ap2025-08-01", day("2025-09-15"), day("2025-09-15"), true},  // ~49 days later: within 10% of 16 months
 		{"ap2025-08-01", day("2025-11-01"), day("2025-11-01"), false}, // 3 months later
 		{"2025-03-04T10:00:00Z", day("2025-03-04T10:00:00Z"), day("2025-03-04T10:00:00Z"), true},
