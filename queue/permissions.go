@@ -95,6 +95,9 @@ func RolePermissions(role broker.Role) broker.Permissions {
 			jsAPI+"STREAM.MSG.DELETE."+StreamJobs,
 			// Removing the chunks of a Binary that was not stored whole.
 			jsAPI+"STREAM.PURGE."+streamObjects,
+			// Removing the document index entries of a record entered in
+			// error (leaving no deletion marker, see store/index.go).
+			jsAPI+"STREAM.PURGE."+streamKVIndex,
 			// What a worker writes.
 			"$KV."+BucketJobs+".>",
 			"$KV."+BucketRecords+".>",

@@ -105,7 +105,7 @@ func (s *Store) unindex(ctx context.Context, rec *folio.Record) error {
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("store: unindexing record %s: %w", rec.ID, err)
 	}
-	return nil
+	return s.unindexDocument(ctx, rec)
 }
 
 // putIndex writes an index entry with compare-and-set: it creates key when

@@ -130,6 +130,9 @@ func (s *Store) PutRecord(ctx context.Context, rec *folio.Record) error {
 	if err := s.indexSearch(ctx, rec); err != nil {
 		return err
 	}
+	if _, err := s.indexDocument(ctx, rec); err != nil {
+		return err
+	}
 	versions, err := s.addVersion(ctx, rec.ReportID, rec.Version)
 	if err != nil {
 		return err

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"job":     runJob,
 		"mllp":    runMLLP,
 		"creds":   runCreds,
+		"index":   runIndex,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -72,6 +73,7 @@ commands:
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
   creds    show the embedded NATS server's credentials (for the nats CLI)
+  index    "index rebuild": index records stored before the FHIR search index
 
 Run "folio COMMAND -h" for a command's flags.
 `)
