@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/profile"
 )
 
@@ -26,7 +27,7 @@ const BucketProfiles = "folio-profiles"
 // needs the admin role. A profile's signing key and chain go in with it
 // (only the admin and worker roles may read the bucket).
 func (q *Queue) PutProfiles(ctx context.Context, set *profile.Set) error {
-	if q.cfg.Role != RoleAdmin && q.cfg.Role != "" {
+	if q.cfg.Role != broker.RoleAdmin && q.cfg.Role != "" {
 		return q.errRole("write site profiles")
 	}
 	if q.profiles == nil {

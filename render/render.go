@@ -10,7 +10,7 @@ package render
 import (
 	"fmt"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
@@ -22,7 +22,7 @@ import (
 // Laid is a report laid out into pages, ready for painting.
 type Laid struct {
 	Pages    []layout.Page
-	Info     doc.Info
+	Info     document.Info
 	Warnings []string // characters replaced, url sections left out, ...
 }
 

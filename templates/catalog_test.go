@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/profile"
 )
 
@@ -148,7 +148,7 @@ func TestWhenZone(t *testing.T) {
 		}
 	}
 	// Without a profile: as sent.
-	if got := defaultLocale.when(at, doc.Bold).Plain(); got != at.Format(TimeLayout) {
+	if got := defaultLocale.when(at, document.Bold).Plain(); got != at.Format(TimeLayout) {
 		t.Errorf("default %q", got)
 	}
 }

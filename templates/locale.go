@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/report"
 )
@@ -68,15 +68,15 @@ func (lc *locale) in(t time.Time) time.Time {
 // (and DICOM PS3.15's Basic Application Level Confidentiality Profile)
 // keep the year of a date and remove the rest, so a de-identified
 // thumbnail shows "2026" where the PDF shows the full time.
-func (lc *locale) when(t time.Time, style doc.Style) doc.Text {
+func (lc *locale) when(t time.Time, style document.Style) document.Text {
 	t = lc.in(t)
 	clock := t.Format(" 15:04 -07:00")
 	if lc.dayFirst == "" {
 		s := t.Format("2006-01-02") + clock
-		return doc.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
+		return document.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
 	}
 	d := t.Format(lc.dayFirst) // dd.mm.yyyy
-	return doc.Text{{Text: d[:6], Style: style, PHI: true}, {Text: d[6:], Style: style}, {Text: clock, Style: style, PHI: true}}
+	return document.Text{{Text: d[:6], Style: style, PHI: true}, {Text: d[6:], Style: style}, {Text: clock, Style: style, PHI: true}}
 }
 
 // day prints the date of a time in the locale's zone and date order.
@@ -105,7 +105,7 @@ func (lc *locale) date(s string) string {
 // profile's language, times in its zone, its letterhead, laboratory block,
 // watermark, accent and closing note. A nil profile is Build: folio's
 // built-in look, byte for byte.
-func BuildProfile(r *report.Report, p *profile.Profile) (*doc.Document, []string, error) {
+func BuildProfile(r *report.Report, p *profile.Profile) (*document.Document, []string, error) {
 	if p == nil {
 		return Build(r)
 	}
@@ -114,10 +114,10 @@ func BuildProfile(r *report.Report, p *profile.Profile) (*doc.Document, []string
 	if err != nil {
 		return nil, nil, err
 	}
-	site := &doc.Site{RTL: p.Language == "ar", PageOf: lc.t("page.of")}
+	site := &document.Site{RTL: p.Language == "ar", PageOf: lc.t("page.of")}
 	if lh := p.Letterhead; lh != nil {
 		if lh.Logo != nil {
-			site.Logo = &doc.Image{Img: lh.Logo, ContentType: "image/png", Src: lh.LogoPNG, Ready: true}
+			site.Logo = &document.Image{Img: lh.Logo, ContentType: "image/png", Src: lh.LogoPNG, Ready: true}
 		}
 		site.Letterhead = lh.Lines
 		site.LetterheadRight = lh.Right
@@ -142,13 +142,13 @@ func BuildProfile(r *report.Report, p *profile.Profile) (*doc.Document, []string
 		}
 	}
 	if p.Accent != nil {
-		site.Accent = &doc.RGB{R: p.Accent.R, G: p.Accent.G, B: p.Accent.B}
+		site.Accent = &document.RGB{R: p.Accent.R, G: p.Accent.G, B: p.Accent.B}
 	}
 	if p.PreliminaryWatermark && r.Status == report.StatusPreliminary {
 		site.Watermark = lc.t("status.preliminary.word")
 	}
 	if p.ClosingNote != "" {
-		d.Body = append(d.Body, doc.Paragraph{Text: doc.T(p.ClosingNote)})
+		d.Body = append(d.Body, document.Paragraph{Text: document.T(p.ClosingNote)})
 	}
 	d.Site = site
 	d.Info.Profile, d.Info.ProfileDigest = p.ID, p.Digest

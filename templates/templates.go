@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/markdown"
 	"github.com/foliohealth/folio/report"
 )
@@ -56,7 +56,7 @@ var sexCodes = map[string]bool{"female": true, "male": true, "other": true, "unk
 
 // sectionFunc turns one section's content (not its heading or sub-sections)
 // into blocks. path is the section's field path, e.g. "sections[3]".
-type sectionFunc func(b *builder, s *report.Section, path string) ([]doc.Block, error)
+type sectionFunc func(b *builder, s *report.Section, path string) ([]document.Block, error)
 
 // sectionKinds is the one table from section kind to its blocks.
 var sectionKinds = map[string]sectionFunc{
@@ -71,11 +71,11 @@ var sectionKinds = map[string]sectionFunc{
 // builder accumulates one document's body and warnings.
 type builder struct {
 	lc       *locale
-	body     []doc.Block
+	body     []document.Block
 	warnings []string
 }
 
-func (b *builder) add(blocks ...doc.Block) { b.body = append(b.body, blocks...) }
+func (b *builder) add(blocks ...document.Block) { b.body = append(b.body, blocks...) }
 
 func (b *builder) warn(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
@@ -85,11 +85,11 @@ func (b *builder) warn(format string, args ...any) {
 // content it leaves out (url sections). An error means the report breaks an
 // assumption that report.Decode guarantees (unknown kind or status, an image
 // that does not decode); it names the field path.
-func Build(r *report.Report) (*doc.Document, []string, error) {
+func Build(r *report.Report) (*document.Document, []string, error) {
 	return buildLocale(r, defaultLocale)
 }
 
-func buildLocale(r *report.Report, lc *locale) (*doc.Document, []string, error) {
+func buildLocale(r *report.Report, lc *locale) (*document.Document, []string, error) {
 	if r == nil {
 		return nil, nil, errors.New("templates: nil report")
 	}
@@ -100,13 +100,11 @@ func buildLocale(r *report.Report, lc *locale) (*doc.Document, []string, error) 
 	if r.Kind != report.KindAP && r.Kind != report.KindRadiology {
 		return nil, nil, fmt.Errorf("templates: kind: unknown report kind %q", r.Kind)
 	}
-	if r.Kind == report.KindRadiology && r.Exam == nil {
-		return nil, nil, errors.New("templates: exam: required for a radiology report")
-	}
 	b := &builder{lc: lc}
+	r = b.notStated(r)
 	if st.word != "" {
-		b.add(doc.Notice{Text: doc.Text{
-			{Text: st.banner, Style: doc.Bold},
+		b.add(document.Notice{Text: document.Text{
+			{Text: st.banner, Style: document.Bold},
 			{Text: lc.f("banner.version", version(r)) + st.notice},
 		}})
 	}
@@ -115,16 +113,22 @@ func buildLocale(r *report.Report, lc *locale) (*doc.Document, []string, error) 
 		if r.Status == report.StatusCorrected {
 			what = lc.t("corrected.what")
 		}
-		t := append(doc.Text{{Text: what, Style: doc.Bold}}, lc.when(a.Issued, doc.Bold)...)
-		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: lc.t("amendment.reason"), Style: doc.Bold}, doc.Span{Text: a.Reason})})
+		t := append(document.Text{{Text: what, Style: document.Bold}}, lc.when(a.Issued, document.Bold)...)
+		b.add(document.Paragraph{Text: append(t, document.Span{Text: lc.t("amendment.reason"), Style: document.Bold}, document.Span{Text: lc.orNotStated(a.Reason)})})
+	} else if r.Status == report.StatusAmended || r.Status == report.StatusCorrected {
+		what := lc.t("amended.unstated")
+		if r.Status == report.StatusCorrected {
+			what = lc.t("corrected.unstated")
+		}
+		b.add(document.Paragraph{Text: document.Text{{Text: what, Style: document.Bold}, {Text: lc.t("amendment.unstated")}}})
 	}
 	b.add(details(lc, r, st))
 	if r.Kind == report.KindAP {
 		if len(r.Specimens) > 0 {
-			b.add(doc.Heading{Level: 1, Text: doc.T(lc.t("heading.specimens"))}, specimens(lc, r.Specimens))
+			b.add(document.Heading{Level: 1, Text: document.T(lc.t("heading.specimens"))}, specimens(lc, r.Specimens))
 		}
 	} else {
-		b.add(doc.Heading{Level: 1, Text: doc.T(lc.t("heading.exam"))}, exam(lc, r.Exam))
+		b.add(document.Heading{Level: 1, Text: document.T(lc.t("heading.exam"))}, exam(lc, r.Exam))
 	}
 	for i := range r.Sections {
 		if err := b.section(&r.Sections[i], "sections["+strconv.Itoa(i)+"]", 1); err != nil {
@@ -133,7 +137,7 @@ func buildLocale(r *report.Report, lc *locale) (*doc.Document, []string, error) 
 	}
 	b.addenda(r.Addenda)
 	b.signatures(r.Performers)
-	d := &doc.Document{
+	d := &document.Document{
 		Info:   info(lc, r),
 		Header: header(lc, r, st),
 		Body:   b.body,
@@ -148,24 +152,24 @@ func version(r *report.Report) int {
 	return r.Version
 }
 
-func header(lc *locale, r *report.Report, st statusInfo) doc.Header {
-	h := doc.Header{Title: r.Title, Status: st.word}
+func header(lc *locale, r *report.Report, st statusInfo) document.Header {
+	h := document.Header{Title: r.Title, Status: st.word}
 	if r.Facility != nil {
 		h.Facility = r.Facility.Name
 	}
-	h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.patient"), Value: doc.T(r.Patient.Name)})
+	h.Identity = append(h.Identity, document.Field{Label: lc.t("label.patient"), Value: document.T(r.Patient.Name)})
 	if r.Patient.MRN != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.mrn"), Value: doc.T(r.Patient.MRN)})
+		h.Identity = append(h.Identity, document.Field{Label: lc.t("label.mrn"), Value: document.T(r.Patient.MRN)})
 	}
 	if r.Patient.BirthDate != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.dob"), Value: doc.T(lc.date(r.Patient.BirthDate))})
+		h.Identity = append(h.Identity, document.Field{Label: lc.t("label.dob"), Value: document.T(lc.date(r.Patient.BirthDate))})
 	}
 	if r.Kind == report.KindRadiology {
-		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.exam"), Value: doc.T(lc.examLine(r.Exam))})
+		h.Identity = append(h.Identity, document.Field{Label: lc.t("label.exam"), Value: document.T(lc.examLine(r.Exam))})
 	} else if r.Accession != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: lc.t("label.accession"), Value: doc.T(r.Accession)})
+		h.Identity = append(h.Identity, document.Field{Label: lc.t("label.accession"), Value: document.T(r.Accession)})
 	}
-	h.Footer = doc.Text{{Text: lc.t("footer.report")}, {Text: r.ID, PHI: true}, {Text: lc.f("footer.version", version(r))}}
+	h.Footer = document.Text{{Text: lc.t("footer.report")}, {Text: r.ID, PHI: true}, {Text: lc.f("footer.version", version(r))}}
 	h.Footer = append(h.Footer, lc.when(r.Issued, 0)...)
 	return h
 }
@@ -173,7 +177,90 @@ func header(lc *locale, r *report.Report, st statusInfo) doc.Header {
 // examLine is the exam as the page header and the document subject show it:
 // modality, description and performed date.
 func (lc *locale) examLine(e *report.Exam) string {
-	return e.Modality + " · " + e.Description + " · " + lc.day(e.Performed)
+	performed := lc.t("notStated")
+	if !e.Performed.IsZero() {
+		performed = lc.day(e.Performed)
+	}
+	return lc.orNotStated(e.Modality) + " · " + lc.orNotStated(e.Description) + " · " + performed
+}
+
+// NotStated is what the PDF prints in place of a value the report leaves
+// out (a radiology report's modality, an exam's description or time)
+// without a site profile: the English catalog's "notStated".
+const NotStated = "not stated"
+
+// orNotStated returns s, or the locale's "not stated" when s is empty.
+func (lc *locale) orNotStated(s string) string {
+	if s == "" {
+		return lc.t("notStated")
+	}
+	return s
+}
+
+// notStated warns about every field a reader would expect that the report
+// leaves out, naming its path (issue 18: folio refuses only what a reader
+// cannot do without; the rest is printed as not stated). It returns r with
+// an empty exam for a radiology report without one, so that the exam's
+// lines print as not stated, and with the kind's title (in the locale's
+// language) when it states none; r itself is not changed. The warnings are
+// English, like every warning (they are not printed on the page).
+func (b *builder) notStated(r *report.Report) *report.Report {
+	if r.Title == "" {
+		c := *r
+		c.Title = b.lc.t("title.pathology")
+		if r.Kind == report.KindRadiology {
+			c.Title = b.lc.t("title.radiology")
+		}
+		b.warn("title: not stated (the PDF is titled %q)", c.Title)
+		r = &c
+	}
+	switch r.Kind {
+	case report.KindAP:
+		if r.Accession == "" {
+			b.warn("accession: not stated (the PDF has no accession line)")
+		}
+	case report.KindRadiology:
+		if r.Exam == nil {
+			b.warn("exam: not stated (modality, description and time printed as not stated)")
+			c := *r
+			c.Exam = &report.Exam{}
+			r = &c
+		} else {
+			if r.Exam.Modality == "" {
+				b.warn("exam.modality: not stated")
+			}
+			if r.Exam.Description == "" {
+				b.warn("exam.description: not stated")
+			}
+			if r.Exam.Performed.IsZero() {
+				b.warn("exam.performed: not stated")
+			}
+		}
+	}
+	if r.Amendment == nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment: not stated (status %s without the reason and time of the change)", r.Status)
+	}
+	if a := r.Amendment; a != nil && a.Reason == "" && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment.reason: not stated")
+	}
+	for i, p := range r.Performers {
+		if p.Role == "" {
+			b.warn("performers[%d].role: not stated (the line names the performer without a role)", i)
+		}
+	}
+	if r.Kind == report.KindAP {
+		for i, s := range r.Specimens {
+			if s.Description == "" {
+				b.warn("specimens[%d].description: not stated", i)
+			}
+		}
+	}
+	for i, a := range r.Addenda {
+		if a.Author == "" {
+			b.warn("addenda[%d].author: not stated (the addendum's heading names no author)", i)
+		}
+	}
+	return r
 }
 
 // info is the PDF document information. The title, which viewers show in
@@ -181,7 +268,7 @@ func (lc *locale) examLine(e *report.Exam) string {
 // only field that identifies the patient. The subject says what kind of
 // report it is (for radiology the modality and exam, without its date),
 // the author is the signing clinicians.
-func info(lc *locale, r *report.Report) doc.Info {
+func info(lc *locale, r *report.Report) document.Info {
 	var authors []string
 	for _, p := range r.Performers {
 		if p.SignedAt != nil {
@@ -192,10 +279,10 @@ func info(lc *locale, r *report.Report) doc.Info {
 	if r.Kind == report.KindRadiology {
 		subject = lc.t("subject.radiology")
 		if r.Exam != nil {
-			subject += ": " + r.Exam.Modality + " · " + r.Exam.Description
+			subject += ": " + lc.orNotStated(r.Exam.Modality) + " · " + lc.orNotStated(r.Exam.Description)
 		}
 	}
-	return doc.Info{
+	return document.Info{
 		Title:   r.Title + " — " + r.Patient.Name,
 		Author:  strings.Join(authors, "; "),
 		Subject: subject,
@@ -205,13 +292,13 @@ func info(lc *locale, r *report.Report) doc.Info {
 }
 
 // details is the patient and report grid at the top of page 1.
-func details(lc *locale, r *report.Report, st statusInfo) doc.Fields {
-	var fs []doc.Field
+func details(lc *locale, r *report.Report, st statusInfo) document.Fields {
+	var fs []document.Field
 	// phi marks values that identify the patient; a de-identified
 	// thumbnail leaves them out.
 	add := func(label, value string, phi bool) {
 		if value != "" {
-			fs = append(fs, doc.Field{Label: label, Value: doc.T(value), PHI: phi})
+			fs = append(fs, document.Field{Label: label, Value: document.T(value), PHI: phi})
 		}
 	}
 	p := r.Patient
@@ -232,7 +319,7 @@ func details(lc *locale, r *report.Report, st statusInfo) doc.Fields {
 	if r.ID != r.Accession && report.Key(r.ID) != r.ID {
 		add(lc.t("label.reportId"), r.ID, true)
 	}
-	fs = append(fs, doc.Field{Label: lc.t("label.issued"), Value: lc.when(r.Issued, 0)})
+	fs = append(fs, document.Field{Label: lc.t("label.issued"), Value: lc.when(r.Issued, 0)})
 	add(lc.t("label.status"), lc.f("status.version", st.label, version(r)), false)
 	if f := r.Facility; f != nil {
 		var lines []string
@@ -243,43 +330,47 @@ func details(lc *locale, r *report.Report, st statusInfo) doc.Fields {
 		}
 		add(lc.t("label.facility"), strings.Join(lines, "\n"), false)
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
-func specimens(lc *locale, ss []report.Specimen) doc.Fields {
-	fs := make([]doc.Field, 0, len(ss))
+func specimens(lc *locale, ss []report.Specimen) document.Fields {
+	fs := make([]document.Field, 0, len(ss))
 	for _, s := range ss {
-		v := doc.T(s.Description)
+		v := document.T(lc.orNotStated(s.Description))
 		sep := "\n"
 		if s.Collected != nil {
-			v = append(append(v, doc.Span{Text: sep + lc.t("specimen.collected")}), lc.when(*s.Collected, 0)...)
+			v = append(append(v, document.Span{Text: sep + lc.t("specimen.collected")}), lc.when(*s.Collected, 0)...)
 			sep = "; "
 		}
 		if s.Received != nil {
-			v = append(append(v, doc.Span{Text: sep + lc.t("specimen.received")}), lc.when(*s.Received, 0)...)
+			v = append(append(v, document.Span{Text: sep + lc.t("specimen.received")}), lc.when(*s.Received, 0)...)
 		}
-		fs = append(fs, doc.Field{Label: s.Label, Value: v})
+		fs = append(fs, document.Field{Label: s.Label, Value: v})
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
-func exam(lc *locale, e *report.Exam) doc.Fields {
-	mod := e.Modality
-	if modalityCodes[mod] {
-		mod += " (" + lc.t("modality."+mod) + ")"
+func exam(lc *locale, e *report.Exam) document.Fields {
+	mod := lc.orNotStated(e.Modality)
+	if modalityCodes[e.Modality] {
+		mod += " (" + lc.t("modality."+e.Modality) + ")"
 	}
-	fs := []doc.Field{
-		{Label: lc.t("label.modality"), Value: doc.T(mod)},
-		{Label: lc.t("label.description"), Value: doc.T(e.Description)},
-		{Label: lc.t("label.performed"), Value: lc.when(e.Performed, 0)},
+	performed := document.T(lc.t("notStated"))
+	if !e.Performed.IsZero() {
+		performed = lc.when(e.Performed, 0)
+	}
+	fs := []document.Field{
+		{Label: lc.t("label.modality"), Value: document.T(mod)},
+		{Label: lc.t("label.description"), Value: document.T(lc.orNotStated(e.Description))},
+		{Label: lc.t("label.performed"), Value: performed},
 	}
 	if e.BodySite != "" {
-		fs = append(fs, doc.Field{Label: lc.t("label.bodySite"), Value: doc.T(e.BodySite)})
+		fs = append(fs, document.Field{Label: lc.t("label.bodySite"), Value: document.T(e.BodySite)})
 	}
 	if e.StudyUID != "" {
-		fs = append(fs, doc.Field{Label: lc.t("label.studyUid"), Value: doc.T(e.StudyUID), PHI: true})
+		fs = append(fs, document.Field{Label: lc.t("label.studyUid"), Value: document.T(e.StudyUID), PHI: true})
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
 // section adds a section's heading (level = depth), its content and its
@@ -290,7 +381,7 @@ func (b *builder) section(s *report.Section, path string, depth int) error {
 		return fmt.Errorf("templates: %s.kind: unknown section kind %q", path, s.Kind)
 	}
 	if s.Title != "" {
-		b.add(doc.Heading{Level: min(depth, 3), Text: doc.T(s.Title)})
+		b.add(document.Heading{Level: min(depth, 3), Text: document.T(s.Title)})
 	}
 	blocks, err := fn(b, s, path)
 	if err != nil {
@@ -305,59 +396,59 @@ func (b *builder) section(s *report.Section, path string, depth int) error {
 	return nil
 }
 
-func textSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+func textSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
 	if strings.TrimSpace(s.Body) == "" {
 		return nil, nil
 	}
 	return markdown.Convert(s.Body), nil
 }
 
-func plainSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+func plainSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
 	if s.Body == "" {
 		return nil, nil
 	}
-	return []doc.Block{doc.Preformatted{Text: s.Body}}, nil
+	return []document.Block{document.Preformatted{Text: s.Body}}, nil
 }
 
-func fieldsSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
-	fs := make([]doc.Field, len(s.Items))
+func fieldsSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
+	fs := make([]document.Field, len(s.Items))
 	for i, it := range s.Items {
-		fs[i] = doc.Field{Label: it.Label, Value: doc.T(it.Value)}
+		fs[i] = document.Field{Label: it.Label, Value: document.T(it.Value)}
 	}
-	return []doc.Block{doc.Fields{Items: fs}}, nil
+	return []document.Block{document.Fields{Items: fs}}, nil
 }
 
-func tableSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
-	t := doc.Table{Header: make([]doc.Text, len(s.Columns)), Rows: make([][]doc.Text, len(s.Rows))}
+func tableSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
+	t := document.Table{Header: make([]document.Text, len(s.Columns)), Rows: make([][]document.Text, len(s.Rows))}
 	for i, c := range s.Columns {
-		t.Header[i] = doc.Text{{Text: c, Style: doc.Bold}}
+		t.Header[i] = document.Text{{Text: c, Style: document.Bold}}
 	}
 	for i, row := range s.Rows {
-		cells := make([]doc.Text, len(row))
+		cells := make([]document.Text, len(row))
 		for j, c := range row {
-			cells[j] = doc.T(c)
+			cells[j] = document.T(c)
 		}
 		t.Rows[i] = cells
 	}
-	return []doc.Block{t}, nil
+	return []document.Block{t}, nil
 }
 
 // imageSection decodes a PNG or JPEG with its EXIF orientation applied,
 // brought down to what it can print at (decodeImage). report.Decode has
 // already checked the size and pixel count limits.
-func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, error) {
+func imageSection(_ *builder, s *report.Section, path string) ([]document.Block, error) {
 	img, err := decodeImage(s.Data)
 	if err != nil {
 		// The header passed report.Decode but the pixels do not decode: bad
 		// input, reported like every other contract violation.
 		return nil, report.Errors{{Path: path + ".data", Rule: fmt.Sprintf("cannot decode %s image: %v", s.ContentType, err)}}
 	}
-	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption, Src: s.Data}}, nil
+	return []document.Block{document.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption, Src: s.Data}}, nil
 }
 
 // urlSection never fetches and never prints the URL: one notice line in its
 // place and a warning naming the section.
-func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error) {
+func urlSection(b *builder, s *report.Section, path string) ([]document.Block, error) {
 	name := strconv.Quote(s.Title)
 	line := b.lc.t("url.linked") + name
 	if s.LinkText != "" {
@@ -365,7 +456,7 @@ func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error)
 	}
 	line += b.lc.t("url.notIncluded")
 	b.warn("%s: url section %s not included in PDF", path, name)
-	return []doc.Block{doc.Notice{Text: doc.T(line)}}, nil
+	return []document.Block{document.Notice{Text: document.T(line)}}, nil
 }
 
 // addenda prints the addenda oldest first (newest last), numbered in that
@@ -377,13 +468,13 @@ func (b *builder) addenda(as []report.Addendum) {
 	sorted := make([]report.Addendum, len(as))
 	copy(sorted, as)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Issued.Before(sorted[j].Issued) })
-	b.add(doc.Rule{})
+	b.add(document.Rule{})
 	for i, a := range sorted {
-		title := append(doc.T(b.lc.f("addendum.title", i+1)), b.lc.when(a.Issued, 0)...)
+		title := append(document.T(b.lc.f("addendum.title", i+1)), b.lc.when(a.Issued, 0)...)
 		if a.Author != "" {
-			title = append(title, doc.Span{Text: b.lc.t("addendum.by") + a.Author})
+			title = append(title, document.Span{Text: b.lc.t("addendum.by") + a.Author})
 		}
-		b.add(doc.Heading{Level: 1, Text: title})
+		b.add(document.Heading{Level: 1, Text: title})
 		if strings.TrimSpace(a.Body) != "" {
 			b.add(markdown.Convert(a.Body)...)
 		}
@@ -396,16 +487,16 @@ func (b *builder) signatures(ps []report.Performer) {
 	if len(ps) == 0 {
 		return
 	}
-	b.add(doc.Rule{})
+	b.add(document.Rule{})
 	for _, p := range ps {
 		who := p.Name
 		if p.Role != "" {
 			who += ", " + p.Role
 		}
 		if p.SignedAt != nil {
-			b.add(doc.Signature{Text: append(doc.T(b.lc.f("signed.by", who)), b.lc.when(*p.SignedAt, 0)...)})
+			b.add(document.Signature{Text: append(document.T(b.lc.f("signed.by", who)), b.lc.when(*p.SignedAt, 0)...)})
 		} else {
-			b.add(doc.Paragraph{Text: doc.T(b.lc.f("signed.not", who))})
+			b.add(document.Paragraph{Text: document.T(b.lc.f("signed.not", who))})
 		}
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/input"
 	"github.com/foliohealth/folio/profile"
-	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -134,7 +134,7 @@ func runProfilePut(ctx context.Context, args []string, stdout, stderr io.Writer)
 		printProfileErr(stderr, "folio profile put: "+paths[0], err)
 		return exitFailed
 	}
-	auth, err := nf.options(queue.RoleAdmin, *data)
+	auth, err := nf.options(broker.RoleAdmin, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio profile put:", err)
 		return exitUsage

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
@@ -168,7 +169,7 @@ func TestE2EProfiles(t *testing.T) {
 	}
 
 	// The worker role reads the profiles but may not write them.
-	nc := connectAs(t, srv, queue.RoleWorker)
+	nc := connectAs(t, srv, broker.RoleWorker)
 	defer nc.Close()
 	if _, err := nc.Request("$KV."+queue.BucketProfiles+".lakeside-us", []byte("{}"), 2*time.Second); err == nil {
 		t.Error("the worker role wrote a site profile")
@@ -252,23 +253,23 @@ func TestE2EProfileKeyRoles(t *testing.T) {
 		t.Fatalf("folio profile check: exit %d\n%s%s", check.code, check.stdout, check.stderr)
 	}
 
-	roles := map[queue.Role][]string{}
-	for _, r := range queue.Roles {
+	roles := map[broker.Role][]string{}
+	for _, r := range broker.Roles {
 		res := runFolio(t, "creds", "--data", srv.data, "--role", string(r))
 		roles[r] = []string{"--nkey", strings.TrimSpace(res.stdout), "--inbox-prefix", r.InboxPrefix()}
 	}
 	cli := newNATSCLI(t, "--server", srv.natsURL)
-	bundle := cli.must(roles[queue.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw")
+	bundle := cli.must(roles[broker.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw")
 	var b struct {
 		Files map[string][]byte `json:"files"`
 	}
 	if err := json.Unmarshal([]byte(bundle), &b); err != nil || string(b.Files["signing-key.pem"]) != string(keyPEM) {
 		t.Fatalf("the bundle in NATS does not carry the key (%v)", err)
 	}
-	if got := cli.must(roles[queue.RoleWorker], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); got != bundle {
+	if got := cli.must(roles[broker.RoleWorker], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); got != bundle {
 		t.Error("the worker reads another bundle than the admin")
 	}
-	for _, r := range []queue.Role{queue.RoleAPI, queue.RoleSubmitter} {
+	for _, r := range []broker.Role{broker.RoleAPI, broker.RoleSubmitter} {
 		for _, args := range [][]string{
 			{"kv", "get", queue.BucketProfiles, "signing-site", "--raw"},
 			{"kv", "ls", queue.BucketProfiles},
@@ -286,11 +287,11 @@ func TestE2EProfileKeyRoles(t *testing.T) {
 		{"kv", "put", queue.BucketProfiles, "signing-site", "{}"},
 		{"kv", "del", queue.BucketProfiles, "signing-site", "-f"},
 	} {
-		if _, _, code := cli.run(roles[queue.RoleWorker], args...); code == 0 {
+		if _, _, code := cli.run(roles[broker.RoleWorker], args...); code == 0 {
 			t.Errorf("worker: nats %s succeeded, want refused", strings.Join(args, " "))
 		}
 	}
-	if after := cli.must(roles[queue.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); after != bundle {
+	if after := cli.must(roles[broker.RoleAdmin], "kv", "get", queue.BucketProfiles, "signing-site", "--raw"); after != bundle {
 		t.Error("refused calls changed the bundle")
 	}
 

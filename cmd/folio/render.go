@@ -18,8 +18,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
@@ -63,21 +63,9 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	sitePath := addSiteFlag(fs)
 	profileFile := fs.String("profile", "", "render with this site profile (docs/site-profile-v1.md)")
 	profileDir := fs.String("profiles", "", "choose each report's site profile from the *.json profiles in this directory")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--profile FILE | --profiles DIR] [--json] FILE|DIR...")
-		fs.PrintDefaults()
-	}
-	paths, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio render:", err)
-		return exitUsage
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return exitUsage
+	paths, code, ok := parseInputs(fs, args, stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--profile FILE | --profiles DIR] [--json] FILE|DIR...")
+	if !ok {
+		return code
 	}
 	if *thumb {
 		if *size < 32 || *size > 2048 {
@@ -156,7 +144,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	close(jobs)
 	wg.Wait()
 	prog.done()
-	code := exitOK
+	code = exitOK
 	var results []renderLine
 	for _, rs := range perInput {
 		if rs == nil {

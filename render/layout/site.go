@@ -3,11 +3,11 @@ package layout
 import (
 	"math"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
-// What a site profile (doc.Site) adds to every page: the letterhead above
+// What a site profile (document.Site) adds to every page: the letterhead above
 // the running header, the laboratory block above the footer, a diagonal
 // watermark under everything, the accent colour and, for a right-to-left
 // site, the mirrored header, field grids and banners.
@@ -35,7 +35,7 @@ func (l *layouter) ink(c Color) Color {
 
 // letterhead lays out the logo and lines at the top margin; it returns the
 // ops and the height they take, gap included.
-func (l *layouter) letterhead(s *doc.Site) ([]Op, float64) {
+func (l *layouter) letterhead(s *document.Site) ([]Op, float64) {
 	if s.Logo == nil && len(s.Letterhead) == 0 {
 		return nil, 0
 	}
@@ -66,7 +66,7 @@ func (l *layouter) letterhead(s *doc.Site) ([]Op, float64) {
 		if i == 1 {
 			f = font{face: fonts.Sans, size: letterSize, color: DarkGray}
 		}
-		for _, ln := range breakLines(l.sh.items(doc.T(line), f, nil), width) {
+		for _, ln := range breakLines(l.sh.items(document.T(line), f, nil), width) {
 			x := g.Left + logoW
 			if s.LetterheadRight {
 				x = g.Width - g.Right - logoW - lineWidth(ln)
@@ -81,7 +81,7 @@ func (l *layouter) letterhead(s *doc.Site) ([]Op, float64) {
 
 // labBlock lays out the laboratory lines above the footer rule; it returns
 // the ops (y relative to the block's top) and their height.
-func (l *layouter) labBlock(s *doc.Site) ([]Op, float64) {
+func (l *layouter) labBlock(s *document.Site) ([]Op, float64) {
 	var ops []Op
 	y := 0.0
 	f := font{face: fonts.Sans, size: labSize, color: DarkGray}
@@ -91,7 +91,7 @@ func (l *layouter) labBlock(s *doc.Site) ([]Op, float64) {
 		} else {
 			f.face = fonts.Sans
 		}
-		for _, ln := range breakLines(l.sh.items(doc.T(line), f, nil), l.textW) {
+		for _, ln := range breakLines(l.sh.items(document.T(line), f, nil), l.textW) {
 			x := l.g.Left
 			if s.RTL || rtlLine(ln) {
 				x = l.g.Left + l.textW - lineWidth(ln)

@@ -18,7 +18,7 @@ import (
 
 	"codeberg.org/go-pdf/fpdf"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/render/layout"
 )
@@ -30,7 +30,7 @@ var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // Paint renders pages as a PDF document with the given document info.
 // Lengths are PDF points with the origin at the top left of each page.
 // Errors name the page (1-based) and operation that failed.
-func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
+func Paint(pages []layout.Page, info document.Info) ([]byte, error) {
 	if len(pages) == 0 {
 		return nil, fmt.Errorf("pdf: no pages")
 	}
