@@ -360,7 +360,7 @@ var ar = map[string]string{
 	"notStated":                 "غير مذكور",
 	"amended.unstated":          "معدَّل: ",
 	"corrected.unstated":        "مصحَّح: ",
-	"amendment.unstated":        "لم يُذكر الوقت ولا السبب",
+	"amendment.unstated":        "الوقت والسبب غير مذكورين",
 	"title.pathology":           "تقرير علم الأمراض",
 	"title.radiology":           "تقرير الأشعة",
 	"label.patient":             "المريض",
