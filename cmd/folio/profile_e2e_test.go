@@ -209,6 +209,34 @@ func TestE2EProfiles(t *testing.T) {
 	if err := json.Unmarshal([]byte(js2.stdout), &st2); err != nil || st2.Profile != "hopital-nord-anapath" {
 		t.Errorf("after profile put, the job rendered with %q (%v)", st2.Profile, err)
 	}
+
+	// folio worker --profiles DIR (through the one start-up path): a
+	// refused profile stops it before anything starts; it starts only when
+	// NATS holds exactly DIR's profiles, so the fixture set (NATS now holds
+	// only hopital-nord) is refused and the set just put is taken.
+	badSet := runFolio(t, "worker", "--nats-url", srv.natsURL, "--data", srv.data, "--workers", "1", "--profiles", filepath.Join(dir, "bad", "two-defaults"))
+	if badSet.code != exitUsage || !strings.Contains(badSet.stderr, "folio worker: --profiles") || !strings.Contains(badSet.stderr, "default:") {
+		t.Errorf("worker with a refused --profiles: exit %d\n%s", badSet.code, badSet.stderr)
+	}
+	stale := runFolio(t, "worker", "--nats-url", srv.natsURL, "--data", srv.data, "--workers", "1", "--profiles", dir)
+	if stale.code != exitUsage || !strings.Contains(stale.stderr, "run folio profile put "+dir) {
+		t.Errorf("worker with an out-of-date --profiles: exit %d\n%s", stale.code, stale.stderr)
+	}
+	w := startProc(t, "worker", nil, "worker", "--nats-url", srv.natsURL, "--data", srv.data, "--workers", "1", "--profiles", only)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(w.log.String(), "folio worker ready") {
+		select {
+		case <-w.exited:
+			t.Fatalf("folio worker --profiles %s exited %d\n%s", only, w.exitCode, w.log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("folio worker --profiles %s not ready within 60s\n%s", only, w.log.String())
+		}
+	}
+	if code := w.stop(t); code != 0 {
+		t.Errorf("folio worker exit %d after SIGTERM\n%s", code, w.log.String())
+	}
 }
 
 // TestE2EProfileKeyRoles: a profile with a signing key kept in NATS (the
