@@ -158,8 +158,8 @@ func NSSDB(t testing.TB, cas ...[]byte) string {
 }
 
 // PDFSig runs poppler's pdfsig on the PDF at path with the NSS database
-// nssdir (empty: pdfsig's default) and returns its output, whatever its
-// exit status (pdfsig exits non-zero for an invalid signature).
+// nssdir (empty: pdfsig's default), in UTC, and returns its output,
+// whatever its exit status.
 func PDFSig(t testing.TB, path, nssdir string) string {
 	t.Helper()
 	NeedTools(t, "pdfsig")
@@ -167,7 +167,9 @@ func PDFSig(t testing.TB, path, nssdir string) string {
 	if nssdir != "" {
 		args = append(args, "-nssdir", "sql:"+nssdir)
 	}
-	out, _ := exec.Command("pdfsig", append(args, path)...).CombinedOutput()
+	cmd := exec.Command("pdfsig", append(args, path)...)
+	cmd.Env = append(os.Environ(), "TZ=UTC") // "Signing Time" in UTC
+	out, _ := cmd.CombinedOutput()
 	return string(out)
 }
 
