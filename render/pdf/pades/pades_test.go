@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -273,5 +274,36 @@ func BenchmarkSign(b *testing.B) {
 			cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
 			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// TestSignConcurrently shares one Signer between goroutines (as workers
+// do): every signature is the same.
+func TestSignConcurrently(t *testing.T) {
+	for _, kind := range []string{"rsa2048", "p256"} {
+		pki := testutil.MakeSigningPKI(t, kind)
+		s, err := New(pki.Key, pki.Chain, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.Sign([]byte("content"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([][]byte, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], _ = s.Sign([]byte("content"))
+			}()
+		}
+		wg.Wait()
+		for i, g := range got {
+			if !bytes.Equal(g, want) {
+				t.Errorf("%s: goroutine %d signed differently", kind, i)
+			}
+		}
 	}
 }
