@@ -171,6 +171,17 @@ func New(key crypto.Signer, chain []*x509.Certificate, reason, location string) 
 	return s, nil
 }
 
+// String describes the signer by its name; it never prints the key.
+func (s *Signer) String() string {
+	if s == nil {
+		return "pades.Signer(nil)"
+	}
+	return fmt.Sprintf("pades.Signer(%q)", s.name)
+}
+
+// GoString is String: %#v must not print the key either.
+func (s *Signer) GoString() string { return s.String() }
+
 // Name returns the signer's name, from the signing certificate.
 func (s *Signer) Name() string { return s.name }
 

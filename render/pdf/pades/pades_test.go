@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -246,6 +247,14 @@ func TestName(t *testing.T) {
 	}
 	if s.Certificate() != pki.Chain[0] {
 		t.Error("Certificate is not the signing certificate")
+	}
+	// Printing a Signer, or a struct holding one, never prints the key.
+	d := pki.Key.(*ecdsa.PrivateKey).D
+	holder := struct{ S *Signer }{s}
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%#v", s), fmt.Sprintf("%+v", holder), fmt.Sprintf("%v", holder)} {
+		if strings.Contains(out, d.String()) || strings.Contains(out, d.Text(16)) || !strings.Contains(out, "Klinikum Nord") {
+			t.Errorf("printed %q", out)
+		}
 	}
 }
 
