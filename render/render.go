@@ -69,9 +69,10 @@ func LayoutProfile(r *report.Report, p *profile.Profile) (*Laid, error) {
 	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, replacementWarnings(r, res)...)}, nil
 }
 
-// PDF paints the laid-out pages as a PDF.
-func (l *Laid) PDF() ([]byte, error) {
-	return pdf.Paint(l.Pages, l.Info)
+// PDF paints the laid-out pages as a PDF; options such as pdf.Sign change
+// how (none: today's unsigned PDF).
+func (l *Laid) PDF(opts ...pdf.Option) ([]byte, error) {
+	return pdf.Paint(l.Pages, l.Info, opts...)
 }
 
 // Thumbnail paints one page as an image, from the same laid-out page the
