@@ -18,6 +18,7 @@ import (
 	"image"
 	"time"
 
+	"github.com/foliohealth/folio/render/pdf/pades"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -129,6 +130,17 @@ type Signature struct {
 	Certificates []*x509.Certificate
 	Reason       string
 	Location     string
+
+	pades *pades.Signer
+}
+
+// PAdES returns the signer that signs the site's PDFs with this key and
+// chain (made and checked when the profile was loaded).
+func (s *Signature) PAdES() *pades.Signer {
+	if s == nil {
+		return nil
+	}
+	return s.pades
 }
 
 // String describes the signature without its key.

@@ -7,7 +7,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io/fs"
+
+	"github.com/foliohealth/folio/render/pdf/pades"
 )
 
 // maxKeyBytes bounds the key and certificate files.
@@ -36,7 +39,19 @@ func (c *checker) signature(s *fileSignature) *Signature {
 		c.fail("signature.certificates", "%s: the first certificate is not for the key in %s", s.Certificates, s.Key)
 		return nil
 	}
-	return &Signature{Signer: signer, Certificates: chain, Reason: s.Reason, Location: s.Location}
+	// The PAdES signer is made once, here: what it refuses (a chain out
+	// of order, a certificate whose key usage forbids signing) fails the
+	// profile at load rather than every report at render.
+	ps, err := pades.New(signer, chain, s.Reason, s.Location)
+	if err != nil {
+		field, file := "signature.certificates", s.Certificates
+		if errors.Is(err, pades.ErrKey) {
+			field, file = "signature.key", s.Key
+		}
+		c.fail(field, "%s: %v", file, err)
+		return nil
+	}
+	return &Signature{Signer: signer, Certificates: chain, Reason: s.Reason, Location: s.Location, pades: ps}
 }
 
 func (c *checker) key(name string) crypto.Signer {

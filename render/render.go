@@ -14,6 +14,7 @@ import (
 	"github.com/foliohealth/folio/profile"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
+	"github.com/foliohealth/folio/render/pdf/pades"
 	"github.com/foliohealth/folio/render/raster"
 	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/templates"
@@ -24,6 +25,9 @@ type Laid struct {
 	Pages    []layout.Page
 	Info     document.Info
 	Warnings []string // characters replaced, url sections left out, ...
+	// Signer signs every PDF painted from this layout: the site profile's
+	// signing key (PAdES baseline B-B); nil leaves PDFs unsigned.
+	Signer *pades.Signer
 }
 
 // ThumbOptions selects a thumbnail.
@@ -66,12 +70,19 @@ func LayoutProfile(r *report.Report, p *profile.Profile) (*Laid, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, replacementWarnings(r, res)...)}, nil
+	l := &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, replacementWarnings(r, res)...)}
+	if p != nil {
+		l.Signer = p.Signature.PAdES()
+	}
+	return l, nil
 }
 
-// PDF paints the laid-out pages as a PDF; options such as pdf.Sign change
-// how (none: today's unsigned PDF).
+// PDF paints the laid-out pages as a PDF, signed when l.Signer is set;
+// options given after it (pdf.Sign) override that.
 func (l *Laid) PDF(opts ...pdf.Option) ([]byte, error) {
+	if l.Signer != nil {
+		opts = append([]pdf.Option{pdf.Sign(l.Signer)}, opts...)
+	}
 	return pdf.Paint(l.Pages, l.Info, opts...)
 }
 
