@@ -85,6 +85,10 @@ type Config struct {
 	MaxBinaryBytes int64
 	// MemoryStorage keeps everything in memory (tests and benchmarks only).
 	MemoryStorage bool
+	// Binaries keeps the Binaries' bytes in another backend (store/s3)
+	// instead of the folio-binaries Object Store (nil). Binaries not found
+	// there are still read from the Object Store (see binaries.go).
+	Binaries Binaries
 }
 
 // Store keeps finished Binaries in the folio-binaries Object Store and
@@ -102,6 +106,7 @@ type Store struct {
 	objects jetstream.ObjectStore
 	js      jetstream.JetStream
 	timeout time.Duration // per call
+	bin     Binaries      // Config.Binaries: nil for the Object Store
 }
 
 // Open creates or updates the store's buckets on js's server and returns a
@@ -148,7 +153,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
 	}
-	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout, bin: cfg.Binaries}, nil
 }
 
 // Bind returns a Store over buckets that already exist, creating or
@@ -170,11 +175,14 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
 	}
-	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout, bin: cfg.Binaries}, nil
 }
 
 // Ready checks that the server answers for the Binaries bucket.
 func (s *Store) Ready(ctx context.Context) error {
+	if s.bin != nil {
+		return s.bin.Ready(ctx)
+	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	_, err := s.objects.Status(ctx)
@@ -378,6 +386,9 @@ func (s *Store) listKeys(ctx context.Context, filter string) ([]string, error) {
 
 // BinaryInfo returns a Binary's metadata, or folio.ErrNotFound.
 func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error) {
+	if s.bin != nil {
+		return s.infoFallback(ctx, id)
+	}
 	if !validID(id) {
 		return nil, folio.ErrNotFound
 	}
@@ -422,6 +433,9 @@ var ErrIntegrity = errors.New("stored bytes do not match their digest")
 // caller that forwards what it reads never forwards a complete wrong body.
 // The caller closes it.
 func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.ReadCloser, error) {
+	if s.bin != nil {
+		return s.openFallback(ctx, id)
+	}
 	if !validID(id) {
 		return nil, nil, folio.ErrNotFound
 	}
@@ -493,6 +507,9 @@ func (v *verifiedReader) Close() error { return v.rc.Close() }
 // report is idempotent. A caller that needs to know whether the stored bytes
 // differ from data compares the returned SHA256 with data's.
 func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*folio.Binary, error) {
+	if s.bin != nil {
+		return s.bin.PutBinary(ctx, b, data)
+	}
 	sum256 := sha256.Sum256(data)
 	sum1 := sha1.Sum(data)
 	b.Size = int64(len(data))

@@ -21,6 +21,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "./folio-data", "directory of the development signing key (and of the embedded NATS server's credentials)")
 	fs.Int("replicas", 1, "ignored: the API creates no stream or bucket (workers do)")
 	af := addAPIFlags(fs)
+	binStore := addBinaryStoreFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,7 +41,12 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI}, log)
+	bin, err := openBinaries(ctx, *binStore, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio api:", err)
+		return exitFailed
+	}
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI, Binaries: bin}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio api:", err)
 		return exitFailed

@@ -32,17 +32,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"render":  runRender,
-		"convert": runConvert,
-		"serve":   runServe,
-		"worker":  runWorker,
-		"api":     runAPI,
-		"submit":  runSubmit,
-		"token":   runToken,
-		"jobs":    runJobs,
-		"job":     runJob,
-		"mllp":    runMLLP,
-		"creds":   runCreds,
+		"render":   runRender,
+		"convert":  runConvert,
+		"serve":    runServe,
+		"worker":   runWorker,
+		"api":      runAPI,
+		"submit":   runSubmit,
+		"token":    runToken,
+		"jobs":     runJobs,
+		"job":      runJob,
+		"mllp":     runMLLP,
+		"creds":    runCreds,
+		"binaries": runBinaries,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -72,6 +73,7 @@ commands:
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
   creds    show the embedded NATS server's credentials (for the nats CLI)
+  binaries copy the Binaries to an S3 bucket (copy --to s3://...), list or remove orphans
 
 Run "folio COMMAND -h" for a command's flags.
 `)

@@ -50,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verbose := fs.Bool("verbose", false, "log the embedded NATS server's start-up and informational lines too\n(default: its warnings and errors only)")
 	pf := addPipelineFlags(fs, "")
 	af := addAPIFlags(fs)
+	binStore := addBinaryStoreFlag(fs)
 	mllpAddr := fs.String("mllp", "", "also take HL7 v2 ORU^R01 over MLLP on this address (conventional port 2575);\neach message is acknowledged AA only once its jobs are durably queued")
 	mf := addMLLPFlags(fs)
 	pos, err := parseArgs(fs, args)
@@ -98,7 +99,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
+	bin, err := openBinaries(ctx, *binStore, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio serve:", err)
+		return exitFailed
+	}
+	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker, Binaries: bin}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio serve:", err)
 		return exitFailed

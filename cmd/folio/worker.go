@@ -19,6 +19,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
 	addr := fs.String("addr", "", "operator listener: /healthz, /readyz and /metrics (off when empty); keep it on loopback")
 	data := fs.String("data", "./folio-data", "data directory of a folio serve whose embedded NATS server to use (its credentials)")
+	binStore := addBinaryStoreFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -38,7 +39,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker}, log)
+	bin, err := openBinaries(ctx, *binStore, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "folio worker:", err)
+		return exitFailed
+	}
+	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker, Binaries: bin}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio worker:", err)
 		return exitFailed
