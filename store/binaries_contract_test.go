@@ -343,4 +343,3 @@ func contractListRemove(t *testing.T, s binaries) {
 		t.Fatalf("stopping the listing: %v after %d", err, n)
 	}
 }
-
