@@ -51,6 +51,8 @@ type Weed struct {
 	Bucket string
 	// S3 is the S3 endpoint, http://127.0.0.1:PORT.
 	S3 string
+	// S3TLS is the HTTPS S3 endpoint (StartWeedTLS), https://127.0.0.1:PORT.
+	S3TLS string
 	// AccessKey and SecretKey are the admin identity's credentials.
 	AccessKey, SecretKey string
 
@@ -61,6 +63,9 @@ type Weed struct {
 	exited  chan struct{}
 	log     *syncWriter
 	stopped bool
+
+	httpsPort       int
+	tlsCert, tlsKey string
 }
 
 // weedGRPCOffset is what SeaweedFS adds to each HTTP port for its gRPC port.
@@ -121,6 +126,18 @@ func weedPorts(t testing.TB) [4]int {
 // gateway stores and reads an object.
 func StartWeed(t testing.TB, bucket string) *Weed {
 	t.Helper()
+	return startWeed(t, bucket, "", "")
+}
+
+// StartWeedTLS is StartWeed with its S3 gateway also serving HTTPS (S3TLS)
+// with the PEM certificate and key given (see MakeTLS).
+func StartWeedTLS(t testing.TB, bucket, cert, key string) *Weed {
+	t.Helper()
+	return startWeed(t, bucket, cert, key)
+}
+
+func startWeed(t testing.TB, bucket, certFile, keyFile string) *Weed {
+	t.Helper()
 	key := make([]byte, 20)
 	rand.Read(key)
 	w := &Weed{
@@ -130,6 +147,10 @@ func StartWeed(t testing.TB, bucket string) *Weed {
 		t:         t, bin: WeedBin(t), ports: weedPorts(t), log: &syncWriter{},
 	}
 	w.S3 = fmt.Sprintf("http://127.0.0.1:%d", w.ports[3])
+	if certFile != "" {
+		w.tlsCert, w.tlsKey, w.httpsPort = certFile, keyFile, FreePort(t)
+		w.S3TLS = fmt.Sprintf("https://127.0.0.1:%d", w.httpsPort)
+	}
 	t.Cleanup(func() {
 		w.Kill()
 		if t.Failed() {
@@ -174,8 +195,11 @@ func (w *Weed) Start() {
 		fmt.Sprint("-filer.port=", w.ports[2]), fmt.Sprint("-s3.port=", w.ports[3]),
 		"-bucket=" + w.Bucket,
 		// Nothing else listens, nothing calls home.
-		"-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+		"-webdav=false", "-admin.ui=false", "-admin.port.legacy=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
 		"-master.telemetry=false",
+	}
+	if w.tlsCert != "" {
+		args = append(args, fmt.Sprint("-s3.port.https=", w.httpsPort), "-s3.cert.file="+w.tlsCert, "-s3.key.file="+w.tlsKey)
 	}
 	w.cmd = exec.Command(w.bin, args...)
 	w.cmd.Env = append(CleanEnv(), "AWS_ACCESS_KEY_ID="+w.AccessKey, "AWS_SECRET_ACCESS_KEY="+w.SecretKey)
