@@ -268,3 +268,11 @@ func (w *Weed) Path(suffix string) []string {
 	})
 	return out
 }
+
+// PID returns the server's process id (0 when it is not running).
+func (w *Weed) PID() int {
+	if w.cmd == nil || w.stopped {
+		return 0
+	}
+	return w.cmd.Process.Pid
+}
