@@ -3,12 +3,19 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +24,7 @@ import (
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/internal/testutil"
+	"github.com/foliohealth/folio/store"
 )
 
 func TestParseURL(t *testing.T) {
@@ -136,5 +144,110 @@ func TestSeaweedFS(t *testing.T) {
 	}
 	if _, err := open(t, w.URL("auth")).BinaryInfo(ctx, "pdf-X-1"); err == nil || errors.Is(err, folio.ErrNotFound) {
 		t.Errorf("wrong secret: BinaryInfo %v, want an error other than not found", err)
+	}
+}
+
+// TestServerWithoutChecksums: against a server that does not echo
+// x-amz-checksum-sha256 (a proxy in front of SeaweedFS strips it from the
+// answers), PutBinary reads the object back and checks its SHA-256 before
+// it returns.
+func TestServerWithoutChecksums(t *testing.T) {
+	w := testutil.StartWeed(t, "folio")
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	target, _ := url.Parse(w.S3)
+	var gets, echoed atomic.Int64
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if r.Header.Get("X-Amz-Checksum-Sha256") != "" && r.Request.Method == http.MethodPut {
+			echoed.Add(1)
+		}
+		r.Header.Del("X-Amz-Checksum-Sha256")
+		if r.Request.Method == http.MethodGet {
+			gets.Add(1)
+		}
+		return nil
+	}
+	srv := httptest.NewServer(rp)
+	defer srv.Close()
+	s := open(t, "s3://folio/nochecksum?path-style=true&endpoint="+srv.URL)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("%PDF read back "), 5000)
+	b, err := s.PutBinary(ctx, folio.Binary{ID: "pdf-RB-1", ContentType: "application/pdf", Output: folio.OutputPDF, RecordID: "RB-1"}, data)
+	sum := sha256.Sum256(data)
+	if err != nil || b.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("put: %+v, %v", b, err)
+	}
+	if echoed.Load() != 1 {
+		t.Errorf("SeaweedFS echoed the checksum on %d PUTs, want 1 (what the stripping proxy is for)", echoed.Load())
+	}
+	if gets.Load() != 1 {
+		t.Errorf("%d GETs after the PUT, want 1 (the read-back)", gets.Load())
+	}
+	// Directly against SeaweedFS, which echoes the checksum: no read-back.
+	gets.Store(0)
+	if _, err := open(t, w.URL("direct")).PutBinary(ctx, folio.Binary{ID: "pdf-RB-2", ContentType: "application/pdf", Output: folio.OutputPDF}, data); err != nil {
+		t.Fatal(err)
+	}
+	if gets.Load() != 0 {
+		t.Errorf("a GET went through the proxy for a direct write")
+	}
+}
+
+// TestCorruptedOnDisk flips one byte of an object's data in SeaweedFS's
+// volume files (its .dat files hold each object's bytes as written; random
+// bytes are stored uncompressed) and reads it through the backend: the
+// read never hands over the complete object. Whichever layer notices first
+// (SeaweedFS's own CRC or folio's SHA-256), no complete wrong body is
+// served.
+func TestCorruptedOnDisk(t *testing.T) {
+	w := testutil.StartWeed(t, "folio")
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	s := open(t, w.URL("disk"))
+	ctx := context.Background()
+	data := make([]byte, 256<<10)
+	rand.Read(data)
+	if _, err := s.PutBinary(ctx, folio.Binary{ID: "pdf-DISK-1", ContentType: "application/octet-stream", Output: folio.OutputPDF}, data); err != nil {
+		t.Fatal(err)
+	}
+	// Stop the server so that nothing caches the old bytes, corrupt, restart.
+	w.Kill()
+	needle := data[100<<10 : 100<<10+64]
+	found := 0
+	for _, f := range w.Path(".dat") {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(raw, needle); i >= 0 {
+			raw[i+10] ^= 0x01
+			if err := os.WriteFile(f, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			found++
+		}
+	}
+	if found != 1 {
+		t.Fatalf("the object's bytes are in %d volume files, want 1", found)
+	}
+	w.Start()
+	_, rc, err := s.OpenBinary(ctx, "pdf-DISK-1")
+	if err != nil {
+		t.Logf("open of the corrupted object refused: %v", err)
+		return
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err == nil || len(got) == len(data) {
+		t.Fatalf("the corrupted object was read whole: %d bytes, error %v", len(got), err)
+	}
+	t.Logf("read %d of %d bytes, then: %v", len(got), len(data), err)
+	if !errors.Is(err, store.ErrIntegrity) {
+		t.Logf("(caught by SeaweedFS, not by the SHA-256 check)")
 	}
 }
