@@ -178,10 +178,13 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout, bin: cfg.Binaries}, nil
 }
 
-// Ready checks that the server answers for the Binaries bucket.
+// Ready checks that the server answers for the Binaries bucket (and the
+// other Binaries backend, if there is one).
 func (s *Store) Ready(ctx context.Context) error {
 	if s.bin != nil {
-		return s.bin.Ready(ctx)
+		if err := s.bin.Ready(ctx); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
