@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,7 @@ type natsFootprint struct {
 	storeBytes uint64 // every stream's bytes on disk
 	subjects   uint64 // distinct subjects (what the server indexes in memory)
 	rss        int64
+	streams    map[string][2]uint64 // stream -> bytes, subjects
 }
 
 func footprint(t *testing.T, url string, pid int) natsFootprint {
@@ -51,7 +53,7 @@ func footprint(t *testing.T, url string, pid int) natsFootprint {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var f natsFootprint
+	f := natsFootprint{streams: map[string][2]uint64{}}
 	for name := range js.StreamNames(ctx).Name() {
 		st, err := js.Stream(ctx, name)
 		if err != nil {
@@ -63,6 +65,7 @@ func footprint(t *testing.T, url string, pid int) natsFootprint {
 		}
 		f.storeBytes += info.State.Bytes
 		f.subjects += info.State.NumSubjects
+		f.streams[name] = [2]uint64{info.State.Bytes, info.State.NumSubjects}
 	}
 	f.rss = ProcRSS(strconv.Itoa(pid))
 	return f
@@ -160,6 +163,13 @@ func TestS3SideBySide(t *testing.T) {
 			float64(rw.after.storeBytes-rw.before.storeBytes)/d, float64(rw.after.subjects-rw.before.subjects)/d)
 		t.Logf("%-20s nats-server RSS %s -> %s (%+.1f KiB/job); SeaweedFS RSS %s -> %s", rw.name, mib(rw.before.rss), mib(rw.after.rss),
 			float64(rw.after.rss-rw.before.rss)/d/1024, mib(rw.weedRSSBefore), mib(rw.weedR))
+		var per []string
+		for name, a := range rw.after.streams {
+			b := rw.before.streams[name]
+			per = append(per, fmt.Sprintf("%s %.0f B %.2f subj", name, float64(a[0]-b[0])/d, float64(a[1]-b[1])/d))
+		}
+		slices.Sort(per)
+		t.Logf("%-20s per job and stream: %s", rw.name, strings.Join(per, "; "))
 	}
 	if len(rows) == 4 {
 		avg := func(i, j int, f func(row) float64) float64 { return (f(rows[i]) + f(rows[j])) / 2 }
