@@ -11,6 +11,9 @@
 //	folio-index      KV: patient, MRN and accession indexes, versions of each report, content claims
 //	folio-binaries   Object Store: Binary id -> bytes + folio.Binary metadata
 //
+// or the Binaries' bytes in another backend (Config.Binaries: store/s3, an
+// S3-compatible bucket), with the same promises (binaries.go).
+//
 // # Contract
 //
 // A report version is identified by its report id and version number, and

@@ -75,7 +75,11 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 		fmt.Fprintln(stderr, "folio binaries:", err)
 		return exitUsage
 	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleWorker}, log)
+	// Worker credentials (it reads the Object Store and records, and may
+	// remove orphans), but the resources are only bound, as the API binds
+	// them: opening them as a worker would set their replicas to this
+	// command's default.
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio binaries:", err)
 		return exitFailed

@@ -27,6 +27,13 @@
 // config files (AWS_PROFILE), web identity, or the instance's role. They
 // are never part of the URL, and nothing here logs them.
 //
+// A server that ignores If-None-Match (few do; SeaweedFS, MinIO, Ceph RGW
+// and AWS honour it) lets a second writer of an id replace the object; the
+// read-back then hands the writer the stored Binary, but a replacement
+// after that check goes unnoticed until a read fails its SHA-256 check.
+// Binary ids are deterministic per report version, so such a race rewrites
+// the same bytes in practice; use a server with conditional writes.
+//
 // It does not create the bucket, set its retention (object lock) or
 // lifecycle, nor delete anything but what RemoveBinary is asked to remove.
 package s3
@@ -66,6 +73,7 @@ import (
 
 // Config names the bucket and how to reach it.
 type Config struct {
+	// Bucket is the bucket's name; folio does not create it.
 	Bucket string
 	// Prefix is prepended to every Binary id ("" or ending in "/").
 	Prefix string
