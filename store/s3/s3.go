@@ -27,12 +27,14 @@
 // config files (AWS_PROFILE), web identity, or the instance's role. They
 // are never part of the URL, and nothing here logs them.
 //
-// A server that ignores If-None-Match (few do; SeaweedFS, MinIO, Ceph RGW
-// and AWS honour it) lets a second writer of an id replace the object; the
-// read-back then hands the writer the stored Binary, but a replacement
-// after that check goes unnoticed until a read fails its SHA-256 check.
-// Binary ids are deterministic per report version, so such a race rewrites
-// the same bytes in practice; use a server with conditional writes.
+// A server that ignores If-None-Match (SeaweedFS, MinIO, Ceph RGW and AWS
+// honour it; TestSeaweedFS checks the one CI runs) lets a second writer of
+// an id replace the object. The read-back (when the server does not echo
+// the checksum) then hands that writer the stored Binary, but otherwise
+// the replacement goes unnoticed until a read fails its SHA-256 check and
+// is refused. Binary ids are deterministic per report version, so such a
+// race rewrites the same bytes in practice; use a server with conditional
+// writes.
 //
 // It does not create the bucket, set its retention (object lock) or
 // lifecycle, nor delete anything but what RemoveBinary is asked to remove.
