@@ -24,8 +24,8 @@ import (
 	"github.com/foliohealth/folio/store/s3"
 )
 
-// submitAll submits every good fixture to srv and waits until each is done.
-func submitAll(t *testing.T, srv *server, fixtures []string) []submitOut {
+// submitFixtures submits every good fixture to srv and waits until each is done.
+func submitFixtures(t *testing.T, srv *server, fixtures []string) []submitOut {
 	t.Helper()
 	lines, code := submitWait(t, srv, fixtures...)
 	if code != 0 || len(lines) != len(fixtures) {
@@ -143,7 +143,7 @@ func TestE2EBinaryStoreS3(t *testing.T) {
 	scope := "user/Binary.read user/DocumentReference.read"
 	objTok, s3Tok := tokenFor(t, objSrv, "--scope", scope), tokenFor(t, s3Srv, "--scope", scope)
 
-	want := served(t, objSrv, objTok, submitAll(t, objSrv, fixtures))
+	want := served(t, objSrv, objTok, submitFixtures(t, objSrv, fixtures))
 	// One PDF is corrupted in the bucket before anything reads it.
 	var victim string
 	for id := range want {
@@ -151,7 +151,7 @@ func TestE2EBinaryStoreS3(t *testing.T) {
 			victim = id
 		}
 	}
-	lines := submitAll(t, s3Srv, fixtures)
+	lines := submitFixtures(t, s3Srv, fixtures)
 	good, md := s3Object(t, weed, "e2e/"+victim)
 	bad := bytes.Clone(good)
 	bad[len(bad)/2] ^= 0x01
