@@ -54,7 +54,7 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 		parallel = fs.Int("parallel", 4, "Binaries copied at once")
 	} else {
 		binStore = addBinaryStoreFlag(fs)
-		remove = fs.Bool("remove", false, "remove the orphans older than --older-than (a bucket with object lock refuses until their retention ends)")
+		remove = fs.Bool("remove", false, "remove the orphans older than --older-than (on a bucket with object lock their bytes stay as noncurrent versions until their retention ends)")
 		olderThan = fs.Duration("older-than", 24*time.Hour, "only Binaries stored longer ago than this count (a job in flight stores its Binaries before its record)")
 	}
 	pos, err := parseArgs(fs, args[1:])

@@ -416,8 +416,9 @@ func (s *Store) ListBinaries(ctx context.Context, fn func(id string) error) erro
 }
 
 // RemoveBinary removes the object of a Binary: only what `folio binaries
-// orphans --remove` calls, for an object no record names. A bucket with
-// object lock refuses it until the retention ends.
+// orphans --remove` calls, for an object no record names. On a bucket with
+// object lock (versioned) it adds a delete marker: the bytes stay as a
+// noncurrent version until their retention ends.
 func (s *Store) RemoveBinary(ctx context.Context, id string) error {
 	if !store.ValidID(id) {
 		return folio.ErrNotFound

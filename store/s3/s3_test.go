@@ -21,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/foliohealth/folio"
 	"github.com/foliohealth/folio/internal/testutil"
@@ -249,5 +250,72 @@ func TestCorruptedOnDisk(t *testing.T) {
 	t.Logf("read %d of %d bytes, then: %v", len(got), len(data), err)
 	if !errors.Is(err, store.ErrIntegrity) {
 		t.Logf("(caught by SeaweedFS, not by the SHA-256 check)")
+	}
+}
+
+// TestObjectLock runs the backend on a bucket with S3 Object Lock (WORM)
+// and a default retention, as docs/README "Retention" describes: folio's
+// create-only writes and checked reads work unchanged, and a removal (only
+// `folio binaries orphans --remove` asks for one) leaves the locked bytes
+// in place as a noncurrent version.
+func TestObjectLock(t *testing.T) {
+	w := testutil.StartWeed(t, "folio")
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	c := w.Client()
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("worm"), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatalf("creating a bucket with object lock: %v", err)
+	}
+	if _, err := c.PutObjectLockConfiguration(ctx, &awss3.PutObjectLockConfigurationInput{Bucket: aws.String("worm"),
+		ObjectLockConfiguration: &types.ObjectLockConfiguration{ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+			Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{Mode: types.ObjectLockRetentionModeCompliance, Days: aws.Int32(1)}}}}); err != nil {
+		t.Fatalf("default retention: %v", err)
+	}
+	s := open(t, "s3://worm/site?path-style=true&endpoint="+w.S3)
+	data := []byte("%PDF kept for a day at least")
+	b := folio.Binary{ID: "pdf-WORM-1", ContentType: "application/pdf", Output: folio.OutputPDF, RecordID: "WORM-1"}
+	if _, err := s.PutBinary(ctx, b, data); err != nil {
+		t.Fatalf("put on a locked bucket: %v", err)
+	}
+	if got, err := s.PutBinary(ctx, b, []byte("other bytes")); err != nil || got.Size != int64(len(data)) {
+		t.Fatalf("second put on a locked bucket: %+v, %v", got, err)
+	}
+	if _, rc, err := s.OpenBinary(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	} else {
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read: %q, %v", got, err)
+		}
+	}
+	head, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("worm"), Key: aws.String("site/" + b.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("retention of the stored object: %s until %v", head.ObjectLockMode, aws.ToTime(head.ObjectLockRetainUntilDate))
+	rmErr := s.RemoveBinary(ctx, b.ID)
+	vs, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("worm"), Prefix: aws.String("site/" + b.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, v := range vs.Versions {
+		out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("worm"), Key: v.Key, VersionId: v.VersionId})
+		if err != nil {
+			continue
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if bytes.Equal(got, data) {
+			kept++
+		}
+	}
+	t.Logf("remove: %v; %d versions, %d delete markers, the locked bytes kept in %d", rmErr, len(vs.Versions), len(vs.DeleteMarkers), kept)
+	if kept != 1 {
+		t.Errorf("the locked bytes are in %d versions after a removal, want 1", kept)
 	}
 }
