@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -157,9 +158,29 @@ func startWeed(t testing.TB, bucket, certFile, keyFile string) *Weed {
 			t.Logf("weed log (last 8 KB):\n%s", tail(w.log.String(), 8<<10))
 		}
 	})
-	w.Start()
-	return w
+	// A port found free may be taken by another test before weed binds
+	// it: then weed exits, and it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		err := w.start()
+		if err == nil {
+			return w
+		}
+		if !errors.Is(err, errWeedExited) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("weed mini exited at start (attempt %d; a port taken meanwhile?); again on other ports", attempt)
+		w.ports = weedPorts(t)
+		w.S3 = fmt.Sprintf("http://127.0.0.1:%d", w.ports[3])
+		if w.tlsCert != "" {
+			w.httpsPort = FreePort(t)
+			w.S3TLS = fmt.Sprintf("https://127.0.0.1:%d", w.httpsPort)
+		}
+		w.log, w.Dir = &syncWriter{}, t.TempDir()
+	}
 }
+
+// errWeedExited is start's error when the server exits before serving.
+var errWeedExited = errors.New("weed mini exited before serving S3")
 
 func tail(s string, n int) string {
 	if len(s) > n {
@@ -189,6 +210,15 @@ func (w *Weed) Start() {
 	if w.cmd != nil && !w.stopped {
 		return
 	}
+	if err := w.start(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// start starts the server and waits until S3 answers; it returns an error
+// if the server exits first (errWeedExited) or does not answer within two
+// minutes.
+func (w *Weed) start() error {
 	args := []string{"mini",
 		"-dir=" + w.Dir, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
 		fmt.Sprint("-master.port=", w.ports[0]), fmt.Sprint("-volume.port=", w.ports[1]),
@@ -207,7 +237,7 @@ func (w *Weed) Start() {
 	w.cmd.Dir = w.Dir
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {
-		w.t.Fatalf("starting weed: %v", err)
+		return fmt.Errorf("starting weed: %v", err)
 	}
 	w.stopped = false
 	w.exited = make(chan struct{})
@@ -216,14 +246,15 @@ func (w *Weed) Start() {
 	for {
 		select {
 		case <-w.exited:
-			w.t.Fatalf("weed mini exited before serving S3:\n%s", tail(w.log.String(), 8<<10))
+			w.stopped = true
+			return fmt.Errorf("%w:\n%s", errWeedExited, tail(w.log.String(), 8<<10))
 		default:
 		}
 		if w.answers() {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			w.t.Fatalf("weed mini not serving S3 on %s after two minutes:\n%s", w.S3, tail(w.log.String(), 8<<10))
+			return fmt.Errorf("weed mini not serving S3 on %s after two minutes:\n%s", w.S3, tail(w.log.String(), 8<<10))
 		}
 		time.Sleep(200 * time.Millisecond) // polling with a deadline
 	}
