@@ -170,4 +170,10 @@ func TestS3Faults(t *testing.T) {
 	})
 	d.counts["S3 requests answered 500/503 or slowed"] = int(proxy.faulted.Load())
 	d.finish("TestS3Faults", jobs, started, 4*time.Minute)
+	// Through every error the faults caused, no credential reached a log.
+	for _, p := range append(append(d.retired, d.workers...), d.apiProcs...) {
+		if l := p.log.String(); strings.Contains(l, weed.SecretKey) || strings.Contains(l, weed.AccessKey) {
+			t.Errorf("%s's log holds the S3 credentials", p.name)
+		}
+	}
 }
