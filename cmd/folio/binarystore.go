@@ -18,7 +18,7 @@ const binaryStoreUsage = "where the Binaries' bytes are kept: empty for the JetS
 	"or s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true (ca=FILE for a private CA) for an\n" +
 	"S3-compatible bucket, with credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared\n" +
 	"credentials file (AWS_PROFILE) or the instance's role; Binaries not there yet are read from the\n" +
-	"Object Store (docs/cli.md: moving Binaries to S3)"
+	"Object Store (docs/cli.md: Binaries in S3-compatible storage)"
 
 func addBinaryStoreFlag(fs *flag.FlagSet) *string {
 	return fs.String("binary-store", "", binaryStoreUsage)
