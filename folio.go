@@ -75,6 +75,13 @@ type Record struct {
 	Supersedes   string    `json:"supersedes,omitempty"`   // record id of the previous version
 	SupersededBy string    `json:"supersededBy,omitempty"` // record id of a newer version
 	Updated      time.Time `json:"updated"`
+
+	// EffectiveStart and EffectiveEnd are the clinically relevant time:
+	// the exam performed, or the specimens collected (earliest, latest).
+	// Zero when the report names none (Effective falls back to Issued).
+	EffectiveStart time.Time `json:"effectiveStart,omitzero"`
+	EffectiveEnd   time.Time `json:"effectiveEnd,omitzero"`
+
 	// Digest is the content digest of the report version (report.Digest).
 	Digest string `json:"digest,omitempty"`
 	// Rev rises with every change of the record (a Binary added,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -15,12 +16,12 @@ import (
 // statuses in the folio-jobs bucket, no worker): the newest 50, and the
 // failed filter, which examines every status to find none.
 func BenchmarkJobsPage(b *testing.B) {
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: b.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: b.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}

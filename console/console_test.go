@@ -20,8 +20,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/fhir"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -42,12 +43,12 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

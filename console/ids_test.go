@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
@@ -21,12 +22,12 @@ import (
 // characters, and the documents and job pages show the identifier as sent;
 // the look-alike RAD-2026-77 of another patient is another card.
 func TestConsoleIdentifier(t *testing.T) {
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleAdmin)
+	nc, err := srv.Connect(broker.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/foliohealth/folio"
@@ -17,10 +18,6 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	read := []map[string]string{{"code": "read"}}
-	readSearch := []map[string]string{{"code": "read"}, {"code": "search-type"}}
-	param := func(name, typ, doc string) map[string]string {
-		return map[string]string{"name": name, "type": typ, "documentation": doc}
-	}
 	security := map[string]any{
 		"cors": false,
 		"service": []codeableConcept{{
@@ -57,22 +54,8 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 					"type": "Binary", "interaction": read,
 					"documentation": "Raw content by Accept (its content type, a matching wildcard, or none) or the Binary resource (application/fhir+json, _format=json); ETag, If-None-Match, single byte ranges.",
 				},
-				{
-					"type": "DocumentReference", "interaction": readSearch,
-					"searchParam": []map[string]string{
-						param("patient", "reference", "required"),
-						param("type", "token", "LOINC 11526-1 pathology study, 18748-4 diagnostic imaging study"),
-						param("category", "token", "clinical-note; LOINC LP7839-6 pathology, LP29684-5 radiology"),
-					},
-				},
-				{
-					"type": "DiagnosticReport", "interaction": readSearch,
-					"searchParam": []map[string]string{
-						param("patient", "reference", "required"),
-						param("code", "token", "LOINC report type"),
-						param("category", "token", "LOINC LP7839-6 pathology, LP29684-5 radiology"),
-					},
-				},
+				searchResource("DocumentReference"),
+				searchResource("DiagnosticReport"),
 			},
 		}},
 	}
@@ -122,4 +105,35 @@ func (h *Handler) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	body := conf
 	writeJSONType(w, r, "application/json", body)
+}
+
+// searchResource is the CapabilityStatement entry of a searchable type:
+// every search parameter of searchDefs with its type, the paging, and for
+// DocumentReference the $docref operation.
+func searchResource(typ string) map[string]any {
+	var params []map[string]string
+	for _, d := range searchDefs[typ] {
+		params = append(params, map[string]string{"name": d.name, "type": d.typ, "documentation": d.doc})
+	}
+	params = append(params,
+		map[string]string{"name": "_count", "type": "number",
+			"documentation": "page size: " + strconv.Itoa(DefaultCount) + " by default, at most " + strconv.Itoa(MaxCount)})
+	res := map[string]any{
+		"type":        typ,
+		"interaction": []map[string]string{{"code": "read"}, {"code": "search-type"}},
+		"searchParam": params,
+		"documentation": "Search with GET or POST [type]/_search (form body). Parameters: comma for OR, repeated for AND; " +
+			"tokens system|code, code or |code; dates with eq ne gt lt ge le sa eb ap and partial dates (YYYY, YYYY-MM; no time zone means UTC). " +
+			"Results come in the order they were stored, " + strconv.Itoa(DefaultCount) + " a page by default (_count, at most " + strconv.Itoa(MaxCount) + "), " +
+			"with next/previous links that stay valid while documents arrive, and total when it is known without reading further. " +
+			"Entered-in-error resources are never listed. Unknown parameters are refused with 400, or ignored with Prefer: handling=lenient.",
+	}
+	if typ == "DocumentReference" {
+		res["operation"] = []map[string]string{{
+			"name":          "docref",
+			"definition":    "http://hl7.org/fhir/us/core/OperationDefinition/docref",
+			"documentation": "patient (required), start, end (dates), type (token): the patient's current documents whose period overlaps start..end. No on-demand generation: only stored documents are returned (on-demand=true is refused).",
+		}}
+	}
+	return res
 }

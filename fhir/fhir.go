@@ -2,8 +2,9 @@
 // endpoint (Binary, DocumentReference, DiagnosticReport, CapabilityStatement)
 // behind SMART-on-FHIR bearer-token authorization.
 //
-// It reads through folio.Store and never renders, writes or searches beyond
-// a patient's records. Only JSON is spoken; multi-part byte ranges are
+// It reads through folio.Store (and searches through folio.Searcher, the
+// store's document index, when the store has one) and never renders or
+// writes. Only JSON is spoken; multi-part byte ranges are
 // answered with the whole body, as HTTP allows.
 package fhir
 
@@ -69,6 +70,7 @@ type Handler struct {
 	cfg   Config
 	log   *slog.Logger
 	cache *binaryCache
+	now   func() time.Time // the clock of ap date searches
 }
 
 // New returns the endpoint over store.
@@ -94,6 +96,7 @@ func New(store folio.Store, cfg Config) (*Handler, error) {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		cache: newBinaryCache(cfg.CacheBytes, cfg.CacheMaxEntry),
+		now:   time.Now,
 	}, nil
 }
 
@@ -188,12 +191,40 @@ func (rw *recorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
+// searchOperation returns the search operation a path names:
+// "_search" for /DocumentReference/_search and /DiagnosticReport/_search,
+// "$docref" for /DocumentReference/$docref, else "".
+func searchOperation(path string) string {
+	switch path {
+	case "/DocumentReference/_search", "/DiagnosticReport/_search":
+		return "_search"
+	case "/DocumentReference/$docref", "/DocumentReference/%24docref":
+		return "$docref"
+	}
+	return ""
+}
+
 // route dispatches on the escaped path, so that nothing the client escaped
 // is ever unescaped into a path separator or dot segment.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	op := searchOperation(path) // "_search", "$docref" or ""
+	switch {
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if op == "_search" {
+			w.Header().Set("Allow", "POST")
+			writeError(w, r, fail(errMethod, "%s is not supported: [type]/_search takes POST with a form body", r.Method))
+			return
+		}
+	case r.Method == http.MethodPost && op != "":
+	default:
 		w.Header().Set("Allow", "GET, HEAD")
+		if op != "" {
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			if op == "_search" {
+				w.Header().Set("Allow", "POST")
+			}
+		}
 		writeError(w, r, fail(errMethod, "%s is not supported: this endpoint is read-only", r.Method))
 		return
 	}
@@ -229,6 +260,9 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, fail(errNoRoute, "resource type %q is not served here", truncate(typ, 40)))
 		return
 	}
+	if op != "" {
+		segs = segs[:1]
+	}
 	if len(segs) == 2 {
 		if err := checkID(segs[1]); err != nil {
 			writeError(w, r, err)
@@ -248,7 +282,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	case len(segs) == 2:
 		err = h.readRecordResource(w, r, p, typ, segs[1])
 	default:
-		err = h.search(w, r, p, typ)
+		err = h.search(w, r, p, typ, op == "$docref")
 	}
 	if err != nil {
 		writeError(w, r, err)

@@ -27,6 +27,7 @@ var (
 	errNoRoute         = errors.New("unknown path")
 	errKeysUnavailable = errors.New("token signing keys unavailable")
 	errIntegrity       = errors.New("stored content does not match its metadata")
+	errMediaType       = errors.New("unsupported media type")
 )
 
 // errorTable is the one place where folio and handler errors become HTTP
@@ -50,6 +51,7 @@ var errorTable = []struct {
 	{errForbidden, http.StatusForbidden, "forbidden", true},
 	{errRange, http.StatusRequestedRangeNotSatisfiable, "invalid", true},
 	{errMethod, http.StatusMethodNotAllowed, "not-supported", true},
+	{errMediaType, http.StatusUnsupportedMediaType, "not-supported", true},
 	{errKeysUnavailable, http.StatusServiceUnavailable, "transient", true},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout", false},
 	{errIntegrity, http.StatusInternalServerError, "exception", false},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -17,12 +18,12 @@ import (
 // bounds the test's calls to a minute.
 func openQueue(t *testing.T, dir string) (context.Context, *nats.Conn, *queue.Queue) {
 	t.Helper()
-	srv, err := queue.StartServer(queue.ServerConfig{DataDir: dir, Listen: "127.0.0.1:-1", Logger: slog.New(slog.DiscardHandler)})
+	srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: dir, Listen: "127.0.0.1:-1", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(queue.RoleWorker)
+	nc, err := srv.Connect(broker.RoleWorker)
 	if err != nil {
 		t.Fatal(err)
 	}

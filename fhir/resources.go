@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/foliohealth/folio"
@@ -68,8 +67,15 @@ type relatesTo struct {
 	Target reference `json:"target"`
 }
 
+// period is a FHIR Period.
+type period struct {
+	Start string `json:"start,omitempty"`
+	End   string `json:"end,omitempty"`
+}
+
 type docContext struct {
 	Encounter []reference `json:"encounter,omitempty"`
+	Period    *period     `json:"period,omitempty"`
 	Related   []reference `json:"related,omitempty"`
 }
 
@@ -104,6 +110,7 @@ type DiagnosticReport struct {
 	Subject           reference         `json:"subject"`
 	Encounter         *reference        `json:"encounter,omitempty"`
 	EffectiveDateTime string            `json:"effectiveDateTime,omitempty"`
+	EffectivePeriod   *period           `json:"effectivePeriod,omitempty"`
 	Issued            string            `json:"issued,omitempty"`
 	Performer         []reference       `json:"performer,omitempty"`
 	PresentedForm     []Attachment      `json:"presentedForm"`
@@ -223,7 +230,9 @@ func NewDocumentReference(rec *folio.Record) *DocumentReference {
 	if d.Content == nil {
 		d.Content = []docContent{}
 	}
-	ctx := &docContext{Related: []reference{{Reference: "DiagnosticReport/" + rec.ID}}}
+	start, end := rec.Effective()
+	ctx := &docContext{Related: []reference{{Reference: "DiagnosticReport/" + rec.ID}},
+		Period: &period{Start: instant(start), End: instant(end)}}
 	if rec.EncounterID != "" {
 		ctx.Encounter = []reference{{Reference: "Encounter/" + rec.EncounterID}}
 	}
@@ -246,6 +255,13 @@ func NewDiagnosticReport(rec *folio.Record) *DiagnosticReport {
 		EffectiveDateTime: instant(rec.Issued),
 		Issued:            instant(rec.Issued),
 		PresentedForm:     attachments(rec),
+	}
+	// effective[x] is the clinically relevant time (exam performed,
+	// specimens collected); issued stays the release time.
+	if start, end := rec.Effective(); start.Equal(end) {
+		d.EffectiveDateTime = instant(start)
+	} else {
+		d.EffectiveDateTime, d.EffectivePeriod = "", &period{Start: instant(start), End: instant(end)}
 	}
 	if !reportStatuses[d.Status] {
 		d.Status = "unknown"
@@ -342,120 +358,6 @@ type bundleEntry struct {
 
 type entrySearch struct {
 	Mode string `json:"mode"`
-}
-
-var searchParams = map[string]map[string]bool{
-	"DocumentReference": {"patient": true, "subject": true, "type": true, "category": true},
-	"DiagnosticReport":  {"patient": true, "subject": true, "code": true, "category": true},
-}
-
-// search answers GET /DocumentReference?patient= and GET /DiagnosticReport?patient=.
-func (h *Handler) search(w http.ResponseWriter, r *http.Request, p *principal, typ string) error {
-	q := r.URL.Query()
-	if err := onlyJSONFormat(q, searchParams[typ]); err != nil {
-		return err
-	}
-	for k, vs := range q {
-		if len(vs) > 1 {
-			return fail(errNotSupported, "search parameter %q given %d times; give one, with values separated by commas", truncate(k, 40), len(vs))
-		}
-	}
-	patient := q.Get("patient")
-	if patient == "" {
-		patient = q.Get("subject")
-	}
-	patient = strings.TrimPrefix(patient, "Patient/")
-	if patient == "" {
-		return fail(errInvalid, "%s search needs patient={id}", typ)
-	}
-	if checkID(patient) != nil {
-		// The value is not echoed: it names a patient, and errors reach the log.
-		return fail(errInvalid, "%s search: patient is not a FHIR id ([A-Za-z0-9-.]{1,64}; optionally Patient/{id})", typ)
-	}
-	codeParam := "type"
-	if typ == "DiagnosticReport" {
-		codeParam = "code"
-	}
-	codes, cats := tokens(q.Get(codeParam)), tokens(q.Get("category"))
-
-	var recs []*folio.Record
-	if p.patient == "" || p.patient == patient {
-		var err error
-		if recs, err = h.store.RecordsByPatient(r.Context(), patient); err != nil && !isNotFound(err) {
-			return err
-		}
-	}
-	base := h.baseURL(r)
-	b := Bundle{
-		ResourceType: "Bundle",
-		Meta:         meta{LastUpdated: instant(time.Now())},
-		Type:         "searchset",
-		Link:         []bundleLink{{Relation: "self", URL: base + "/" + typ + "?" + r.URL.RawQuery}},
-	}
-	for _, rec := range recs {
-		if rec.PatientID != patient || rec.EnteredInError != "" {
-			continue
-		}
-		res := resourceOf(typ, rec)
-		var typeCC codeableConcept
-		var catCC []codeableConcept
-		switch d := res.(type) {
-		case *DocumentReference:
-			typeCC, catCC = d.Type, d.Category
-		case *DiagnosticReport:
-			typeCC, catCC = d.Code, d.Category
-		}
-		if !matchTokens(codes, []codeableConcept{typeCC}) || !matchTokens(cats, catCC) {
-			continue
-		}
-		b.Entry = append(b.Entry, bundleEntry{
-			FullURL:  base + "/" + typ + "/" + rec.ID,
-			Resource: res,
-			Search:   &entrySearch{Mode: "match"},
-		})
-	}
-	b.Total = len(b.Entry)
-	return writeJSON(w, r, http.StatusOK, b)
-}
-
-// token is a search token: [system|]code.
-type token struct {
-	system, code string
-	anySystem    bool
-}
-
-func tokens(v string) []token {
-	if v == "" {
-		return nil
-	}
-	var out []token
-	for _, t := range strings.Split(v, ",") {
-		sys, code, ok := strings.Cut(t, "|")
-		if !ok {
-			out = append(out, token{code: t, anySystem: true})
-		} else {
-			out = append(out, token{system: sys, code: code})
-		}
-	}
-	return out
-}
-
-// matchTokens reports whether any token matches any coding (no tokens
-// match everything).
-func matchTokens(ts []token, ccs []codeableConcept) bool {
-	if len(ts) == 0 {
-		return true
-	}
-	for _, t := range ts {
-		for _, cc := range ccs {
-			for _, c := range cc.Coding {
-				if c.Code == t.code && (t.anySystem || c.System == t.system) {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 func (h *Handler) baseURL(r *http.Request) string {

@@ -64,7 +64,14 @@ func TestDocumentReferenceRead(t *testing.T) {
 }
 
 func hasCode(ccs []codeableConcept, code string) bool {
-	return matchTokens([]token{{code: code, anySystem: true}}, ccs)
+	for _, cc := range ccs {
+		for _, c := range cc.Coding {
+			if c.Code == code {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestDiagnosticReportRead(t *testing.T) {
@@ -136,8 +143,10 @@ func TestSearch(t *testing.T) {
 		{"/DiagnosticReport?patient=nobody", 200, nil},
 		{"/DocumentReference", 400, nil},
 		{"/DocumentReference?type=11526-1", 400, nil},
-		{"/DocumentReference?patient=pt-1&status=current", 400, nil},
-		{"/DocumentReference?patient=pt-1&patient=pt-2", 400, nil},
+		{"/DocumentReference?patient=pt-1&status=current", 200, []string{"S26-1-2"}},
+		{"/DocumentReference?patient=pt-1&patient=pt-2", 200, nil},
+		{"/DocumentReference?patient=pt-1,pt-2", 400, nil},
+		{"/DocumentReference?patient=pt-1&sort=date", 400, nil},
 		{"/Binary?patient=pt-1", 400, nil},
 		{"/Patient/pt-1", 404, nil},
 	}

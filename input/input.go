@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/foliohealth/folio/fhirinput"
 	"github.com/foliohealth/folio/hl7"
-	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/input/fhirinput"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/report"
 )
 

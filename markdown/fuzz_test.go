@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/text"
@@ -47,12 +47,12 @@ func admitted(s string) bool {
 }
 
 // checkBlocks checks the invariants layout relies on.
-func checkBlocks(t *testing.T, blocks []doc.Block, depth int, valid bool) {
+func checkBlocks(t *testing.T, blocks []document.Block, depth int, valid bool) {
 	t.Helper()
 	if depth > MaxDepth {
 		t.Fatalf("blocks nested %d deep, more than MaxDepth %d", depth, MaxDepth)
 	}
-	text := func(what string, x doc.Text) {
+	text := func(what string, x document.Text) {
 		for _, s := range x {
 			if s.Text == "" {
 				t.Fatalf("%s: empty span in %q", what, x.Plain())
@@ -69,30 +69,30 @@ func checkBlocks(t *testing.T, blocks []doc.Block, depth int, valid bool) {
 	}
 	for _, b := range blocks {
 		switch b := b.(type) {
-		case doc.Paragraph:
+		case document.Paragraph:
 			if len(b.Text) == 0 {
 				t.Fatal("empty paragraph")
 			}
 			text("paragraph", b.Text)
-		case doc.Heading:
+		case document.Heading:
 			if b.Level < 4 || b.Level > 6 || len(b.Text) == 0 {
 				t.Fatalf("heading level %d text %q", b.Level, b.Text.Plain())
 			}
 			text("heading", b.Text)
-		case doc.Preformatted:
+		case document.Preformatted:
 			if b.Text == "" {
 				t.Fatal("empty preformatted block")
 			}
-		case doc.Quote:
+		case document.Quote:
 			checkBlocks(t, b.Blocks, depth+1, valid)
-		case doc.List:
+		case document.List:
 			if len(b.Items) == 0 {
 				t.Fatal("list without items")
 			}
 			for _, it := range b.Items {
 				checkBlocks(t, it, depth+1, valid)
 			}
-		case doc.Table:
+		case document.Table:
 			if len(b.Align) != len(b.Header) || len(b.Header) == 0 {
 				t.Fatalf("table with %d columns and %d alignments", len(b.Header), len(b.Align))
 			}
@@ -107,7 +107,7 @@ func checkBlocks(t *testing.T, blocks []doc.Block, depth int, valid bool) {
 					text("table cell", c)
 				}
 			}
-		case doc.Rule:
+		case document.Rule:
 		default:
 			t.Fatalf("unexpected block %T", b)
 		}
@@ -122,7 +122,7 @@ var consumed = regexp.MustCompile(`&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z0-
 // appears in the plain text of blocks, except words only found in what
 // CommonMark does not print: link reference definitions, link and image
 // titles, code fence info strings, character references and list numbers.
-func checkWords(t *testing.T, src string, blocks []doc.Block) {
+func checkWords(t *testing.T, src string, blocks []document.Block) {
 	t.Helper()
 	out := PlainText(blocks)
 	exempt := unprinted(src)

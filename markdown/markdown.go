@@ -19,7 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
@@ -42,13 +42,13 @@ var md = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Striket
 // input gives blocks holding all of its text. Convert is safe for concurrent
 // use.
 //
-// Headings of markdown level 1, 2 and 3 or more become doc.Heading levels 4, 5
+// Headings of markdown level 1, 2 and 3 or more become document.Heading levels 4, 5
 // and 6 (levels 1-3 are the report's own sections). Code blocks and HTML blocks
-// become doc.Preformatted with their text as written; inline HTML is kept as
+// become document.Preformatted with their text as written; inline HTML is kept as
 // literal text in the paragraph. A link prints its text followed by its target
 // in parentheses, an autolink prints its address once, and an image prints its
 // alternative text followed by "(image not shown: <source>)".
-func Convert(src string) []doc.Block {
+func Convert(src string) []document.Block {
 	b := prepare(src)
 	root := md.Parser().Parse(text.NewReader(b))
 	c := converter{src: b}
@@ -71,7 +71,7 @@ type converter struct {
 }
 
 // blocks appends the blocks of parent's children to out.
-func (c *converter) blocks(out []doc.Block, parent ast.Node, depth int) []doc.Block {
+func (c *converter) blocks(out []document.Block, parent ast.Node, depth int) []document.Block {
 	for n := parent.FirstChild(); n != nil; n = n.NextSibling() {
 		out = c.block(out, n, depth)
 	}
@@ -80,26 +80,26 @@ func (c *converter) blocks(out []doc.Block, parent ast.Node, depth int) []doc.Bl
 
 // block appends the blocks of n to out; depth counts the quotes and lists
 // around n.
-func (c *converter) block(out []doc.Block, n ast.Node, depth int) []doc.Block {
+func (c *converter) block(out []document.Block, n ast.Node, depth int) []document.Block {
 	switch n := n.(type) {
 	case *ast.Blockquote:
 		if depth >= MaxDepth {
 			return c.flatten(out, n)
 		}
 		if q := c.blocks(nil, n, depth+1); len(q) > 0 {
-			out = append(out, doc.Quote{Blocks: q})
+			out = append(out, document.Quote{Blocks: q})
 		}
 		return out
 	case *ast.List:
 		if depth >= MaxDepth {
 			return c.flatten(out, n)
 		}
-		l := doc.List{Ordered: n.IsOrdered()}
+		l := document.List{Ordered: n.IsOrdered()}
 		if l.Ordered {
 			l.Start = n.Start
 		}
 		for it := n.FirstChild(); it != nil; it = it.NextSibling() {
-			l.Items = append(l.Items, c.blocks([]doc.Block{}, it, depth+1))
+			l.Items = append(l.Items, c.blocks([]document.Block{}, it, depth+1))
 		}
 		return append(out, l)
 	case *ast.ListItem, *ast.Document:
@@ -113,7 +113,7 @@ func (c *converter) block(out []doc.Block, n ast.Node, depth int) []doc.Block {
 // flatten appends the leaf blocks under n to out in document order, ignoring
 // the quotes and lists around them. It walks the tree without recursion, so
 // any depth is safe.
-func (c *converter) flatten(out []doc.Block, n ast.Node) []doc.Block {
+func (c *converter) flatten(out []document.Block, n ast.Node) []document.Block {
 	top := n
 	for {
 		if isContainer(n) && n.FirstChild() != nil {
@@ -142,11 +142,11 @@ func isContainer(n ast.Node) bool {
 }
 
 // leaf appends the block for a node that holds no further blocks.
-func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
+func (c *converter) leaf(out []document.Block, n ast.Node) []document.Block {
 	switch n := n.(type) {
 	case *ast.Paragraph, *ast.TextBlock:
 		if t := c.inline(n); len(t) > 0 {
-			out = append(out, doc.Paragraph{Text: t})
+			out = append(out, document.Paragraph{Text: t})
 		}
 	case *ast.Heading:
 		level := 6
@@ -154,10 +154,10 @@ func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
 			level = n.Level + 3
 		}
 		if t := c.inline(n); len(t) > 0 {
-			out = append(out, doc.Heading{Level: level, Text: t})
+			out = append(out, document.Heading{Level: level, Text: t})
 		}
 	case *ast.ThematicBreak:
-		out = append(out, doc.Rule{})
+		out = append(out, document.Rule{})
 	case *ast.CodeBlock, *ast.FencedCodeBlock, *ast.HTMLBlock:
 		var b strings.Builder
 		lines := n.Lines()
@@ -169,7 +169,7 @@ func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
 			b.Write(h.ClosureLine.Value(c.src))
 		}
 		if s := strings.TrimSuffix(b.String(), "\n"); s != "" {
-			out = append(out, doc.Preformatted{Text: s})
+			out = append(out, document.Preformatted{Text: s})
 		}
 	case *east.Table:
 		out = append(out, c.table(n))
@@ -183,7 +183,7 @@ func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
 			return out
 		}
 		if t := c.inline(n); len(t) > 0 {
-			out = append(out, doc.Paragraph{Text: t})
+			out = append(out, document.Paragraph{Text: t})
 		}
 	}
 	return out
@@ -192,18 +192,18 @@ func (c *converter) leaf(out []doc.Block, n ast.Node) []doc.Block {
 // table converts a GFM table. Goldmark pads short rows with empty cells; cells
 // beyond the header's count, which GFM ignores, are kept as literal text at
 // the end of the row's last cell so that nothing is lost.
-func (c *converter) table(n *east.Table) doc.Table {
-	t := doc.Table{Align: make([]doc.Align, len(n.Alignments))}
+func (c *converter) table(n *east.Table) document.Table {
+	t := document.Table{Align: make([]document.Align, len(n.Alignments))}
 	for i, a := range n.Alignments {
 		switch a {
 		case east.AlignCenter:
-			t.Align[i] = doc.AlignCenter
+			t.Align[i] = document.AlignCenter
 		case east.AlignRight:
-			t.Align[i] = doc.AlignRight
+			t.Align[i] = document.AlignRight
 		}
 	}
 	for r := n.FirstChild(); r != nil; r = r.NextSibling() {
-		var row []doc.Text
+		var row []document.Text
 		for cell := r.FirstChild(); cell != nil; cell = cell.NextSibling() {
 			row = append(row, c.inline(cell))
 		}
@@ -217,7 +217,7 @@ func (c *converter) table(n *east.Table) doc.Table {
 			if k := len(cell) - 1; k >= 0 && cell[k].Style == 0 {
 				cell[k].Text += " | " + extra
 			} else {
-				row[last] = append(cell, doc.Span{Text: " | " + extra})
+				row[last] = append(cell, document.Span{Text: " | " + extra})
 			}
 		}
 		t.Rows = append(t.Rows, row)
@@ -244,7 +244,7 @@ func (c *converter) excessCells(row ast.Node) string {
 }
 
 // inline returns the styled text of n's inline children.
-func (c *converter) inline(n ast.Node) doc.Text {
+func (c *converter) inline(n ast.Node) document.Text {
 	c.in.reset(c.src)
 	c.in.walk(n)
 	t := c.in.finish()
@@ -263,9 +263,9 @@ func (c *converter) inline(n ast.Node) doc.Text {
 type inliner struct {
 	src                        []byte
 	italic, bold, mono, strike int
-	out                        doc.Text
+	out                        document.Text
 	cur                        strings.Builder
-	curStyle                   doc.Style
+	curStyle                   document.Style
 	plain                      []byte // all text emitted so far, unstyled
 	marks                      []int  // len(plain) at the entry of open links and images
 }
@@ -274,19 +274,19 @@ func (in *inliner) reset(src []byte) {
 	*in = inliner{src: src, plain: in.plain[:0], marks: in.marks[:0]}
 }
 
-func (in *inliner) style() doc.Style {
-	var s doc.Style
+func (in *inliner) style() document.Style {
+	var s document.Style
 	if in.bold > 0 {
-		s |= doc.Bold
+		s |= document.Bold
 	}
 	if in.italic > 0 {
-		s |= doc.Italic
+		s |= document.Italic
 	}
 	if in.mono > 0 {
-		s |= doc.Mono
+		s |= document.Mono
 	}
 	if in.strike > 0 {
-		s |= doc.Strike
+		s |= document.Strike
 	}
 	return s
 }
@@ -308,12 +308,12 @@ func (in *inliner) emit(s string) {
 
 func (in *inliner) flush() {
 	if in.cur.Len() > 0 {
-		in.out = append(in.out, doc.Span{Text: in.cur.String(), Style: in.curStyle})
+		in.out = append(in.out, document.Span{Text: in.cur.String(), Style: in.curStyle})
 		in.cur.Reset()
 	}
 }
 
-func (in *inliner) finish() doc.Text {
+func (in *inliner) finish() document.Text {
 	in.flush()
 	return in.out
 }

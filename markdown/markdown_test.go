@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected dumps in testdata/*.txt")
@@ -138,31 +138,31 @@ func TestSpec(t *testing.T) {
 // text as Go-quoted spans prefixed by their style letters (b bold, i italic,
 // m mono, s strike). It is written against package doc only, so it can move
 // there as-is if layout goldens want it.
-func dump(blocks []doc.Block) string {
+func dump(blocks []document.Block) string {
 	var b strings.Builder
 	dumpBlocks(&b, blocks, "")
 	return b.String()
 }
 
-func dumpBlocks(b *strings.Builder, blocks []doc.Block, indent string) {
+func dumpBlocks(b *strings.Builder, blocks []document.Block, indent string) {
 	for _, bl := range blocks {
 		b.WriteString(indent)
 		switch bl := bl.(type) {
-		case doc.Paragraph:
+		case document.Paragraph:
 			fmt.Fprintf(b, "paragraph %s\n", dumpText(bl.Text))
-		case doc.Heading:
+		case document.Heading:
 			fmt.Fprintf(b, "heading %d %s\n", bl.Level, dumpText(bl.Text))
-		case doc.Rule:
+		case document.Rule:
 			b.WriteString("rule\n")
-		case doc.Preformatted:
+		case document.Preformatted:
 			b.WriteString("pre\n")
 			for _, l := range strings.Split(bl.Text, "\n") {
 				fmt.Fprintf(b, "%s  %q\n", indent, l)
 			}
-		case doc.Quote:
+		case document.Quote:
 			b.WriteString("quote\n")
 			dumpBlocks(b, bl.Blocks, indent+"  ")
-		case doc.List:
+		case document.List:
 			if bl.Ordered {
 				fmt.Fprintf(b, "list ordered start=%d\n", bl.Start)
 			} else {
@@ -172,7 +172,7 @@ func dumpBlocks(b *strings.Builder, blocks []doc.Block, indent string) {
 				fmt.Fprintf(b, "%s  item\n", indent)
 				dumpBlocks(b, it, indent+"    ")
 			}
-		case doc.Table:
+		case document.Table:
 			b.WriteString("table align=")
 			for i, a := range bl.Align {
 				if i > 0 {
@@ -191,7 +191,7 @@ func dumpBlocks(b *strings.Builder, blocks []doc.Block, indent string) {
 	}
 }
 
-func dumpCells(cells []doc.Text) string {
+func dumpCells(cells []document.Text) string {
 	s := make([]string, len(cells))
 	for i, c := range cells {
 		s[i] = dumpText(c)
@@ -199,7 +199,7 @@ func dumpCells(cells []doc.Text) string {
 	return strings.Join(s, " | ")
 }
 
-func dumpText(t doc.Text) string {
+func dumpText(t document.Text) string {
 	if len(t) == 0 {
 		return `""`
 	}
@@ -207,9 +207,9 @@ func dumpText(t doc.Text) string {
 	for i, sp := range t {
 		var p string
 		for _, st := range []struct {
-			s doc.Style
+			s document.Style
 			c string
-		}{{doc.Bold, "b"}, {doc.Italic, "i"}, {doc.Mono, "m"}, {doc.Strike, "s"}} {
+		}{{document.Bold, "b"}, {document.Italic, "i"}, {document.Mono, "m"}, {document.Strike, "s"}} {
 			if sp.Style&st.s != 0 {
 				p += st.c
 			}
@@ -221,26 +221,26 @@ func dumpText(t doc.Text) string {
 
 // PlainText returns the text a reader sees in blocks, one block per line:
 // list items with their bullet or number, table cells separated by " | ".
-func PlainText(blocks []doc.Block) string {
+func PlainText(blocks []document.Block) string {
 	var b strings.Builder
 	plain(&b, blocks)
 	return b.String()
 }
 
-func plain(b *strings.Builder, blocks []doc.Block) {
+func plain(b *strings.Builder, blocks []document.Block) {
 	for _, bl := range blocks {
 		switch bl := bl.(type) {
-		case doc.Paragraph:
+		case document.Paragraph:
 			b.WriteString(bl.Text.Plain())
-		case doc.Heading:
+		case document.Heading:
 			b.WriteString(bl.Text.Plain())
-		case doc.Preformatted:
+		case document.Preformatted:
 			b.WriteString(bl.Text)
-		case doc.Rule:
+		case document.Rule:
 			b.WriteString("---")
-		case doc.Quote:
+		case document.Quote:
 			plain(b, bl.Blocks)
-		case doc.List:
+		case document.List:
 			for i, it := range bl.Items {
 				if bl.Ordered {
 					fmt.Fprintf(b, "%d. ", bl.Start+i)
@@ -249,8 +249,8 @@ func plain(b *strings.Builder, blocks []doc.Block) {
 				}
 				plain(b, it)
 			}
-		case doc.Table:
-			for _, r := range append([][]doc.Text{bl.Header}, bl.Rows...) {
+		case document.Table:
+			for _, r := range append([][]document.Text{bl.Header}, bl.Rows...) {
 				for i, c := range r {
 					if i > 0 {
 						b.WriteString(" | ")

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 )
 
 // violations collects the permission violations a server logs.
@@ -45,10 +46,10 @@ func (v *violations) take() []string {
 
 // startWatchedServer starts an embedded server whose permission violations
 // are collected.
-func startWatchedServer(t *testing.T) (*Server, *violations) {
+func startWatchedServer(t *testing.T) (*broker.Server, *violations) {
 	t.Helper()
 	v := &violations{}
-	s, err := StartServer(ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1",
+	s, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1",
 		Logger: slog.New(slog.NewTextHandler(v, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -96,17 +97,17 @@ func (a *asyncErrs) violated(subject string) bool {
 func TestEmbeddedServerCredentials(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "")
-	fi, err := os.Stat(CredentialsDir(dir))
+	fi, err := os.Stat(broker.CredentialsDir(dir))
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("credentials directory: %v, %v; want mode 0700", fi.Mode(), err)
 	}
-	seeds := map[Role][]byte{}
-	for _, r := range Roles {
-		fi, err := os.Stat(NKeyFile(dir, r))
+	seeds := map[broker.Role][]byte{}
+	for _, r := range broker.Roles {
+		fi, err := os.Stat(broker.NKeyFile(dir, r))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, %v; want mode 0600", r, fi.Mode(), err)
 		}
-		seeds[r], _ = os.ReadFile(NKeyFile(dir, r))
+		seeds[r], _ = os.ReadFile(broker.NKeyFile(dir, r))
 	}
 	url := s.ClientURL()
 	if nc, err := nats.Connect(url, nats.Timeout(2*time.Second)); err == nil {
@@ -133,8 +134,8 @@ func TestEmbeddedServerCredentials(t *testing.T) {
 	}
 	s.Shutdown()
 	s = startServer(t, dir, strings.TrimPrefix(url, "nats://"))
-	for _, r := range Roles {
-		if b, _ := os.ReadFile(NKeyFile(dir, r)); string(b) != string(seeds[r]) {
+	for _, r := range broker.Roles {
+		if b, _ := os.ReadFile(broker.NKeyFile(dir, r)); string(b) != string(seeds[r]) {
 			t.Errorf("%s: seed changed across a restart", r)
 		}
 		nc, err := s.Connect(r)
@@ -151,10 +152,10 @@ func TestEmbeddedServerCredentials(t *testing.T) {
 func TestRolesDoTheirJobs(t *testing.T) {
 	s, v := startWatchedServer(t)
 	url := s.ClientURL()
-	_, wq := openQueueAt(t, url, s.AuthDir(), RoleWorker, testConfig())
+	_, wq := openQueueAt(t, url, s.AuthDir(), broker.RoleWorker, testConfig())
 	runWorkers(t, wq, newTestRenderer(), 2)
-	_, sq := openQueueAt(t, url, s.AuthDir(), RoleSubmitter, testConfig())
-	_, aq := openQueueAt(t, url, s.AuthDir(), RoleAPI, testConfig())
+	_, sq := openQueueAt(t, url, s.AuthDir(), broker.RoleSubmitter, testConfig())
+	_, aq := openQueueAt(t, url, s.AuthDir(), broker.RoleAPI, testConfig())
 
 	fx := fixtures(t)
 	waiter, err := sq.NewWaiter()
@@ -227,7 +228,7 @@ func TestRolesDoTheirJobs(t *testing.T) {
 func TestRolesRefused(t *testing.T) {
 	s, v := startWatchedServer(t)
 	url := s.ClientURL()
-	_, wq := openQueueAt(t, url, s.AuthDir(), RoleWorker, testConfig())
+	_, wq := openQueueAt(t, url, s.AuthDir(), broker.RoleWorker, testConfig())
 	runWorkers(t, wq, newTestRenderer(), 1)
 	_, aq := openQueue(t, s, testConfig())
 	subs := submitAll(t, aq, [][]byte{fixtures(t)["surgical-breast"]}, nil)
@@ -239,7 +240,7 @@ func TestRolesRefused(t *testing.T) {
 
 	// conn connects as role with a JetStream context whose calls time out
 	// quickly (a refused request is never answered).
-	conn := func(role Role) (*nats.Conn, jetstream.JetStream, *asyncErrs) {
+	conn := func(role broker.Role) (*nats.Conn, jetstream.JetStream, *asyncErrs) {
 		t.Helper()
 		auth, err := s.ClientOptions(role)
 		if err != nil {
@@ -260,14 +261,14 @@ func TestRolesRefused(t *testing.T) {
 	short := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), time.Second)
 	}
-	mustFail := func(role Role, what string, err error) {
+	mustFail := func(role broker.Role, what string, err error) {
 		t.Helper()
 		if err == nil {
 			t.Errorf("%s: %s succeeded", role, what)
 		}
 	}
 
-	for _, role := range []Role{RoleSubmitter, RoleAPI, RoleWorker} {
+	for _, role := range []broker.Role{broker.RoleSubmitter, broker.RoleAPI, broker.RoleWorker} {
 		nc, js, errs := conn(role)
 		ctx, cancel := short()
 		// Nobody but the admin may delete or purge a stream, or delete the
@@ -290,7 +291,7 @@ func TestRolesRefused(t *testing.T) {
 				}
 			}
 		}
-		if role == RoleWorker {
+		if role == broker.RoleWorker {
 			continue
 		}
 		ctx, cancel = short()
@@ -304,7 +305,7 @@ func TestRolesRefused(t *testing.T) {
 		mustFail(role, "bind the render consumer", err)
 		cancel()
 		switch role {
-		case RoleSubmitter:
+		case broker.RoleSubmitter:
 			// A submitter reads no Binary, record or index.
 			ctx, cancel = short()
 			_, err := js.ObjectStore(ctx, BucketBinaries)
@@ -328,7 +329,7 @@ func TestRolesRefused(t *testing.T) {
 			if !errs.violated("$JS.API.STREAM.INFO." + streamObjects) {
 				t.Errorf("submitter: no permission violation reported for the Binaries stream")
 			}
-		case RoleAPI:
+		case broker.RoleAPI:
 			// The API publishes no job and reads no job status.
 			ctx, cancel = short()
 			_, err := js.Publish(ctx, SubjectJobs, []byte(`{"report":{}}`))

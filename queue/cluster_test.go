@@ -6,55 +6,41 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 )
 
 // TestClusterLosesNode runs the pipeline on a 3-node cluster with every
 // stream and bucket at 3 replicas, and shuts down the jobs stream's leader
-// mid-run.
+// mid-run. The nodes are nats-server processes, so that the race detector
+// watches folio's code and not the server's.
 func TestClusterLosesNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test in -short mode")
 	}
-	ports := testutil.FreePorts(t, 3)
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	servers := map[string]*Server{}
-	var urls []string
 	authDir := t.TempDir() // one set of credentials for the whole cluster
-	for i, p := range ports {
-		name := fmt.Sprintf("n%d", i+1)
-		dir := t.TempDir()
-		conf := fmt.Sprintf(`
-server_name: %s
-listen: 127.0.0.1:-1
-jetstream { store_dir: %q }
-cluster {
-  name: folio-test
-  listen: 127.0.0.1:%d
-  routes: [%s]
-}
-`, name, filepath.Join(dir, "nats"), p, strings.Join(routes, ", "))
-		s, err := StartServer(ServerConfig{DataDir: dir, AuthDir: authDir, ConfigText: conf, Logger: quietLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Shutdown)
-		servers[name] = s
-		urls = append(urls, s.ClientURL())
+	auth, err := broker.NKeyServerAuth(authDir, RolePermissions)
+	if err != nil {
+		t.Fatal(err)
 	}
+	nodes, urls := testutil.StartNATSCluster(t, testutil.MustBuild(t, testutil.NATSServer, false), 3, auth)
+	servers := map[string]*testutil.NATSProcess{}
+	for _, n := range nodes {
+		servers[n.Name] = n
+	}
+	admin, err := broker.EmbeddedOptions(authDir, broker.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitJetStream(t, urls, time.Minute, admin...)
 	cfg := testConfig()
 	cfg.Replicas = 3
-	_, q := openQueueAt(t, strings.Join(urls, ","), authDir, RoleAdmin, cfg)
+	_, q := openQueueAt(t, urls, authDir, broker.RoleAdmin, cfg)
 	r := newTestRenderer()
 	r.hook = func(ctx context.Context, job *Job, call int) error {
 		select { // a render that takes a little while
@@ -87,7 +73,7 @@ cluster {
 		t.Fatalf("stream leader %q is not one of ours", leader)
 	}
 	t.Logf("shutting down %s, the %s leader", leader, StreamJobs)
-	servers[leader].Shutdown()
+	servers[leader].Stop(t)
 	delete(servers, leader)
 
 	got := waitFinal(t, q, subs, 50*time.Second)
@@ -115,25 +101,27 @@ func TestMain(m *testing.M) {
 		serverProcess(dir, os.Getenv(envServerListen))
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testutil.Cleanup()
+	os.Exit(code)
 }
 
 // crashWorker runs a worker whose renders announce themselves on stdout and
 // then hang until the process is killed.
 func crashWorker(url, authDir string) {
-	auth, err := EmbeddedOptions(authDir, RoleWorker)
+	auth, err := broker.EmbeddedOptions(authDir, broker.RoleWorker)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	nc, err := Connect(url, auth...)
+	nc, err := broker.Connect(url, auth...)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
 	ctx := context.Background()
 	cfg := crashConfig()
-	cfg.Role = RoleWorker
+	cfg.Role = broker.RoleWorker
 	q, err := Open(ctx, nc, cfg)
 	if err != nil {
 		fmt.Println("ERROR", err)

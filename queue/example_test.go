@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/foliohealth/folio/broker"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/nats/folio-users.conf and docs/nats/nsc-users.sh from RolePermissions")
@@ -13,8 +15,8 @@ var update = flag.Bool("update", false, "rewrite docs/nats/folio-users.conf and 
 // step with the permissions the embedded server enforces.
 func TestExampleServerConfig(t *testing.T) {
 	for name, want := range map[string]string{
-		"folio-users.conf": ExampleServerAuth(),
-		"nsc-users.sh":     ExampleNSC(),
+		"folio-users.conf": broker.ExampleServerAuth(RolePermissions),
+		"nsc-users.sh":     broker.ExampleNSC(RolePermissions),
 	} {
 		path := filepath.Join("..", "docs", "nats", name)
 		if *update {

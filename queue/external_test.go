@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/foliohealth/folio/broker"
 )
 
 // The external-server restart test re-executes the test binary as a
@@ -22,7 +24,7 @@ const (
 // serverProcess runs an embedded server in this process, prints its URL
 // and runs until it is killed.
 func serverProcess(dir, listen string) {
-	s, err := StartServer(ServerConfig{DataDir: dir, Listen: listen, Logger: quietLogger()})
+	s, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: dir, Listen: listen, Logger: quietLogger()})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
@@ -64,7 +66,7 @@ func TestExternalServerKilled(t *testing.T) {
 	dir := t.TempDir()
 	cmd, url := startServerProcess(t, dir, "127.0.0.1:-1")
 	listen := strings.TrimPrefix(url, "nats://")
-	_, q := openQueueAt(t, url, dir, RoleAdmin, testConfig())
+	_, q := openQueueAt(t, url, dir, broker.RoleAdmin, testConfig())
 	r := newTestRenderer()
 	started := make(chan string, 100)
 	release := make(chan struct{})

@@ -106,6 +106,18 @@ func RecordFacts(r *report.Report) folio.Record {
 	}
 	if r.Exam != nil {
 		rec.Modality = r.Exam.Modality
+		rec.EffectiveStart, rec.EffectiveEnd = r.Exam.Performed, r.Exam.Performed
+	}
+	for _, sp := range r.Specimens {
+		if sp.Collected == nil {
+			continue
+		}
+		if c := *sp.Collected; rec.EffectiveStart.IsZero() || c.Before(rec.EffectiveStart) {
+			rec.EffectiveStart = c
+		}
+		if c := *sp.Collected; c.After(rec.EffectiveEnd) {
+			rec.EffectiveEnd = c
+		}
 	}
 	for _, p := range r.Performers {
 		rec.Performers = append(rec.Performers, p.Name)

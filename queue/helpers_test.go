@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/report"
 )
 
@@ -48,12 +49,12 @@ func testLogger() *slog.Logger {
 
 // startServer starts an embedded server on a random loopback port in a
 // temporary data directory.
-func startServer(t testing.TB, dir string, listen string) *Server {
+func startServer(t testing.TB, dir string, listen string) *broker.Server {
 	t.Helper()
 	if listen == "" {
 		listen = "127.0.0.1:-1"
 	}
-	s, err := StartServer(ServerConfig{DataDir: dir, Listen: listen, Logger: quietLogger()})
+	s, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: dir, Listen: listen, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,21 +63,21 @@ func startServer(t testing.TB, dir string, listen string) *Server {
 }
 
 // openQueue connects to s as admin and opens the pipeline with cfg.
-func openQueue(t testing.TB, s *Server, cfg Config) (*nats.Conn, *Queue) {
+func openQueue(t testing.TB, s *broker.Server, cfg Config) (*nats.Conn, *Queue) {
 	t.Helper()
-	return openQueueAt(t, s.ClientURL(), s.AuthDir(), RoleAdmin, cfg)
+	return openQueueAt(t, s.ClientURL(), s.AuthDir(), broker.RoleAdmin, cfg)
 }
 
 // openQueueAt connects to url (an embedded server whose credentials are
 // under authDir) as role and opens the pipeline with cfg.
-func openQueueAt(t testing.TB, url, authDir string, role Role, cfg Config) (*nats.Conn, *Queue) {
+func openQueueAt(t testing.TB, url, authDir string, role broker.Role, cfg Config) (*nats.Conn, *Queue) {
 	t.Helper()
-	auth, err := EmbeddedOptions(authDir, role)
+	auth, err := broker.EmbeddedOptions(authDir, role)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Role = role
-	nc, err := Connect(url, append(auth, nats.ReconnectWait(100*time.Millisecond))...)
+	nc, err := broker.Connect(url, append(auth, nats.ReconnectWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,11 +59,11 @@
 // # Durability
 //
 // The embedded server keeps nats-server's default file-store sync policy
-// unless ServerConfig.SyncAlways is set (folio serve --sync-always):
+// unless broker.ServerConfig.SyncAlways is set (folio serve --sync-always):
 // writes reach the operating system before they are acknowledged (they
 // survive a folio or nats-server crash) and are fsynced every 2 minutes. A
 // machine crash or power loss can lose the last writes; set
-// ServerConfig.SyncAlways (fsync before every acknowledgement, at a cost in
+// broker.ServerConfig.SyncAlways (fsync before every acknowledgement, at a cost in
 // throughput) or run a 3-node cluster with Replicas 3 where that matters.
 package queue
 
@@ -83,8 +83,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/hl7input"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/store"
 )
@@ -151,12 +152,12 @@ type Config struct {
 	// benchmarks only: nothing survives a restart).
 	MemoryStorage bool
 	// Role is the NATS role the connection has (RolePermissions). Empty,
-	// RoleAdmin and RoleWorker create or update every resource; RoleAPI
+	// broker.RoleAdmin and RoleWorker create or update every resource; RoleAPI
 	// binds to the records, index and Binaries only, RoleSubmitter to the
 	// job statuses only, and both wait (until Open's context ends) for a
 	// worker to have created them. A submitter cannot write statuses: its
 	// jobs have none until a worker takes them (Status: folio.ErrNotFound).
-	Role Role
+	Role broker.Role
 }
 
 func (c Config) withDefaults() Config {
@@ -447,9 +448,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 
 func (q *Queue) setup(ctx context.Context) error {
 	switch q.cfg.Role {
-	case RoleAPI, RoleSubmitter:
+	case broker.RoleAPI, broker.RoleSubmitter:
 		return q.bind(ctx)
-	case "", RoleAdmin, RoleWorker:
+	case "", broker.RoleAdmin, broker.RoleWorker:
 	default:
 		return fmt.Errorf("unknown role %q", q.cfg.Role)
 	}
@@ -526,7 +527,7 @@ func (q *Queue) bind(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var err error
-	if q.cfg.Role == RoleSubmitter {
+	if q.cfg.Role == broker.RoleSubmitter {
 		if q.status, err = q.js.KeyValue(ctx, BucketJobs); err != nil {
 			return fmt.Errorf("bucket %s: %w", BucketJobs, err)
 		}

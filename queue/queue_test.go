@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
+	"github.com/foliohealth/folio/internal/testutil"
 )
 
 // roundTripRenderer is the renderer the round-trip test uses: the real
@@ -224,10 +226,14 @@ func TestExhaustedDeliveriesFail(t *testing.T) {
 		!strings.Contains(st.Error, errTransient.Error()) {
 		t.Fatalf("job: %+v; want failed, exhausted after 3 deliveries, with the last error", st)
 	}
-	pending, inflight, err := q.Depth(context.Background())
-	if err != nil || pending != 0 || inflight != 0 {
-		t.Errorf("Depth = %d, %d, %v; the failed job must leave the stream", pending, inflight, err)
-	}
+	// The status is written before the message is terminated: the job
+	// leaves the stream an instant after it reads failed.
+	var pending, inflight uint64
+	var err error
+	testutil.PollUntil(t, 10*time.Second, "the failed job to leave the stream", func() bool {
+		pending, inflight, err = q.Depth(context.Background())
+		return err == nil && pending == 0 && inflight == 0
+	})
 }
 
 func TestNewVersionSupersedes(t *testing.T) {
@@ -287,8 +293,8 @@ func TestNewVersionSupersedes(t *testing.T) {
 func TestDataDirRefusedTwice(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, "")
-	_, err := StartServer(ServerConfig{DataDir: dir, Listen: "127.0.0.1:-1", Logger: quietLogger()})
-	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), filepath.Join(dir, "nats.lock")) {
+	_, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: dir, Listen: "127.0.0.1:-1", Logger: quietLogger()})
+	if !errors.Is(err, broker.ErrDataDirInUse) || !strings.Contains(err.Error(), filepath.Join(dir, "nats.lock")) {
 		t.Fatalf("second server on the same data dir: %v; want ErrDataDirInUse naming the lock", err)
 	}
 	s.Shutdown()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 )
 
@@ -144,7 +145,7 @@ func TestThumbnailKeptWhenResentWithOtherSize(t *testing.T) {
 // only when asked to.
 func TestSyncAlways(t *testing.T) {
 	for _, want := range []bool{false, true} {
-		s, err := StartServer(ServerConfig{DataDir: t.TempDir(), Listen: "127.0.0.1:-1", SyncAlways: want, Logger: quietLogger()})
+		s, err := broker.StartServer(broker.ServerConfig{Policy: RolePermissions, DataDir: t.TempDir(), Listen: "127.0.0.1:-1", SyncAlways: want, Logger: quietLogger()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/input"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,7 +54,7 @@ func (q *Queue) Submit(ctx context.Context, job *Job) (*Submitted, error) {
 		return nil, fmt.Errorf("queue: publishing job %s: %w", job.ID, err)
 	}
 	sub := &Submitted{JobID: job.ID, Seq: ack.Sequence, Duplicate: ack.Duplicate}
-	if ack.Duplicate || q.cfg.Role == RoleSubmitter {
+	if ack.Duplicate || q.cfg.Role == broker.RoleSubmitter {
 		// A submitter may not write statuses: the job has none until a
 		// worker takes it.
 		return sub, nil

@@ -10,7 +10,7 @@ package render
 import (
 	"fmt"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
 	"github.com/foliohealth/folio/render/raster"
@@ -21,7 +21,7 @@ import (
 // Laid is a report laid out into pages, ready for painting.
 type Laid struct {
 	Pages    []layout.Page
-	Info     doc.Info
+	Info     document.Info
 	Warnings []string // characters replaced, url sections left out, ...
 }
 
@@ -56,9 +56,10 @@ func Layout(r *report.Report) (*Laid, error) {
 	return &Laid{Pages: res.Pages, Info: d.Info, Warnings: append(warnings, replacementWarnings(r, res)...)}, nil
 }
 
-// PDF paints the laid-out pages as a PDF.
-func (l *Laid) PDF() ([]byte, error) {
-	return pdf.Paint(l.Pages, l.Info)
+// PDF paints the laid-out pages as a PDF; options such as pdf.Sign change
+// how (none: today's unsigned PDF).
+func (l *Laid) PDF(opts ...pdf.Option) ([]byte, error) {
+	return pdf.Paint(l.Pages, l.Info, opts...)
 }
 
 // Thumbnail paints one page as an image, from the same laid-out page the

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render"
@@ -69,7 +69,7 @@ const (
 // paints it; it returns the PDF and the body line's Text ops.
 func linePDF(t *testing.T, text string) ([]byte, []*layout.Text) {
 	t.Helper()
-	d := &doc.Document{Header: doc.Header{Title: "t"}, Body: []doc.Block{doc.Paragraph{Text: doc.T(text)}}}
+	d := &document.Document{Header: document.Header{Title: "t"}, Body: []document.Block{document.Paragraph{Text: document.T(text)}}}
 	res, err := layout.Layout(d, layout.Letter)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func linePDF(t *testing.T, text string) ([]byte, []*layout.Text) {
 	if len(ops) == 0 {
 		t.Fatal("no body text")
 	}
-	data, err := pdf.Paint(res.Pages, doc.Info{})
+	data, err := pdf.Paint(res.Pages, document.Info{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,9 +188,11 @@ func (b *treeBuilder) report(r *Report) *object {
 	}
 	if e := r.Exam; e != nil {
 		eo := b.obj(2, 5)
-		b.addStr(eo, "modality", e.Modality, false)
-		b.addStr(eo, "description", e.Description, false)
-		b.add(eo, "performed", b.time(e.Performed))
+		b.addStr(eo, "modality", e.Modality, true)
+		b.addStr(eo, "description", e.Description, true)
+		if !e.Performed.IsZero() {
+			b.add(eo, "performed", b.time(e.Performed))
+		}
 		b.addStr(eo, "bodySite", e.BodySite, true)
 		b.addStr(eo, "studyUid", e.StudyUID, true)
 		b.add(o, "exam", eo)

@@ -59,7 +59,6 @@ func Decode(data []byte, lim Limits) (*Report, error) {
 
 // walker validates a parsed tree and builds the Report, collecting errors.
 type walker struct {
-	pixels    int64 // pixels of the images so far (the decoded-pixel budget)
 	lim       Limits
 	errs      Errors
 	full      bool // maxErrors reached
@@ -207,14 +206,21 @@ const (
 // str reads a string field. It returns the value and whether the field was
 // present with a string value. A required field that is absent is reported
 // as "required"; pass optional and check presence yourself for rules that
+// get returns the value of key in o, reporting a missing key that is
+// required (n is not optional). The field's path is built only when there
+// is a problem to report.
+func (w *walker) get(path string, o *object, key string, n need) (any, bool) {
+	v, ok := o.get(key)
+	if !ok && n != optional {
+		w.fail(join(path, key), "required")
+	}
+	return v, ok
+}
+
 // depend on other fields.
 func (w *walker) str(path string, o *object, key string, n need) (string, bool) {
-	// The field's path is built only when there is a problem to report.
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(join(path, key), "required")
-		}
 		return "", false
 	}
 	s, ok := asString(v)
@@ -398,6 +404,15 @@ func withoutValue(s string, max int) string {
 
 // timeField reads an RFC 3339 date-time field; it returns nil when the field
 // is absent or wrong.
+// optionalTime is timeField of a key that may be absent (nil then) but not
+// empty.
+func (w *walker) optionalTime(path string, o *object, key string) *time.Time {
+	if _, ok := o.get(key); !ok {
+		return nil
+	}
+	return w.timeField(path, o, key, nonEmpty)
+}
+
 func (w *walker) timeField(path string, o *object, key string, n need) *time.Time {
 	s, ok := w.str(path, o, key, n)
 	if !ok || s == "" && n == nonEmpty {
@@ -422,11 +437,8 @@ func parseTime(s string) (time.Time, error) {
 // obj reads an object field.
 func (w *walker) obj(path string, o *object, key string, n need) (*object, string) {
 	p := join(path, key)
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(p, "required")
-		}
 		return nil, p
 	}
 	m, ok := v.(*object)
@@ -441,11 +453,8 @@ func (w *walker) obj(path string, o *object, key string, n need) (*object, strin
 // and many name the elements for messages.
 func (w *walker) arr(path string, o *object, key string, n need, min, max int, one, many string) ([]any, string) {
 	p := join(path, key)
-	v, ok := o.get(key)
+	v, ok := w.get(path, o, key, n)
 	if !ok {
-		if n != optional {
-			w.fail(p, "required")
-		}
 		return nil, p
 	}
 	a, ok := v.([]any)
@@ -497,7 +506,7 @@ func (w *walker) report(o *object) *Report {
 	}
 	r.Version = w.version(o)
 	r.Kind, _ = w.enum("", o, "kind", nonEmpty, "a report kind", KindAP, KindRadiology)
-	r.Title, _ = w.str("", o, "title", nonEmpty)
+	r.Title, _ = w.str("", o, "title", optional) // "": the kind's title, warned (templates)
 	r.Status, _ = w.enum("", o, "status", nonEmpty, "a report status",
 		StatusPreliminary, StatusFinal, StatusAmended, StatusCorrected, StatusAppended)
 	if t := w.timeField("", o, "issued", nonEmpty); t != nil {
@@ -523,60 +532,44 @@ func (w *walker) report(o *object) *Report {
 		r.EncounterID = w.fhirID("", o, "encounterId", nonEmpty)
 	}
 	if a, path := w.arr("", o, "performers", optional, 0, w.lim.MaxPerformers, "performer", "performers"); len(a) > 0 {
-		for i, v := range a {
-			if p, ok := w.elem(index(path, i), v); ok {
-				r.Performers = append(r.Performers, w.performer(index(path, i), p))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Performers = append(r.Performers, w.performer(path, e)) })
 	}
 	if a, path := w.arr("", o, "specimens", optional, 0, w.lim.MaxSpecimens, "specimen", "specimens"); len(a) > 0 {
-		for i, v := range a {
-			if s, ok := w.elem(index(path, i), v); ok {
-				r.Specimens = append(r.Specimens, w.specimen(index(path, i), s))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Specimens = append(r.Specimens, w.specimen(path, e)) })
 	}
-	var hasExam bool
 	if e, path := w.obj("", o, "exam", optional); e != nil {
-		hasExam = true
 		r.Exam = w.exam(path, e)
-	} else if _, ok := o.get("exam"); ok {
-		hasExam = true // wrong type, reported
 	}
 	if a, path := w.arr("", o, "sections", required, 1, w.lim.MaxSections, "section", "sections"); len(a) > 0 {
 		r.Sections = w.sections(path, a, 1)
 	}
 	if a, path := w.arr("", o, "addenda", optional, 0, w.lim.MaxAddenda, "addendum", "addenda"); len(a) > 0 {
-		for i, v := range a {
-			if ad, ok := w.elem(index(path, i), v); ok {
-				r.Addenda = append(r.Addenda, w.addendum(index(path, i), ad))
-			}
-		}
+		w.objects(path, a, func(path string, e *object) { r.Addenda = append(r.Addenda, w.addendum(path, e)) })
 	}
-	var hasAmendment bool
 	if am, path := w.obj("", o, "amendment", optional); am != nil {
-		hasAmendment = true
 		w.keys(path, am, amendmentKeys, nil)
 		r.Amendment = &Amendment{}
-		r.Amendment.Reason, _ = w.str(path, am, "reason", nonEmpty)
+		r.Amendment.Reason, _ = w.str(path, am, "reason", optional) // "": not stated
 		if t := w.timeField(path, am, "issued", nonEmpty); t != nil {
 			r.Amendment.Issued = *t
 		}
-	} else if _, ok := o.get("amendment"); ok {
-		hasAmendment = true
 	}
 
-	// Rules that depend on other fields.
-	if r.Kind == KindAP && !hasAccession {
-		w.fail("accession", "required for kind %s", KindAP)
-	}
-	if r.Kind == KindRadiology && !hasExam {
-		w.fail("exam", "required for kind %s", KindRadiology)
-	}
-	if (r.Status == StatusAmended || r.Status == StatusCorrected) && !hasAmendment {
-		w.fail("amendment", "required when status is %s", r.Status)
-	}
+	// No rule depends on other fields: an AP report without accession, a
+	// radiology report without exam and an amended one without amendment
+	// are printed with those lines as not stated, and warned about
+	// (templates.Build; issue 18).
 	return r
+}
+
+// objects calls f with the path and the object of each element of the
+// array a at path that is an object (elem reports the others).
+func (w *walker) objects(path string, a []any, f func(path string, o *object)) {
+	for i, v := range a {
+		if o, ok := w.elem(index(path, i), v); ok {
+			f(index(path, i), o)
+		}
+	}
 }
 
 // elem checks that an array element is an object.
@@ -651,10 +644,8 @@ func (w *walker) performer(path string, o *object) Performer {
 	var p Performer
 	w.keys(path, o, performerKeys, nil)
 	p.Name, _ = w.str(path, o, "name", nonEmpty)
-	p.Role, _ = w.str(path, o, "role", nonEmpty)
-	if _, ok := o.get("signedAt"); ok {
-		p.SignedAt = w.timeField(path, o, "signedAt", nonEmpty)
-	}
+	p.Role, _ = w.str(path, o, "role", optional) // "": not stated, line without it
+	p.SignedAt = w.optionalTime(path, o, "signedAt")
 	return p
 }
 
@@ -663,13 +654,9 @@ func (w *walker) specimen(path string, o *object) Specimen {
 	var s Specimen
 	w.keys(path, o, specimenKeys, nil)
 	s.Label, _ = w.str(path, o, "label", nonEmpty)
-	s.Description, _ = w.str(path, o, "description", nonEmpty)
-	if _, ok := o.get("collected"); ok {
-		s.Collected = w.timeField(path, o, "collected", nonEmpty)
-	}
-	if _, ok := o.get("received"); ok {
-		s.Received = w.timeField(path, o, "received", nonEmpty)
-	}
+	s.Description, _ = w.str(path, o, "description", optional) // "": not stated
+	s.Collected = w.optionalTime(path, o, "collected")
+	s.Received = w.optionalTime(path, o, "received")
 	return s
 }
 
@@ -681,9 +668,13 @@ var Modalities = []string{"CT", "MR", "US", "CR", "DX", "MG", "NM", "PT", "XA", 
 func (w *walker) exam(path string, o *object) *Exam {
 	e := &Exam{}
 	w.keys(path, o, examKeys, nil)
-	e.Modality, _ = w.enum(path, o, "modality", nonEmpty, "a DICOM modality code", Modalities...)
-	e.Description, _ = w.str(path, o, "description", nonEmpty)
-	if t := w.timeField(path, o, "performed", nonEmpty); t != nil {
+	// Modality, description and time may be left out: the PDF prints
+	// them as not stated, with a warning (issue 18).
+	if _, ok := o.get("modality"); ok {
+		e.Modality, _ = w.enum(path, o, "modality", nonEmpty, "a DICOM modality code", Modalities...)
+	}
+	e.Description, _ = w.str(path, o, "description", optional)
+	if t := w.timeField(path, o, "performed", optional); t != nil {
 		e.Performed = *t
 	}
 	e.BodySite, _ = w.str(path, o, "bodySite", optional)
@@ -698,7 +689,7 @@ func (w *walker) addendum(path string, o *object) Addendum {
 	if t := w.timeField(path, o, "issued", nonEmpty); t != nil {
 		a.Issued = *t
 	}
-	a.Author, _ = w.str(path, o, "author", nonEmpty)
+	a.Author, _ = w.str(path, o, "author", optional) // "": not stated
 	a.Body, _ = w.str(path, o, "body", nonEmpty)
 	return a
 }
@@ -1005,11 +996,6 @@ func (w *walker) image(path string, o *object, s *Section) {
 		w.fail(dp, "image is %dx%d pixels (%.1f megapixels), more than the limit of %.1f megapixels",
 			cfg.Width, cfg.Height, float64(px)/1e6, float64(w.lim.MaxImagePixels)/1e6)
 		return
-	}
-	w.pixels += px
-	if w.pixels > w.lim.MaxReportPixels && w.pixels-px <= w.lim.MaxReportPixels {
-		w.fail(dp, "images of the report hold %.1f megapixels up to and including this one, more than the limit of %.1f megapixels for one report",
-			float64(w.pixels)/1e6, float64(w.lim.MaxReportPixels)/1e6)
 	}
 }
 

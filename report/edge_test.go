@@ -189,16 +189,15 @@ func TestDecodeRefuses(t *testing.T) {
 	t.Run("one error per problem, in walk order", func(t *testing.T) {
 		m := minimal()
 		m["kind"] = KindAP
-		delete(m, "title")
+		delete(m, "schema")
 		m["patient"].(map[string]any)["sex"] = ""
 		m["sections"] = []any{map[string]any{"kind": "fields", "title": "F", "items": []any{map[string]any{"label": "a", "value": 1}}, "body": "x", "bogus": 1}}
 		wantLines(t, refuse(t, m, DefaultLimits()),
-			"title: required",
+			"schema: required",
 			`patient.sex: must not be empty`,
 			"sections[0].body: not allowed in a fields section",
 			"sections[0].bogus: unknown field",
-			"sections[0].items[0].value: must be a string, not a number",
-			"accession: required for kind anatomic-pathology")
+			"sections[0].items[0].value: must be a string, not a number")
 	})
 	t.Run("odd keys are quoted in paths", func(t *testing.T) {
 		m := minimal()
@@ -381,23 +380,25 @@ func TestErrorsFormat(t *testing.T) {
 	}
 }
 
-// TestReportPixelBudget: the pixels of all images together are bounded;
-// the refusal names the image that goes past the budget.
-func TestReportPixelBudget(t *testing.T) {
+// TestNoReportPixelBudget: images within the per-image limits are never
+// refused for their number or their total pixels (issue 18): three images
+// of the largest size a (lowered) per-image limit takes all decode.
+func TestNoReportPixelBudget(t *testing.T) {
 	lim := DefaultLimits()
-	lim.MaxReportPixels = 250 * 200 * 2
+	lim.MaxImagePixels = 250 * 200
 	var secs []any
 	for i := 0; i < 3; i++ {
 		secs = append(secs, map[string]any{"kind": "image", "title": "i", "contentType": "image/png", "data": testPNG(t, 250, 200)})
 	}
 	m := minimal()
 	m["sections"] = secs
-	_, err := Decode(encode(t, m), lim)
-	if err == nil || err.Error() != "sections[2].data: images of the report hold 0.1 megapixels up to and including this one, more than the limit of 0.1 megapixels for one report" {
-		t.Fatalf("three images over a two-image budget: %v", err)
-	}
-	m["sections"] = secs[:2]
 	if _, err := Decode(encode(t, m), lim); err != nil {
-		t.Fatalf("two images within the budget: %v", err)
+		t.Fatalf("three images each at the per-image limit: %v", err)
+	}
+	secs = append(secs, map[string]any{"kind": "image", "title": "i", "contentType": "image/png", "data": testPNG(t, 251, 200)})
+	m["sections"] = secs
+	_, err := Decode(encode(t, m), lim)
+	if err == nil || err.Error() != "sections[3].data: image is 251x200 pixels (0.1 megapixels), more than the limit of 0.1 megapixels" {
+		t.Fatalf("one image past the per-image limit: %v", err)
 	}
 }

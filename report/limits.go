@@ -30,14 +30,11 @@ type Limits struct {
 	// MaxImageBytes bounds one image's decoded (not base64) bytes.
 	MaxImageBytes int
 	// MaxImagePixels bounds one image's width times height, read from the
-	// image header before any pixel is decoded.
+	// image header before any pixel is decoded. There is no bound on the
+	// pixels of all images together: rendering decodes one image at a time
+	// and keeps only a copy at printed size, so their total costs time, not
+	// memory (MaxImages x MaxImagePixels bounds that time).
 	MaxImagePixels int64
-	// MaxReportPixels bounds the pixels of all images of the report
-	// together (width times height from their headers): the decoded-pixel
-	// budget of one document. Rendering decodes one image at a time and
-	// keeps only a copy at printed size, so this bounds time more than
-	// memory; the report is refused at the image that goes past it.
-	MaxReportPixels int64
 	// MaxTextBytes bounds the bytes of all strings of the report together,
 	// image data excepted.
 	MaxTextBytes int
@@ -65,7 +62,6 @@ type Limits struct {
 //	report JSON        16 MiB        JSON nesting          32 levels
 //	images             20            image bytes           8 MiB each
 //	image pixels       40 megapixels text, all strings     2 MiB
-//	pixels, all images 100 megapixels
 //	one string         1 MiB         section depth         3 levels
 //	sections in all    1000          table columns         50
 //	table rows         10000         table cells           50000 per table
@@ -80,7 +76,6 @@ func DefaultLimits() Limits {
 		MaxImages:       20,
 		MaxImageBytes:   8 << 20,
 		MaxImagePixels:  40_000_000,
-		MaxReportPixels: 100_000_000,
 		MaxTextBytes:    2 << 20,
 		MaxStringBytes:  1 << 20,
 		MaxTableColumns: 50,
@@ -109,9 +104,6 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxImageBytes, d.MaxImageBytes)
 	if l.MaxImagePixels == 0 {
 		l.MaxImagePixels = d.MaxImagePixels
-	}
-	if l.MaxReportPixels == 0 {
-		l.MaxReportPixels = d.MaxReportPixels
 	}
 	set(&l.MaxTextBytes, d.MaxTextBytes)
 	set(&l.MaxStringBytes, d.MaxStringBytes)

@@ -94,9 +94,9 @@ type Specimen struct {
 
 // Exam is the imaging study a radiology report reads.
 type Exam struct {
-	Modality    string    `json:"modality"` // DICOM modality code
-	Description string    `json:"description"`
-	Performed   time.Time `json:"performed"`
+	Modality    string    `json:"modality,omitempty"` // DICOM modality code; "": not stated
+	Description string    `json:"description,omitempty"`
+	Performed   time.Time `json:"performed,omitzero"`
 	BodySite    string    `json:"bodySite,omitempty"`
 	StudyUID    string    `json:"studyUid,omitempty"`
 }

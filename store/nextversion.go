@@ -48,14 +48,7 @@ func (s *Store) NextVersion(ctx context.Context, reportID, digest string) (int, 
 		}
 		digests = append(digests, digest)
 		data, _ := json.Marshal(digests)
-		cctx, cancel = s.call(ctx)
-		if rev == 0 {
-			_, err = s.index.Create(cctx, key, data)
-		} else {
-			_, err = s.index.Update(cctx, key, data, rev)
-		}
-		cancel()
-		if err == nil {
+		if err = s.putIndex(ctx, key, data, rev); err == nil {
 			return len(digests), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
@@ -89,7 +82,7 @@ func (s *Store) Known(ctx context.Context, reportID string) (int, error) {
 // VersionStore is the part of a Store that derives content versions
 // (NextVersion, Known): all that a process publishing jobs from unversioned input
 // (folio submit with HL7 v2 files, folio mllp) may do with the index. Under
-// NATS permissions (queue.RoleSubmitter) it reads and writes only the
+// NATS permissions (broker.RoleSubmitter) it reads and writes only the
 // index's content.* keys.
 type VersionStore struct{ s *Store }
 

@@ -140,7 +140,14 @@ func decodeImage(data []byte) (image.Image, error) {
 		// 526 MiB with a collection alone).
 		debug.FreeOSMemory()
 	}
-	return orient8(img, orient), nil
+	img = orient8(img, orient)
+	if n, ok := img.(*image.NRGBA); ok && cost > bigDecode {
+		// A large image's printed-size copy waits compressed for the
+		// painter (layout.Unpacker): 20 of them uncompressed (up to 12 MB
+		// each) beside the next full-size decode would pass 512 MiB.
+		return pack(n), nil
+	}
+	return img, nil
 }
 
 // eightBit reports whether img holds 8 bits per channel at most.

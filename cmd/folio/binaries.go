@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/store"
 )
@@ -45,12 +46,13 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 	fs.SetOutput(stderr)
 	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
 	data := fs.String("data", "./folio-data", "data directory of a folio serve whose embedded NATS server to use (its credentials)")
-	var to, binStore *string
+	var to, binStore *binaryStore
 	var remove *bool
 	var olderThan *time.Duration
 	var parallel *int
 	if cmd == "copy" {
-		to = fs.String("to", "", "the S3 binary store to copy to: s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true")
+		to = &binaryStore{}
+		fs.StringVar(&to.raw, "to", "", "the S3 binary store to copy to: s3://BUCKET/PREFIX?endpoint=URL&region=R&path-style=true")
 		parallel = fs.Int("parallel", 4, "Binaries copied at once")
 	} else {
 		binStore = addBinaryStoreFlag(fs)
@@ -65,12 +67,18 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 		fmt.Fprintln(stderr, "folio binaries:", err)
 		return exitUsage
 	}
-	if len(pos) > 0 || (cmd == "copy" && (*to == "" || *parallel < 1)) {
+	if len(pos) > 0 || (cmd == "copy" && (to.raw == "" || *parallel < 1)) {
 		fmt.Fprintln(stderr, "folio binaries: no arguments expected; copy needs --to s3://... and --parallel at least 1")
 		return exitUsage
 	}
+	for _, b := range []*binaryStore{to, binStore} {
+		if err := b.parse(); err != nil {
+			fmt.Fprintln(stderr, "folio binaries "+cmd+":", err)
+			return exitUsage
+		}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := nf.options(queue.RoleWorker, *data)
+	auth, err := nf.options(broker.RoleWorker, *data)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio binaries:", err)
 		return exitUsage
@@ -79,14 +87,14 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 	// remove orphans), but the resources are only bound, as the API binds
 	// them: opening them as a worker would set their replicas to this
 	// command's default.
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleAPI}, log)
+	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: broker.RoleAPI}, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "folio binaries:", err)
 		return exitFailed
 	}
 	defer p.close(log)
 	if cmd == "copy" {
-		dst, err := openBinaries(ctx, *to, log)
+		dst, err := to.open(ctx, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio binaries copy:", err)
 			return exitFailed
@@ -94,8 +102,8 @@ orphans  lists the Binaries no record names (left by jobs that failed after
 		return copyBinaries(ctx, p.q.Store().ObjectStore(), dst.(binaryLister), *parallel, stdout, stderr)
 	}
 	var src binaryLister = p.q.Store().ObjectStore()
-	if *binStore != "" {
-		s, err := openBinaries(ctx, *binStore, log)
+	if binStore.cfg != nil {
+		s, err := binStore.open(ctx, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio binaries orphans:", err)
 			return exitFailed

@@ -20,17 +20,47 @@ const binaryStoreUsage = "where the Binaries' bytes are kept: empty for the JetS
 	"credentials file (AWS_PROFILE) or the instance's role; Binaries not there yet are read from the\n" +
 	"Object Store (docs/cli.md: Binaries in S3-compatible storage)"
 
-func addBinaryStoreFlag(fs *flag.FlagSet) *string {
-	return fs.String("binary-store", "", binaryStoreUsage)
+// binaryStore is a --binary-store (or binaries copy --to) value: parsed
+// right after the flags, so that a malformed URL is a usage error, and
+// opened once the command runs.
+type binaryStore struct {
+	raw string
+	cfg *s3.Config // nil: the Object Store
 }
 
-// openBinaries opens the backend a --binary-store value names: nil for the
-// Object Store (empty), a store/s3 Store for s3://. It checks that the
-// bucket answers, waiting up to a minute (an S3 gateway starting beside
-// folio), and logs where Binaries go, never credentials.
-func openBinaries(ctx context.Context, raw string, log *slog.Logger) (store.Binaries, error) {
-	s, err := openS3(ctx, raw)
-	if err != nil || s == nil {
+func addBinaryStoreFlag(fs *flag.FlagSet) *binaryStore {
+	b := &binaryStore{}
+	fs.StringVar(&b.raw, "binary-store", "", binaryStoreUsage)
+	return b
+}
+
+// parse checks the value: empty for the Object Store, or an s3:// URL. A
+// nil binaryStore (a command without the flag) is the Object Store.
+func (b *binaryStore) parse() error {
+	if b == nil || b.raw == "" {
+		return nil
+	}
+	if !strings.HasPrefix(b.raw, "s3://") {
+		return fmt.Errorf("--binary-store: want s3://BUCKET/PREFIX?endpoint=URL... (or nothing for the Object Store)")
+	}
+	cfg, err := s3.ParseURL(b.raw)
+	if err != nil {
+		return err
+	}
+	b.cfg = &cfg
+	return nil
+}
+
+// open returns the backend of a parsed value: nil for the Object Store,
+// a store/s3 Store for s3://. It checks that the bucket answers, waiting
+// up to a minute (an S3 gateway starting beside folio), and logs where
+// Binaries go, never credentials.
+func (b *binaryStore) open(ctx context.Context, log *slog.Logger) (store.Binaries, error) {
+	if b == nil || b.cfg == nil {
+		return nil, nil
+	}
+	s, err := s3.Open(ctx, *b.cfg)
+	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -50,19 +80,4 @@ func openBinaries(ctx context.Context, raw string, log *slog.Logger) (store.Bina
 	}
 	log.Info("Binaries kept in S3", "store", s.String())
 	return s, nil
-}
-
-// openS3 returns the S3 store raw names, or nil for an empty raw.
-func openS3(ctx context.Context, raw string) (*s3.Store, error) {
-	if raw == "" {
-		return nil, nil
-	}
-	if !strings.HasPrefix(raw, "s3://") {
-		return nil, fmt.Errorf("--binary-store: want s3://BUCKET/PREFIX?endpoint=URL... (or nothing for the Object Store)")
-	}
-	cfg, err := s3.ParseURL(raw)
-	if err != nil {
-		return nil, err
-	}
-	return s3.Open(ctx, cfg)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -49,4 +51,35 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // envName returns the environment variable that sets a flag.
 func envName(flagName string) string {
 	return "FOLIO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags is parseArgs for a command: on --help it returns exitOK, on
+// a bad flag it prints the error after the command's name (fs.Name()) on
+// stderr and returns exitUsage; ok is false in both cases, and the
+// command returns code.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (pos []string, code int, ok bool) {
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, exitOK, false
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, fs.Name()+":", err)
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// parseInputs is parseFlags for a command that takes input files: usage is
+// its usage line, printed with the flags when no file is named (exitUsage).
+func parseInputs(fs *flag.FlagSet, args []string, stderr io.Writer, usage string) (paths []string, code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	paths, code, ok = parseFlags(fs, args, stderr)
+	if ok && len(paths) == 0 {
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return paths, code, ok
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,21 +20,9 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("folio convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sitePath := addSiteFlag(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio convert [--hl7-site FILE] FILE|DIR...")
-		fs.PrintDefaults()
-	}
-	paths, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio convert:", err)
-		return exitUsage
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return exitUsage
+	paths, code, ok := parseInputs(fs, args, stderr, "usage: folio convert [--hl7-site FILE] FILE|DIR...")
+	if !ok {
+		return code
 	}
 	files, err := expandInputs(paths)
 	if err != nil {
@@ -49,7 +36,7 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
-	code := exitOK
+	code = exitOK
 	lim := report.DefaultLimits()
 	for _, f := range files {
 		data, err := readLimited(f, int64(lim.MaxBytes))

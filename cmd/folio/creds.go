@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/broker"
 )
 
 // runCreds implements "folio creds": where the embedded NATS server's
@@ -19,26 +18,22 @@ func runCreds(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./folio-data", "data directory of folio serve")
 	role := fs.String("role", "", "print only the seed file of this role (admin, worker, api, submitter)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio creds:", err)
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
 		fmt.Fprintln(stderr, "folio creds: no arguments expected")
 		return exitUsage
 	}
-	roles := queue.Roles
+	roles := broker.Roles
 	if *role != "" {
-		r, err := queue.ParseRole(*role)
+		r, err := broker.ParseRole(*role)
 		if err != nil {
 			fmt.Fprintln(stderr, "folio creds:", err)
 			return exitUsage
 		}
-		roles = []queue.Role{r}
+		roles = []broker.Role{r}
 	}
 	dir, err := filepath.Abs(*data)
 	if err != nil {
@@ -46,21 +41,21 @@ func runCreds(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailed
 	}
 	for _, r := range roles {
-		if _, err := os.Stat(queue.NKeyFile(dir, r)); err != nil {
-			fmt.Fprintf(stderr, "folio creds: no credentials in %s (%v): `folio serve --data %s` creates them on its first start\n", queue.CredentialsDir(dir), err, *data)
+		if _, err := os.Stat(broker.NKeyFile(dir, r)); err != nil {
+			fmt.Fprintf(stderr, "folio creds: no credentials in %s (%v): `folio serve --data %s` creates them on its first start\n", broker.CredentialsDir(dir), err, *data)
 			return exitFailed
 		}
 	}
 	if *role != "" {
-		fmt.Fprintln(stdout, queue.NKeyFile(dir, roles[0]))
+		fmt.Fprintln(stdout, broker.NKeyFile(dir, roles[0]))
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "# NKey seeds of the embedded NATS server of %s (mode 0600: whoever reads one acts as that role)\n", dir)
 	fmt.Fprintf(stdout, "# role       seed file, and the nats CLI with it (docs/SECURITY.md lists what each role may do)\n")
 	for _, r := range roles {
-		f := queue.NKeyFile(dir, r)
+		f := broker.NKeyFile(dir, r)
 		inbox := ""
-		if r != queue.RoleAdmin {
+		if r != broker.RoleAdmin {
 			inbox = " --inbox-prefix " + r.InboxPrefix()
 		}
 		fmt.Fprintf(stdout, "%-12s %s\n             nats --nkey %s%s ...\n", r, f, f, inbox)

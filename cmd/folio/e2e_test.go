@@ -29,12 +29,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 	"github.com/nats-io/nats.go"
@@ -106,24 +106,6 @@ func runFolioIn(t *testing.T, dir string, args ...string) runResult {
 	return res
 }
 
-// syncBuffer is a bytes.Buffer safe for a subprocess writer and test reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -137,14 +119,11 @@ func freeAddr(t *testing.T) string {
 
 // server is a running "folio serve" subprocess.
 type server struct {
-	cmd      *exec.Cmd
-	data     string // --data
-	base     string // http://ADDR
-	ops      string // http://OPS-ADDR, the operator listener
-	natsURL  string
-	log      *syncBuffer
-	exited   chan struct{} // closed when the process has exited
-	exitCode int           // valid after exited is closed; -1 if killed by a signal
+	*proc
+	data    string // --data
+	base    string // http://ADDR
+	ops     string // http://OPS-ADDR, the operator listener
+	natsURL string
 }
 
 // startServe starts "folio serve" on fresh loopback ports with its data
@@ -166,43 +145,14 @@ func startServeOps(t *testing.T, opsAddr string) *server {
 // flags (a restart passes the same ones).
 func startServeIn(t *testing.T, work, addr, natsAddr string, extra ...string) *server {
 	t.Helper()
-	s := &server{data: filepath.Join(work, "folio-data"), log: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{data: filepath.Join(work, "folio-data")}
 	opsAddr := freeAddr(t)
 	if i := slices.Index(extra, "--ops-addr"); i >= 0 && i+1 < len(extra) {
 		opsAddr = extra[i+1] // given: the last --ops-addr wins
 	}
 	s.base, s.natsURL, s.ops = "http://"+addr, "nats://"+natsAddr, "http://"+opsAddr
-	s.cmd = exec.Command(folioBinary(t), append([]string{"serve", "--data", s.data, "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
-	s.cmd.Dir = work
-	s.cmd.Env = testutil.CleanEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := s.cmd.Wait()
-		s.exitCode = s.cmd.ProcessState.ExitCode()
-		if err != nil && s.exitCode == 0 {
-			s.exitCode = -1
-		}
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(30 * time.Second):
-				s.cmd.Process.Kill()
-				<-s.exited
-			}
-		}
-		if t.Failed() {
-			t.Logf("folio serve log:\n%s", s.log.String())
-		}
-	})
+	s.proc = startProcIn(t, "serve", work, testutil.CleanEnv(),
+		append([]string{"serve", "--data", s.data, "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "2"}, extra...)...)
 
 	deadline := time.Now().Add(90 * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -232,17 +182,71 @@ func startServeIn(t *testing.T, work, addr, natsAddr string, extra ...string) *s
 	}
 }
 
-// stop sends SIGTERM and returns the exit status (-1: killed by a signal).
-func (s *server) stop(t *testing.T) int {
+// proc is a folio process started by a test.
+type proc struct {
+	name     string
+	cmd      *exec.Cmd
+	log      *testutil.SyncBuffer
+	exited   chan struct{} // closed when the process has exited
+	exitCode int           // valid after exited is closed; -1 if killed by a signal
+}
+
+// startProc starts the folio binary with args and env; it is stopped
+// (SIGTERM, then SIGKILL after 30 s) when the test ends, and its log is
+// shown if the test failed.
+func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	return startProcIn(t, name, "", env, args...)
+}
+
+// startProcIn is startProc in the working directory dir.
+func startProcIn(t *testing.T, name, dir string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(folioBinary(t), args...)
+	p.cmd.Dir, p.cmd.Env = dir, env
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.exitCode = p.cmd.ProcessState.ExitCode()
+		if err != nil && p.exitCode == 0 {
+			p.exitCode = -1
+		}
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.exited:
+			case <-time.After(30 * time.Second):
+				p.cmd.Process.Kill()
+				<-p.exited
+			}
+		}
+		if t.Failed() {
+			t.Logf("folio %s log:\n%s", p.name, p.log.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and returns the exit status (-1: killed by a signal).
+func (p *proc) stop(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.exited:
-		return s.exitCode
+	case <-p.exited:
+		return p.exitCode
 	case <-time.After(60 * time.Second):
-		t.Fatalf("folio serve did not exit within 60s of SIGTERM\nlog:\n%s", s.log.String())
+		t.Fatalf("folio %s did not exit within 60s of SIGTERM\nlog:\n%s", p.name, p.log.String())
 		return -1
 	}
 }
@@ -359,9 +363,9 @@ func fhirGet(t *testing.T, base, path, token, accept string) (*http.Response, []
 // connectAs connects to the NATS server of a running folio serve with the
 // credentials of role from its data directory; the caller closes the
 // connection.
-func connectAs(t *testing.T, srv *server, role queue.Role) *nats.Conn {
+func connectAs(t *testing.T, srv *server, role broker.Role) *nats.Conn {
 	t.Helper()
-	auth, err := queue.EmbeddedOptions(srv.data, role)
+	auth, err := broker.EmbeddedOptions(srv.data, role)
 	if err != nil {
 		t.Fatal(err)
 	}

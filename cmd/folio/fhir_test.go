@@ -12,7 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/foliohealth/folio/fhirinput"
+	"github.com/foliohealth/folio/broker"
+	"github.com/foliohealth/folio/input/fhirinput"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
@@ -212,7 +213,7 @@ func TestE2EFHIRSubmit(t *testing.T) {
 	})
 
 	t.Run("job message with fhir", func(t *testing.T) {
-		nc := connectAs(t, srv, queue.RoleAdmin)
+		nc := connectAs(t, srv, broker.RoleAdmin)
 		defer nc.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()

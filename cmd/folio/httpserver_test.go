@@ -242,7 +242,7 @@ func TestServeUnderLowDescriptorLimit(t *testing.T) {
 		"--data", filepath.Join(work, "folio-data"), "--addr", addr, "--ops-addr", opsAddr, "--nats-listen", natsAddr, "--workers", "1")
 	cmd.Dir = work
 	cmd.Env = testutil.CleanEnv()
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/store"
@@ -177,7 +178,7 @@ func TestE2EIntegrity(t *testing.T) {
 
 		// 2. A job message with an explicit job id, from a NATS client.
 		// As a submitter would: the job message itself.
-		nc := connectAs(t, srv, queue.RoleSubmitter)
+		nc := connectAs(t, srv, broker.RoleSubmitter)
 		defer nc.Close()
 		msg, _ := json.Marshal(map[string]any{"jobId": "fix-misfiled-1", "report": bravoRep})
 		if err := nc.Publish(queue.SubjectJobs, msg); err != nil {
@@ -401,7 +402,7 @@ func largeReport(t *testing.T) map[string]any {
 // (size, digests) left as it was.
 func corruptBinary(t *testing.T, srv *server, id string, data []byte, at int) {
 	t.Helper()
-	nc := connectAs(t, srv, queue.RoleAdmin)
+	nc := connectAs(t, srv, broker.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

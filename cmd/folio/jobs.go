@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -21,12 +22,12 @@ import (
 // of submit, the submitter's role: they read job statuses) and binds to
 // the job statuses.
 func openQueue(ctx context.Context, nf *natsFlags, dataDir string) (*queue.Queue, func(), error) {
-	nc, err := nf.connect(queue.RoleSubmitter, dataDir, nats.MaxReconnects(10))
+	nc, err := nf.connect(broker.RoleSubmitter, dataDir, nats.MaxReconnects(10))
 	if err != nil {
 		return nil, nil, err
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
+	q, err := queue.Open(octx, nc, queue.Config{Role: broker.RoleSubmitter})
 	cancel()
 	if err != nil {
 		nc.Close()
@@ -45,13 +46,9 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	since := fs.Duration("since", 24*time.Hour, "jobs whose status changed within this long (0: every status kept, 7 days by default)")
 	limit := fs.Int("limit", 100, "at most this many jobs (0: no limit)")
 	asJSON := fs.Bool("json", false, "one JSON object per line (the job status record) instead of a table")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio jobs:", err)
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 || *since < 0 || *limit < 0 {
 		fmt.Fprintln(stderr, "folio jobs: no arguments expected; --since and --limit must not be negative")
@@ -119,13 +116,9 @@ func runJob(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nf := addNATSFlags(fs, "nats://127.0.0.1:4222")
 	data := fs.String("data", "./folio-data", "data directory of the folio serve whose embedded NATS server to use (its credentials)")
 	asJSON := fs.Bool("json", false, "print the job status record as JSON")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio job:", err)
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "folio job: give one JOB-ID (as printed by folio submit or folio jobs)")

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"job":      runJob,
 		"mllp":     runMLLP,
 		"creds":    runCreds,
+		"index":    runIndex,
 		"binaries": runBinaries,
 	}
 	cmd, ok := cmds[args[0]]
@@ -73,6 +74,7 @@ commands:
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
   creds    show the embedded NATS server's credentials (for the nats CLI)
+  index    "index rebuild": index records stored before the FHIR search index
   binaries copy the Binaries to an S3 bucket (copy --to s3://...), list or remove orphans
 
 Run "folio COMMAND -h" for a command's flags.

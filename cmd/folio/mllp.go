@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,9 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/foliohealth/folio/hl7input"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/broker"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/mllp"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 )
 
@@ -104,47 +104,21 @@ func runMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", def, "MLLP address (also FOLIO_MLLP; conventional port 2575)")
 	addr := fs.String("addr", "", "HTTP address for /healthz, /readyz and /metrics (off when empty)")
 	mf := addMLLPFlags(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio mllp:", err)
-		return exitUsage
-	}
-	if len(pos) > 0 || *nf.url == "" {
-		fmt.Fprintln(stderr, "folio mllp: no arguments expected and --nats-url must be set")
-		fs.Usage()
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := nf.options(queue.RoleSubmitter, *data)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio mllp:", err)
-		return exitUsage
-	}
-	p, err := openPipeline(ctx, *nf.url, auth, queue.Config{Role: queue.RoleSubmitter}, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio mllp:", err)
-		return exitFailed
-	}
-	defer p.close(log)
-	if *addr != "" {
-		_, stop, err := listenHTTP(*addr, p.opsMux(), defaultHTTPLimits, "operator", log)
-		if err != nil {
-			fmt.Fprintln(stderr, "folio mllp:", err)
-			return exitFailed
-		}
-		defer stop()
-	}
-	bound, stop, err := p.startMLLP(ctx, *listen, p.q, mf, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio mllp:", err)
-		return exitFailed
-	}
-	fmt.Fprintf(stdout, "folio mllp ready: HL7 v2 over MLLP on %s, jobs to %s\n", bound, *nf.url)
-	<-ctx.Done()
-	stop()
-	log.Info("MLLP listener stopped")
-	return exitOK
+	return runDaemon(ctx, daemon{
+		name: "folio mllp", fs: fs, nats: nf, data: data, role: broker.RoleSubmitter, opsAddr: addr,
+		usage: func(pos []string) string {
+			if len(pos) > 0 || *nf.url == "" {
+				return "no arguments expected and --nats-url must be set"
+			}
+			return ""
+		},
+		start: func(ctx context.Context, r *running) (func(), error) {
+			bound, stop, err := r.p.startMLLP(ctx, *listen, r.p.q, mf, r.log)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(r.stdout, "folio mllp ready: HL7 v2 over MLLP on %s, jobs to %s\n", bound, r.url)
+			return func() { stop(); r.log.Info("MLLP listener stopped") }, nil
+		},
+	}, args, stdout, stderr)
 }

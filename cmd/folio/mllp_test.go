@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
@@ -92,7 +93,7 @@ func fixtureMessages(t *testing.T, pattern string) (names []string, msgs [][]byt
 // (its last sequence): a duplicate publish does not raise it.
 func jobsAccepted(t *testing.T, srv *server) uint64 {
 	t.Helper()
-	nc := connectAs(t, srv, queue.RoleAdmin)
+	nc := connectAs(t, srv, broker.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -447,25 +448,11 @@ func TestE2EMLLPProcess(t *testing.T) {
 	}
 	srv := startServe(t)
 	mllpAddr := freeAddr(t)
-	cmd := exec.Command(folioBinary(t), "mllp", "--nats-url", srv.natsURL, "--data", srv.data)
-	cmd.Env = append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	p := startProc(t, "mllp", append(testutil.CleanEnv(), "FOLIO_MLLP="+mllpAddr), "mllp", "--nats-url", srv.natsURL, "--data", srv.data)
+	out := p.log
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("folio mllp after SIGTERM: %v\n%s", err, out.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Error("folio mllp did not stop within 30 s of SIGTERM")
+		if code := p.stop(t); code != 0 {
+			t.Errorf("folio mllp after SIGTERM: exit status %d\n%s", code, out.String())
 		}
 	}()
 	testutil.PollUntil(t, 60*time.Second, "folio mllp ready", func() bool {

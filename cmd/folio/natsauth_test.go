@@ -24,8 +24,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
-	"github.com/foliohealth/folio/queue"
 )
 
 const (
@@ -186,11 +186,11 @@ func (c *natsCLI) checkNothingWithout(whoName string, who, admin []string) {
 
 // checkRoles checks each role both ways: what it must do works, what it
 // must not is refused. roles gives each role's identity flags.
-func (c *natsCLI) checkRoles(roles map[queue.Role][]string, jobJSON []byte) {
+func (c *natsCLI) checkRoles(roles map[broker.Role][]string, jobJSON []byte) {
 	c.t.Helper()
-	admin := roles[queue.RoleAdmin]
+	admin := roles[broker.RoleAdmin]
 	before := c.state(admin)
-	sub, api, worker := roles[queue.RoleSubmitter], roles[queue.RoleAPI], roles[queue.RoleWorker]
+	sub, api, worker := roles[broker.RoleSubmitter], roles[broker.RoleAPI], roles[broker.RoleWorker]
 
 	// The API reads records and Binaries, the same bytes the admin reads.
 	if got := c.must(api, "kv", "get", "folio-records", secretRecord, "--raw"); got != before.record {
@@ -322,8 +322,8 @@ func TestE2ENATSEmbedded(t *testing.T) {
 		t.Fatalf("folio submit: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	// The credentials: one seed per role, 0600, named by folio creds.
-	roles := map[queue.Role][]string{}
-	for _, r := range queue.Roles {
+	roles := map[broker.Role][]string{}
+	for _, r := range broker.Roles {
 		res := runFolio(t, "creds", "--data", srv.data, "--role", string(r))
 		path := strings.TrimSpace(res.stdout)
 		fi, err := os.Stat(path)
@@ -337,7 +337,7 @@ func TestE2ENATSEmbedded(t *testing.T) {
 	}
 	// An explicit seed file works from anywhere.
 	res = runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", srv.natsURL, "--data", t.TempDir(),
-		"--nats-nkey", queue.NKeyFile(srv.data, queue.RoleSubmitter), filepath.Join(fixturesDir, secretFixture))
+		"--nats-nkey", broker.NKeyFile(srv.data, broker.RoleSubmitter), filepath.Join(fixturesDir, secretFixture))
 	if res.code != 0 || !strings.Contains(res.stdout, `"status":"done"`) {
 		t.Errorf("folio submit --nats-nkey: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -349,7 +349,7 @@ func TestE2ENATSEmbedded(t *testing.T) {
 
 	cli := newNATSCLI(t, "--server", srv.natsURL)
 	cli.job = secretJobID(t, res0.stdout)
-	admin := roles[queue.RoleAdmin]
+	admin := roles[broker.RoleAdmin]
 	cli.checkNothingWithout("no credentials", nil, admin)
 	cli.checkNothingWithout("an unknown NKey", []string{"--nkey", strangerNKey(t)}, admin)
 	cli.checkNothingWithout("a made-up user", []string{"--user", "admin", "--password", "admin"}, admin)
@@ -386,8 +386,8 @@ func TestE2EScaledOutTLS(t *testing.T) {
 		"FOLIO_NATS_TLS_KEY=" + tlsf.ServerKey,
 		"FOLIO_NATS_TLS_CA=" + tlsf.CA,
 	}
-	passwords := map[queue.Role]string{}
-	for _, r := range queue.Roles {
+	passwords := map[broker.Role]string{}
+	for _, r := range broker.Roles {
 		b := make([]byte, 16)
 		rand.Read(b)
 		passwords[r] = hex.EncodeToString(b)
@@ -396,19 +396,19 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	testutil.StartNATSProcess(t, testutil.MustBuild(t, testutil.NATSServer, false), conf, port, env...)
 	url := fmt.Sprintf("tls://127.0.0.1:%d", port)
 	tlsFlags := []string{"--nats-url", url, "--nats-tls-ca", tlsf.CA, "--nats-tls-cert", tlsf.ClientCert, "--nats-tls-key", tlsf.ClientKey}
-	as := func(r queue.Role) []string { return append([]string{"--nats-user", r.User()}, tlsFlags...) }
+	as := func(r broker.Role) []string { return append([]string{"--nats-user", r.User()}, tlsFlags...) }
 	// Passwords come from the environment, as an operator would give them.
-	pwEnv := func(r queue.Role) []string { return append(testutil.CleanEnv(), "FOLIO_NATS_PASSWORD="+passwords[r]) }
+	pwEnv := func(r broker.Role) []string { return append(testutil.CleanEnv(), "FOLIO_NATS_PASSWORD="+passwords[r]) }
 
 	workerAddr, apiAddr, apiData := freeAddr(t), freeAddr(t), t.TempDir()
-	worker := startProc(t, "worker", pwEnv(queue.RoleWorker), append([]string{"worker", "--workers", "2", "--addr", workerAddr}, as(queue.RoleWorker)...)...)
+	worker := startProc(t, "worker", pwEnv(broker.RoleWorker), append([]string{"worker", "--workers", "2", "--addr", workerAddr}, as(broker.RoleWorker)...)...)
 	waitHTTPReady(t, worker, "http://"+workerAddr)
-	api := startProc(t, "api", pwEnv(queue.RoleAPI), append([]string{"api", "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData}, as(queue.RoleAPI)...)...)
+	api := startProc(t, "api", pwEnv(broker.RoleAPI), append([]string{"api", "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData}, as(broker.RoleAPI)...)...)
 	waitHTTPReady(t, api, "http://"+apiAddr)
 
-	sub := exec.Command(folioBinary(t), append(append([]string{"submit", "--wait", "--timeout", "60s"}, as(queue.RoleSubmitter)...),
+	sub := exec.Command(folioBinary(t), append(append([]string{"submit", "--wait", "--timeout", "60s"}, as(broker.RoleSubmitter)...),
 		filepath.Join(fixturesDir, secretFixture))...)
-	sub.Env = pwEnv(queue.RoleSubmitter)
+	sub.Env = pwEnv(broker.RoleSubmitter)
 	out, err := sub.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `"status":"done"`) {
 		t.Fatalf("folio submit over TLS as submitter: %v\n%s", err, out)
@@ -422,11 +422,11 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	// What folio refuses to do on its own: a wrong password, no client
 	// certificate, no TLS to a server elsewhere.
 	for name, args := range map[string][]string{
-		"wrong password": append([]string{"submit", "--nats-password", "wrong"}, as(queue.RoleSubmitter)...),
+		"wrong password": append([]string{"submit", "--nats-password", "wrong"}, as(broker.RoleSubmitter)...),
 		"no client certificate": {"submit", "--nats-url", url, "--nats-tls-ca", tlsf.CA,
-			"--nats-user", queue.RoleSubmitter.User(), "--nats-password", passwords[queue.RoleSubmitter]},
+			"--nats-user", broker.RoleSubmitter.User(), "--nats-password", passwords[broker.RoleSubmitter]},
 		"another CA": {"submit", "--nats-url", url, "--nats-tls-ca", tlsf.OtherCA, "--nats-tls-cert", tlsf.ClientCert, "--nats-tls-key", tlsf.ClientKey,
-			"--nats-user", queue.RoleSubmitter.User(), "--nats-password", passwords[queue.RoleSubmitter]},
+			"--nats-user", broker.RoleSubmitter.User(), "--nats-password", passwords[broker.RoleSubmitter]},
 	} {
 		res := runFolio(t, append(args, filepath.Join(fixturesDir, secretFixture))...)
 		if res.code != exitFailed {
@@ -441,13 +441,13 @@ func TestE2EScaledOutTLS(t *testing.T) {
 	cliTLS := []string{"--server", url, "--tlsca", tlsf.CA, "--tlscert", tlsf.ClientCert, "--tlskey", tlsf.ClientKey}
 	cli := newNATSCLI(t, cliTLS...)
 	cli.job = secretJobID(t, string(out))
-	roles := map[queue.Role][]string{}
-	for _, r := range queue.Roles {
+	roles := map[broker.Role][]string{}
+	for _, r := range broker.Roles {
 		roles[r] = []string{"--user", r.User(), "--password", passwords[r], "--inbox-prefix", r.InboxPrefix()}
 	}
-	admin := roles[queue.RoleAdmin]
+	admin := roles[broker.RoleAdmin]
 	cli.checkNothingWithout("no credentials", nil, admin)
-	cli.checkNothingWithout("a wrong password", []string{"--user", queue.RoleAdmin.User(), "--password", "wrong"}, admin)
+	cli.checkNothingWithout("a wrong password", []string{"--user", broker.RoleAdmin.User(), "--password", "wrong"}, admin)
 	cli.checkNothingWithout("an unknown NKey", []string{"--nkey", strangerNKey(t)}, admin)
 	// Right password, no client certificate: the TLS handshake fails.
 	noCert := newNATSCLI(t, "--server", url, "--tlsca", tlsf.CA)
@@ -455,41 +455,6 @@ func TestE2EScaledOutTLS(t *testing.T) {
 		noCert.refused("admin without a client certificate", admin, args...)
 	}
 	cli.checkRoles(roles, cliJob(t))
-}
-
-// proc is a folio process started by a test.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	exited chan struct{}
-}
-
-// startProc starts the folio binary with args and env; it is stopped
-// (SIGTERM, then SIGKILL) when the test ends.
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, log: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(folioBinary(t), args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("folio %s log:\n%s", p.name, p.log.String())
-		}
-	})
-	return p
 }
 
 // waitHTTPReady waits until base/readyz answers 200.

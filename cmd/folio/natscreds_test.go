@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/queue"
 )
@@ -21,8 +22,8 @@ import (
 // account, an account FOLIO with JetStream, and one user per role with the
 // role's permissions, each in a .creds file.
 type operatorMode struct {
-	conf  string                // nats-server configuration
-	creds map[queue.Role]string // .creds file of each role
+	conf  string                 // nats-server configuration
+	creds map[broker.Role]string // .creds file of each role
 }
 
 func newOperatorMode(t *testing.T, dir string, port int) *operatorMode {
@@ -57,9 +58,9 @@ func newOperatorMode(t *testing.T, dir string, port int) *operatorMode {
 	must(err)
 	acc, accPub, accJWT := newAccount("FOLIO", true)
 
-	m := &operatorMode{creds: map[queue.Role]string{}}
-	for _, r := range queue.Roles {
-		if r == queue.RoleAdmin {
+	m := &operatorMode{creds: map[broker.Role]string{}}
+	for _, r := range broker.Roles {
+		if r == broker.RoleAdmin {
 			continue
 		}
 		ukp, err := nkeys.CreateUser()
@@ -113,12 +114,12 @@ func TestE2ENATSCreds(t *testing.T) {
 
 	workerAddr, apiAddr, apiData := freeAddr(t), freeAddr(t), t.TempDir()
 	env := testutil.CleanEnv()
-	worker := startProc(t, "worker", env, "worker", "--nats-url", url, "--nats-creds", om.creds[queue.RoleWorker], "--workers", "1", "--addr", workerAddr)
+	worker := startProc(t, "worker", env, "worker", "--nats-url", url, "--nats-creds", om.creds[broker.RoleWorker], "--workers", "1", "--addr", workerAddr)
 	waitHTTPReady(t, worker, "http://"+workerAddr)
-	api := startProc(t, "api", env, "api", "--nats-url", url, "--nats-creds", om.creds[queue.RoleAPI], "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData)
+	api := startProc(t, "api", env, "api", "--nats-url", url, "--nats-creds", om.creds[broker.RoleAPI], "--addr", apiAddr, "--ops-addr", freeAddr(t), "--data", apiData)
 	waitHTTPReady(t, api, "http://"+apiAddr)
 
-	res := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", url, "--nats-creds", om.creds[queue.RoleSubmitter],
+	res := runFolio(t, "submit", "--wait", "--timeout", "60s", "--nats-url", url, "--nats-creds", om.creds[broker.RoleSubmitter],
 		filepath.Join(fixturesDir, secretFixture))
 	if res.code != 0 || !strings.Contains(res.stdout, `"status":"done"`) {
 		t.Fatalf("folio submit --nats-creds: exit %d\n%s%s", res.code, res.stdout, res.stderr)
@@ -129,20 +130,20 @@ func TestE2ENATSCreds(t *testing.T) {
 		t.Fatalf("GET /Binary/%s from folio api: %s", secretBinary, resp.Status)
 	}
 	// The API's credentials cannot submit.
-	res = runFolio(t, "submit", "--nats-url", url, "--nats-creds", om.creds[queue.RoleAPI], filepath.Join(fixturesDir, secretFixture))
+	res = runFolio(t, "submit", "--nats-url", url, "--nats-creds", om.creds[broker.RoleAPI], filepath.Join(fixturesDir, secretFixture))
 	if res.code == 0 {
 		t.Errorf("folio submit with the API's credentials: exit 0\n%s", res.stdout)
 	}
 
 	cli := newNATSCLI(t, "--server", url)
-	as := func(r queue.Role) []string {
+	as := func(r broker.Role) []string {
 		return []string{"--creds", om.creds[r], "--inbox-prefix", r.InboxPrefix()}
 	}
 	stolen := filepath.Join(cli.dir, "stolen.pdf")
-	cli.refused("submitter", as(queue.RoleSubmitter), "object", "get", "folio-binaries", secretBinary, "--output", stolen)
+	cli.refused("submitter", as(broker.RoleSubmitter), "object", "get", "folio-binaries", secretBinary, "--output", stolen)
 	cli.refused("no credentials", nil, "kv", "get", "folio-records", secretRecord, "--raw")
 	got := filepath.Join(cli.dir, "api.pdf")
-	cli.must(as(queue.RoleAPI), "object", "get", "folio-binaries", secretBinary, "--output", got)
+	cli.must(as(broker.RoleAPI), "object", "get", "folio-binaries", secretBinary, "--output", got)
 	if b, _ := os.ReadFile(got); !bytes.Equal(b, body) {
 		t.Errorf("the API's credentials read %d bytes with the nats CLI, the endpoint served %d", len(b), len(body))
 	}

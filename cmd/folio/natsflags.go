@@ -6,9 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/nats-io/nats.go"
-
-	"github.com/foliohealth/folio/queue"
 )
 
 // natsFlags are the NATS connection flags every command that connects to
@@ -36,8 +35,8 @@ func addNATSFlags(fs *flag.FlagSet, defaultURL string) *natsFlags {
 }
 
 // auth returns the credential and TLS flags.
-func (f *natsFlags) auth() queue.ClientAuth {
-	return queue.ClientAuth{
+func (f *natsFlags) auth() broker.ClientAuth {
+	return broker.ClientAuth{
 		Creds: *f.creds, NKey: *f.nkey, User: *f.user, Password: *f.password,
 		TLSCA: *f.tlsCA, TLSCert: *f.tlsCert, TLSKey: *f.tlsKey,
 		InboxPrefix: *f.inbox, Insecure: *f.insecure,
@@ -46,26 +45,26 @@ func (f *natsFlags) auth() queue.ClientAuth {
 
 // options returns the connection options for role. Without a credential
 // flag, a loopback server is taken to be the embedded server of folio
-// serve: the role's credentials from dataDir (queue.NKeyFile) are used when
+// serve: the role's credentials from dataDir (broker.NKeyFile) are used when
 // they exist, so that a process started with the same --data needs no
 // set-up.
-func (f *natsFlags) options(role queue.Role, dataDir string) ([]nats.Option, error) {
+func (f *natsFlags) options(role broker.Role, dataDir string) ([]nats.Option, error) {
 	a := f.auth()
-	if !a.Set() && dataDir != "" && queue.AllLoopback(*f.url) {
-		if _, err := os.Stat(queue.NKeyFile(dataDir, role)); err == nil {
-			a.NKey = queue.NKeyFile(dataDir, role)
+	if !a.Set() && dataDir != "" && broker.AllLoopback(*f.url) {
+		if _, err := os.Stat(broker.NKeyFile(dataDir, role)); err == nil {
+			a.NKey = broker.NKeyFile(dataDir, role)
 		}
 	}
 	return a.Options(*f.url, role)
 }
 
 // connect connects to the NATS server as role (see options).
-func (f *natsFlags) connect(role queue.Role, dataDir string, extra ...nats.Option) (*nats.Conn, error) {
+func (f *natsFlags) connect(role broker.Role, dataDir string, extra ...nats.Option) (*nats.Conn, error) {
 	opts, err := f.options(role, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	nc, err := queue.Connect(*f.url, append(opts, extra...)...)
+	nc, err := broker.Connect(*f.url, append(opts, extra...)...)
 	if err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization") && !f.auth().Set() {
 		return nil, fmt.Errorf("%w (no NATS credentials: give --nats-creds, --nats-nkey or --nats-user, or --data DIR of the folio serve that runs the server; see `folio creds`)", err)
 	}

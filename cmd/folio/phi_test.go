@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foliohealth/folio/broker"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/foliohealth/folio/queue"
 )
 
 // identifyingValues returns, per value, the bad fixture it comes from: the
@@ -117,7 +116,7 @@ func TestNoPHIInLogsStatusesEvents(t *testing.T) {
 	}
 
 	// The events stream, every message.
-	nc := connectAs(t, srv, queue.RoleAdmin)
+	nc := connectAs(t, srv, broker.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/foliohealth/folio/hl7input"
 	"github.com/foliohealth/folio/input"
+	"github.com/foliohealth/folio/input/hl7input"
 	"github.com/foliohealth/folio/render"
 	"github.com/foliohealth/folio/report"
 	"golang.org/x/term"
@@ -56,21 +56,9 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	page := fs.Int("page", 1, "thumbnail: page number")
 	deid := fs.Bool("deidentify", false, "thumbnail: leave out patient-identifying values, ids, UIDs and dates but their year (free text is not scrubbed)")
 	sitePath := addSiteFlag(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")
-		fs.PrintDefaults()
-	}
-	paths, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio render:", err)
-		return exitUsage
-	}
-	if len(paths) == 0 {
-		fs.Usage()
-		return exitUsage
+	paths, code, ok := parseInputs(fs, args, stderr, "usage: folio render [-o PATH] [--thumbnail] [--size N] [--format png|jpeg] [--page N] [--deidentify] [--json] FILE|DIR...")
+	if !ok {
+		return code
 	}
 	if *thumb {
 		if *size < 32 || *size > 2048 {
@@ -144,7 +132,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	close(jobs)
 	wg.Wait()
 	prog.done()
-	code := exitOK
+	code = exitOK
 	var results []renderLine
 	for _, rs := range perInput {
 		if rs == nil {

@@ -18,8 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/internal/testutil"
-	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/store"
 	"github.com/foliohealth/folio/store/s3"
 )
@@ -102,7 +102,7 @@ func notComplete(t *testing.T, base, id, token, accept string, size int) {
 // objectStoreNames lists the folio-binaries Object Store of a serve.
 func objectStoreNames(t *testing.T, srv *server) []string {
 	t.Helper()
-	nc := connectAs(t, srv, queue.RoleAdmin)
+	nc := connectAs(t, srv, broker.RoleAdmin)
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/console"
 	"github.com/foliohealth/folio/queue"
 )
@@ -50,107 +50,84 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verbose := fs.Bool("verbose", false, "log the embedded NATS server's start-up and informational lines too\n(default: its warnings and errors only)")
 	pf := addPipelineFlags(fs, "")
 	af := addAPIFlags(fs)
-	binStore := addBinaryStoreFlag(fs)
 	mllpAddr := fs.String("mllp", "", "also take HL7 v2 ORU^R01 over MLLP on this address (conventional port 2575);\neach message is acknowledged AA only once its jobs are durably queued")
 	mf := addMLLPFlags(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitUsage
-	}
-	if len(pos) > 0 || *pf.workers < 1 {
-		fmt.Fprintln(stderr, "folio serve: no arguments expected and --workers must be at least 1")
-		fs.Usage()
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return runDaemon(ctx, daemon{
+		name: "folio serve", fs: fs, nats: pf.nats, data: data, role: broker.RoleWorker,
+		replicas: pf.replicas, workers: pf.workers,
+		usage: func(pos []string) string {
+			if len(pos) > 0 || *pf.workers < 1 {
+				return "no arguments expected and --workers must be at least 1"
+			}
+			if host, _, err := net.SplitHostPort(*listen); *pf.nats.url == "" && err == nil && !broker.LoopbackHost(host) && !*pf.nats.insecure {
+				return fmt.Sprintf("--nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
+					"run an external nats-server with TLS (docs/SECURITY.md), or give --nats-insecure", *listen)
+			}
+			return ""
+		},
+		embedded: func(log *slog.Logger) (*broker.Server, error) {
+			srv, err := broker.StartServer(broker.ServerConfig{Policy: queue.RolePermissions, DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
+			if err != nil {
+				return nil, err
+			}
+			log.Debug("embedded NATS server started", "url", srv.ClientURL(), "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways,
+				"credentials", broker.CredentialsDir(*data))
+			return srv, nil
+		},
+		start: func(ctx context.Context, r *running) (func(), error) {
+			var stops stopList
+			// The MLLP listener starts before the HTTP side, so that /readyz
+			// answering means every listener of this process is accepting.
+			// It publishes jobs as a submitter, not with the workers'
+			// connection.
+			var mllpBound string
+			if *mllpAddr != "" {
+				sauth, err := r.roleAuth(broker.RoleSubmitter)
+				if err != nil {
+					return nil, err
+				}
+				sp, err := openPipeline(ctx, r.url, sauth, queue.Config{Role: broker.RoleSubmitter}, r.log)
+				if err != nil {
+					return nil, fmt.Errorf("MLLP's connection: %w", err)
+				}
+				stops.add(func() { sp.close(r.log) })
+				bound, stopMLLP, err := r.p.startMLLP(ctx, *mllpAddr, sp.q, mf, r.log)
+				if err != nil {
+					stops.run()
+					return nil, err
+				}
+				stops.add(stopMLLP)
+				mllpBound = bound
+			}
+			r.p.withConsole = true
+			httpAddr, opsAddr, stopHTTP, err := r.p.startAPI(*addr, *data, af, r.log)
+			if err != nil {
+				stops.run()
+				return nil, err
+			}
+			stops.add(stopHTTP)
+			r.log.Info("folio serve ready", "workers", *pf.workers)
+			printBanner(r.stdout, bannerInfo{
+				httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: r.url, embedded: *pf.nats.url == "",
+				opsAddr: shownAddr(*af.opsAddr, opsAddr), console: opsAddr != "", mllpAddr: mllpBound,
+				dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
+			})
+			return stops.run, nil
+		},
+		binaries: addBinaryStoreFlag(fs),
+	}, args, stdout, stderr)
+}
 
-	url := *pf.nats.url
-	var auth []nats.Option
-	// roleAuth returns the connection options of another role (the MLLP
-	// listener publishes jobs as a submitter, not with the workers'
-	// connection): the embedded server's own credentials, or the same
-	// flags for an external server.
-	roleAuth := func(r queue.Role) ([]nats.Option, error) { return pf.nats.options(r, *data) }
-	if url == "" {
-		if host, _, err := net.SplitHostPort(*listen); err == nil && !queue.LoopbackHost(host) && !*pf.nats.insecure {
-			fmt.Fprintf(stderr, "folio serve: --nats-listen %s is not a loopback address and the embedded NATS server has no TLS: "+
-				"run an external nats-server with TLS (docs/SECURITY.md), or give --nats-insecure\n", *listen)
-			return exitUsage
-		}
-		srv, err := queue.StartServer(queue.ServerConfig{DataDir: *data, Listen: *listen, SyncAlways: *syncAlways, Logger: natsLogger(stderr, *verbose)})
-		if err != nil {
-			fmt.Fprintln(stderr, "folio serve:", err)
-			return exitFailed
-		}
-		defer srv.Shutdown()
-		url = srv.ClientURL()
-		roleAuth = srv.ClientOptions
-		if auth, err = srv.ClientOptions(queue.RoleWorker); err != nil {
-			fmt.Fprintln(stderr, "folio serve:", err)
-			return exitFailed
-		}
-		log.Debug("embedded NATS server started", "url", url, "store", filepath.Join(*data, "nats"), "sync_always", *syncAlways,
-			"credentials", queue.CredentialsDir(*data))
-	} else if auth, err = pf.nats.options(queue.RoleWorker, *data); err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitUsage
-	}
-	bin, err := openBinaries(ctx, *binStore, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitFailed
-	}
-	p, err := openPipeline(ctx, url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker, Binaries: bin}, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitFailed
-	}
-	defer p.close(log)
+// stopList stops what was started, last first.
+type stopList []func()
 
-	// The MLLP listener starts before the HTTP side, so that /readyz
-	// answering means every listener of this process is accepting.
-	var mllpBound string
-	if *mllpAddr != "" {
-		sauth, err := roleAuth(queue.RoleSubmitter)
-		if err != nil {
-			fmt.Fprintln(stderr, "folio serve:", err)
-			return exitFailed
-		}
-		sp, err := openPipeline(ctx, url, sauth, queue.Config{Role: queue.RoleSubmitter}, log)
-		if err != nil {
-			fmt.Fprintln(stderr, "folio serve: MLLP's connection:", err)
-			return exitFailed
-		}
-		defer sp.close(log)
-		bound, stopMLLP, err := p.startMLLP(ctx, *mllpAddr, sp.q, mf, log)
-		if err != nil {
-			fmt.Fprintln(stderr, "folio serve:", err)
-			return exitFailed
-		}
-		defer stopMLLP()
-		mllpBound = bound
+func (s *stopList) add(f func()) { *s = append(*s, f) }
+
+func (s *stopList) run() {
+	for i := len(*s) - 1; i >= 0; i-- {
+		(*s)[i]()
 	}
-	p.withConsole = true
-	httpAddr, opsAddr, stopHTTP, err := p.startAPI(*addr, *data, af, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio serve:", err)
-		return exitFailed
-	}
-	defer stopHTTP()
-	log.Info("folio serve ready", "workers", *pf.workers)
-	printBanner(stdout, bannerInfo{
-		httpAddr: shownAddr(*addr, httpAddr), baseURL: *af.baseURL, natsURL: url, embedded: *pf.nats.url == "",
-		opsAddr: shownAddr(*af.opsAddr, opsAddr), console: opsAddr != "", mllpAddr: mllpBound,
-		dataDir: *data, devAuth: *af.jwks == "", workers: *pf.workers,
-	})
-	setWorkerMemoryLimit(*pf.workers)
-	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
-	log.Info("workers stopped; shutting down")
-	return exitOK
+	*s = nil
 }
 
 // natsLogger is the logger of the embedded NATS server: its warnings and
@@ -294,7 +271,7 @@ type pipeline struct {
 // sets up or binds the pipeline's resources for cfg.Role.
 func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue.Config, log *slog.Logger) (*pipeline, error) {
 	p := &pipeline{closed: make(chan struct{})}
-	nc, err := queue.Connect(url, append(auth,
+	nc, err := broker.Connect(url, append(auth,
 		nats.ClosedHandler(func(*nats.Conn) { close(p.closed) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -317,7 +294,7 @@ func openPipeline(ctx context.Context, url string, auth []nats.Option, cfg queue
 	}
 	p.reg = prometheus.NewRegistry()
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Role == queue.RoleAPI || cfg.Role == queue.RoleSubmitter {
+	if cfg.Role == broker.RoleAPI || cfg.Role == broker.RoleSubmitter {
 		p.metrics = queue.NewMetrics(p.reg, nil) // the role may not read the queue's depth
 	} else {
 		p.metrics = queue.NewMetrics(p.reg, p.q)

@@ -14,9 +14,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/foliohealth/folio"
+	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/hl7"
 	"github.com/foliohealth/folio/input"
-	"github.com/foliohealth/folio/intake"
+	"github.com/foliohealth/folio/mllp/intake"
 	"github.com/foliohealth/folio/queue"
 	"github.com/foliohealth/folio/report"
 )
@@ -44,13 +45,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	wait := fs.Bool("wait", false, "wait for every job to end (done or failed)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait, give up on jobs not ended by then")
 	sitePath := addSiteFlag(fs)
-	paths, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio submit:", err)
-		return exitUsage
+	paths, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	var outs []string
 	for _, o := range strings.Split(*outputs, ",") {
@@ -82,14 +79,14 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		enc.Encode(l)
 	}
-	nc, err := nf.connect(queue.RoleSubmitter, *data, nats.MaxReconnects(10))
+	nc, err := nf.connect(broker.RoleSubmitter, *data, nats.MaxReconnects(10))
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)
 		return exitFailed
 	}
 	defer nc.Close()
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	q, err := queue.Open(octx, nc, queue.Config{Role: queue.RoleSubmitter})
+	q, err := queue.Open(octx, nc, queue.Config{Role: broker.RoleSubmitter})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(stderr, "folio submit:", err)
@@ -110,7 +107,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	hl7in := intake.New(q, q.Versions(), intake.Config{Outputs: outs, Site: site})
-	code := exitOK
+	code = exitOK
 	var subs []*queue.Submitted
 	inputOf := map[string]string{}
 	sourceOf := map[string]string{}

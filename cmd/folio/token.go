@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,13 +20,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	subject := fs.String("subject", "folio-dev", "token subject (sub)")
 	ttl := fs.Duration("ttl", time.Hour, "token lifetime (serve and api refuse tokens living longer than their --max-token-lifetime, 24h by default)")
 	patient := fs.String("patient", "", `"patient" claim, for patient/ scopes`)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio token:", err)
-		return exitUsage
+	pos, code, ok := parseFlags(fs, args, stderr)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 || *scope == "" || *ttl <= 0 {
 		fmt.Fprintln(stderr, "folio token: --scope is required, --ttl must be positive, no arguments expected")

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 
-	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/broker"
 )
 
 // runWorker implements "folio worker": render workers against an external
@@ -19,48 +16,19 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	pf := addPipelineFlags(fs, "nats://127.0.0.1:4222")
 	addr := fs.String("addr", "", "operator listener: /healthz, /readyz and /metrics (off when empty); keep it on loopback")
 	data := fs.String("data", "./folio-data", "data directory of a folio serve whose embedded NATS server to use (its credentials)")
-	binStore := addBinaryStoreFlag(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "folio worker:", err)
-		return exitUsage
-	}
-	if len(pos) > 0 || *pf.workers < 1 || *pf.nats.url == "" {
-		fmt.Fprintln(stderr, "folio worker: no arguments expected, --nats-url must be set and --workers at least 1")
-		fs.Usage()
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	auth, err := pf.nats.options(queue.RoleWorker, *data)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio worker:", err)
-		return exitUsage
-	}
-	bin, err := openBinaries(ctx, *binStore, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio worker:", err)
-		return exitFailed
-	}
-	p, err := openPipeline(ctx, *pf.nats.url, auth, queue.Config{Replicas: *pf.replicas, Role: queue.RoleWorker, Binaries: bin}, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "folio worker:", err)
-		return exitFailed
-	}
-	defer p.close(log)
-	if *addr != "" {
-		_, stop, err := listenHTTP(*addr, p.opsMux(), defaultHTTPLimits, "operator", log)
-		if err != nil {
-			fmt.Fprintln(stderr, "folio worker:", err)
-			return exitFailed
-		}
-		defer stop()
-	}
-	log.Info("folio worker ready", "nats", *pf.nats.url, "workers", *pf.workers)
-	setWorkerMemoryLimit(*pf.workers)
-	p.q.Work(ctx, &queue.Engine{Versions: p.q.Store()}, queue.WorkerOptions{Slots: *pf.workers, Logger: log, Metrics: p.metrics})
-	log.Info("workers stopped")
-	return exitOK
+	return runDaemon(ctx, daemon{
+		name: "folio worker", fs: fs, nats: pf.nats, data: data, role: broker.RoleWorker,
+		replicas: pf.replicas, opsAddr: addr, workers: pf.workers,
+		usage: func(pos []string) string {
+			if len(pos) > 0 || *pf.workers < 1 || *pf.nats.url == "" {
+				return "no arguments expected, --nats-url must be set and --workers at least 1"
+			}
+			return ""
+		},
+		start: func(ctx context.Context, r *running) (func(), error) {
+			r.log.Info("folio worker ready", "nats", r.url, "workers", *pf.workers)
+			return nil, nil
+		},
+		binaries: addBinaryStoreFlag(fs),
+	}, args, stdout, stderr)
 }

@@ -55,7 +55,7 @@ func main() {
 	os.Exit(code)
 }
 
-// rule is one allow-list entry: a package (module-relative, "./faults") and
+// rule is one allow-list entry: a package (module-relative, "./test/faults") and
 // a test name pattern (path.Match syntax, "TestSoak" or "TestX/*").
 type rule struct {
 	pkg, test string

@@ -15,26 +15,26 @@ const sample = `{"Action":"start","Package":"github.com/foliohealth/folio/fonts"
 {"Action":"skip","Package":"github.com/foliohealth/folio/fonts","Test":"TestSubset","Elapsed":0}
 {"Action":"run","Package":"github.com/foliohealth/folio/fonts","Test":"TestMetrics"}
 {"Action":"pass","Package":"github.com/foliohealth/folio/fonts","Test":"TestMetrics","Elapsed":0.1}
-{"Action":"run","Package":"github.com/foliohealth/folio/faults","Test":"TestSoak"}
-{"Action":"output","Package":"github.com/foliohealth/folio/faults","Test":"TestSoak","Output":"    faults_test.go:22: soak: set FOLIO_SOAK=1\n"}
-{"Action":"skip","Package":"github.com/foliohealth/folio/faults","Test":"TestSoak","Elapsed":0}
-{"Action":"run","Package":"github.com/foliohealth/folio/faults","Test":"TestBroken"}
-{"Action":"output","Package":"github.com/foliohealth/folio/faults","Test":"TestBroken","Output":"    faults_test.go:99: it broke\n"}
-{"Action":"fail","Package":"github.com/foliohealth/folio/faults","Test":"TestBroken","Elapsed":0}
-{"Action":"fail","Package":"github.com/foliohealth/folio/faults","Elapsed":1.5}
+{"Action":"run","Package":"github.com/foliohealth/folio/test/faults","Test":"TestSoak"}
+{"Action":"output","Package":"github.com/foliohealth/folio/test/faults","Test":"TestSoak","Output":"    faults_test.go:22: soak: set FOLIO_SOAK=1\n"}
+{"Action":"skip","Package":"github.com/foliohealth/folio/test/faults","Test":"TestSoak","Elapsed":0}
+{"Action":"run","Package":"github.com/foliohealth/folio/test/faults","Test":"TestBroken"}
+{"Action":"output","Package":"github.com/foliohealth/folio/test/faults","Test":"TestBroken","Output":"    faults_test.go:99: it broke\n"}
+{"Action":"fail","Package":"github.com/foliohealth/folio/test/faults","Test":"TestBroken","Elapsed":0}
+{"Action":"fail","Package":"github.com/foliohealth/folio/test/faults","Elapsed":1.5}
 {"Action":"pass","Package":"github.com/foliohealth/folio/fonts","Elapsed":0.2}
 `
 
 func TestSummarize(t *testing.T) {
 	var out strings.Builder
-	res := summarize(strings.NewReader(sample), []rule{{"./faults", "TestSoak"}}, &out)
+	res := summarize(strings.NewReader(sample), []rule{{"./test/faults", "TestSoak"}}, &out)
 	if res.passed != 1 || res.failed != 1 || res.skipped != 2 || res.allowed != 1 {
 		t.Fatalf("counts %+v", res)
 	}
 	if len(res.unexpected) != 1 || res.unexpected[0] != "./fonts TestSubset: subset_test.go:213: fc-query not installed" {
 		t.Errorf("unexpected skips %q", res.unexpected)
 	}
-	if !strings.Contains(out.String(), "it broke") || !strings.Contains(out.String(), "FAIL\tgithub.com/foliohealth/folio/faults") {
+	if !strings.Contains(out.String(), "it broke") || !strings.Contains(out.String(), "FAIL\tgithub.com/foliohealth/folio/test/faults") {
 		t.Errorf("output lacks the failure:\n%s", out.String())
 	}
 	var rep strings.Builder
@@ -42,7 +42,7 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("report exit %d:\n%s", code, rep.String())
 	}
 	// Only allowed skips and passes: exit 0.
-	res = summarize(strings.NewReader(sample), []rule{{"./faults", "TestSoak"}, {"./fonts", "TestSub*"}}, &out)
+	res = summarize(strings.NewReader(sample), []rule{{"./test/faults", "TestSoak"}, {"./fonts", "TestSub*"}}, &out)
 	res.failed, res.failedPkgs = 0, nil
 	if code := res.report(&rep); code != 0 {
 		t.Errorf("allowed skips: exit %d", code)
@@ -52,12 +52,12 @@ func TestSummarize(t *testing.T) {
 func TestAllowListFormat(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "skips")
-	os.WriteFile(f, []byte("# comment\n./faults TestSoak  # needs FOLIO_SOAK=1\n"), 0o644)
+	os.WriteFile(f, []byte("# comment\n./test/faults TestSoak  # needs FOLIO_SOAK=1\n"), 0o644)
 	rules, err := readAllowList(f)
-	if err != nil || len(rules) != 1 || rules[0] != (rule{"./faults", "TestSoak"}) {
+	if err != nil || len(rules) != 1 || rules[0] != (rule{"./test/faults", "TestSoak"}) {
 		t.Fatalf("%v, %v", rules, err)
 	}
-	os.WriteFile(f, []byte("./faults TestSoak\n"), 0o644)
+	os.WriteFile(f, []byte("./test/faults TestSoak\n"), 0o644)
 	if _, err := readAllowList(f); err == nil {
 		t.Errorf("an entry without a reason was accepted")
 	}

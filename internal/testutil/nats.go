@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,8 +17,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATSCLI returns the path of the nats CLI (natscli): from PATH, else
@@ -145,24 +150,45 @@ func MakeTLS(t testing.TB, dir string) TLSFiles {
 type NATSProcess struct {
 	Port int
 	Cmd  *exec.Cmd
-	log  *syncWriter
+	// Name is the server_name of a cluster node (StartNATSCluster).
+	Name   string
+	log    *SyncBuffer
+	exited chan struct{}
+}
+
+// Stop shuts the server down (SIGTERM, SIGKILL after 30 s) and waits until
+// it has exited.
+func (p *NATSProcess) Stop(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Logf("nats-server %s: SIGTERM: %v", p.Name, err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		p.Cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // Log returns what the server has written so far.
 func (p *NATSProcess) Log() string { return p.log.String() }
 
-type syncWriter struct {
+// SyncBuffer collects what a child process writes (stdout and stderr) for
+// a test that reads it while the process runs.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (w *syncWriter) Write(p []byte) (int, error) {
+func (w *SyncBuffer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
 
-func (w *syncWriter) String() string {
+// String returns what was written so far.
+func (w *SyncBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
@@ -174,14 +200,14 @@ func (w *syncWriter) String() string {
 // until it greets clients on port, and kills it when the test ends.
 func StartNATSProcess(t testing.TB, bin, conf string, port int, env ...string) *NATSProcess {
 	t.Helper()
-	p := &NATSProcess{Port: port, log: &syncWriter{}}
+	p := &NATSProcess{Port: port, log: &SyncBuffer{}, exited: make(chan struct{})}
 	p.Cmd = exec.Command(bin, "-c", conf)
 	p.Cmd.Env = append(CleanEnv(), env...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.log, p.log
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
+	exited := p.exited
 	go func() { p.Cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		p.Cmd.Process.Kill()
@@ -217,4 +243,59 @@ func greets(port int) bool {
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "INFO ")
+}
+
+// StartNATSCluster starts n nats-server processes of the executable bin
+// (see Build and NATSServer), clustered over loopback routes, each with
+// JetStream on a store of its own under a temporary directory. Their
+// server names are n1, n2, ...; conf is added to each configuration (an
+// authorization block, max_payload). It returns the servers and their
+// client URLs joined with commas, once every server greets clients; use
+// WaitJetStream before creating streams.
+func StartNATSCluster(t testing.TB, bin string, n int, conf string) ([]*NATSProcess, string) {
+	t.Helper()
+	ports := FreePorts(t, 2*n)
+	var routes []string
+	for i := range n {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[n+i]))
+	}
+	var procs []*NATSProcess
+	var urls []string
+	for i := range n {
+		dir := t.TempDir()
+		name := fmt.Sprintf("n%d", i+1)
+		text := fmt.Sprintf("server_name: %s\nlisten: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n}\n"+
+			"cluster {\n  name: folio-test\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n%s",
+			name, ports[i], filepath.Join(dir, "jetstream"), ports[n+i], strings.Join(routes, ", "), conf)
+		path := filepath.Join(dir, "nats.conf")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := StartNATSProcess(t, bin, path, ports[i])
+		p.Name = name
+		procs = append(procs, p)
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	return procs, strings.Join(urls, ",")
+}
+
+// WaitJetStream waits, at most d, until urls answer a JetStream request
+// (in a cluster: until the meta group has a leader), connecting with opts.
+func WaitJetStream(t testing.TB, urls string, d time.Duration, opts ...nats.Option) {
+	t.Helper()
+	PollUntil(t, d, "JetStream answering at "+urls, func() bool {
+		nc, err := nats.Connect(urls, append(opts, nats.Timeout(time.Second))...)
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = js.AccountInfo(ctx)
+		return err == nil
+	})
 }

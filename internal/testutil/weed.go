@@ -62,7 +62,7 @@ type Weed struct {
 	ports   [4]int // master, volume, filer, s3 (HTTP; gRPC is +10000)
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	log     *syncWriter
+	log     *SyncBuffer
 	stopped bool
 
 	httpsPort       int
@@ -145,7 +145,7 @@ func startWeed(t testing.TB, bucket, certFile, keyFile string) *Weed {
 		Dir: t.TempDir(), Bucket: bucket,
 		AccessKey: "FOLIOTEST" + strings.ToUpper(hex.EncodeToString(key[:6])),
 		SecretKey: hex.EncodeToString(key),
-		t:         t, bin: WeedBin(t), ports: weedPorts(t), log: &syncWriter{},
+		t:         t, bin: WeedBin(t), ports: weedPorts(t), log: &SyncBuffer{},
 	}
 	w.S3 = fmt.Sprintf("http://127.0.0.1:%d", w.ports[3])
 	if certFile != "" {
@@ -175,7 +175,7 @@ func startWeed(t testing.TB, bucket, certFile, keyFile string) *Weed {
 			w.httpsPort = FreePort(t)
 			w.S3TLS = fmt.Sprintf("https://127.0.0.1:%d", w.httpsPort)
 		}
-		w.log, w.Dir = &syncWriter{}, t.TempDir()
+		w.log, w.Dir = &SyncBuffer{}, t.TempDir()
 	}
 }
 

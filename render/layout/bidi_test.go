@@ -14,7 +14,7 @@ import (
 	xbidi "golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/report"
 	"github.com/foliohealth/folio/templates"
@@ -173,8 +173,8 @@ func TestBidiMarksCarryOffsets(t *testing.T) {
 }
 
 func TestComplexScriptsReplacedWithWarning(t *testing.T) {
-	d := &doc.Document{Header: doc.Header{Title: "t"}, Body: []doc.Block{
-		doc.Paragraph{Text: doc.T("Devanagari नमस्ते, Thai สวัสดี, Tamil வணக்கம், baht ฿.")},
+	d := &document.Document{Header: document.Header{Title: "t"}, Body: []document.Block{
+		document.Paragraph{Text: document.T("Devanagari नमस्ते, Thai สวัสดี, Tamil வணக்கம், baht ฿.")},
 	}}
 	res, err := Layout(d, Letter)
 	if err != nil {
@@ -201,10 +201,10 @@ func TestComplexScriptsReplacedWithWarning(t *testing.T) {
 }
 
 func TestRTLBlocksAlignRight(t *testing.T) {
-	d := &doc.Document{Header: doc.Header{Title: "t"}, Body: []doc.Block{
-		doc.Paragraph{Text: doc.T("שלום")},
-		doc.List{Items: [][]doc.Block{{doc.Paragraph{Text: doc.T("פריט")}}}},
-		doc.Fields{Items: []doc.Field{{Label: "Name", Value: doc.T("כהן")}}},
+	d := &document.Document{Header: document.Header{Title: "t"}, Body: []document.Block{
+		document.Paragraph{Text: document.T("שלום")},
+		document.List{Items: [][]document.Block{{document.Paragraph{Text: document.T("פריט")}}}},
+		document.Fields{Items: []document.Field{{Label: "Name", Value: document.T("כהן")}}},
 	}}
 	res, err := Layout(d, Letter)
 	if err != nil {
@@ -273,7 +273,7 @@ func FuzzBidi(f *testing.F) {
 		}
 		var sh shaper
 		for _, face := range []fonts.ID{fonts.Sans, fonts.SansBoldItalic, fonts.Mono} {
-			items := sh.items(doc.Text{{Text: sb.String()}, {Text: sb.String(), Style: doc.Bold}}, font{face: face, size: 9}, nil)
+			items := sh.items(document.Text{{Text: sb.String()}, {Text: sb.String(), Style: document.Bold}}, font{face: face, size: 9}, nil)
 			for _, ln := range breakLines(items, float64(w)+1) {
 				for _, op := range lineOps(ln, 0, 10, nil) {
 					tx, ok := op.(*Text)
@@ -465,7 +465,7 @@ func TestShaperParsesEveryFace(t *testing.T) {
 // TestArabicJoinsAcrossStyles: a word half bold stays joined.
 func TestArabicJoinsAcrossStyles(t *testing.T) {
 	var sh shaper
-	items := sh.items(doc.Text{{Text: "مح", Style: doc.Bold}, {Text: "مد"}}, font{face: fonts.Sans, size: 10}, nil)
+	items := sh.items(document.Text{{Text: "مح", Style: document.Bold}, {Text: "مد"}}, font{face: fonts.Sans, size: 10}, nil)
 	var got []string
 	for _, it := range items {
 		got = append(got, it.s)

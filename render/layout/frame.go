@@ -3,14 +3,14 @@ package layout
 import (
 	"fmt"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
 // header builds the running header, identical on every page: facility and
 // status banner, report title, and the patient identity line(s). It returns
 // the ops (absolute positions) and the header's height below the top margin.
-func (l *layouter) header(h *doc.Header) ([]Op, float64) {
+func (l *layouter) header(h *document.Header) ([]Op, float64) {
 	g := l.g
 	x, w := g.Left, l.textW
 	y := g.Top
@@ -26,7 +26,7 @@ func (l *layouter) header(h *doc.Header) ([]Op, float64) {
 			&Rect{X: x + w - statusW, Y: y, W: statusW, H: 16, Stroke: &red, StrokeWidth: 1.5},
 			&Text{X: x + w - statusW + 6, Y: y + 11.8, Face: fonts.SansBold, Size: size, Color: Red, S: h.Status, W: sw})
 	}
-	place := func(t doc.Text, f font, width float64) {
+	place := func(t document.Text, f font, width float64) {
 		items := l.sh.items(t, f, nil)
 		for _, ln := range breakLines(items, width) {
 			ops = lineOps(ln, x, y+baseline(f.size), ops)
@@ -34,14 +34,14 @@ func (l *layouter) header(h *doc.Header) ([]Op, float64) {
 		}
 	}
 	if h.Facility != "" {
-		place(doc.T(h.Facility), font{face: fonts.SansBold, size: 8.5, color: DarkGray}, w-statusW-8)
+		place(document.T(h.Facility), font{face: fonts.SansBold, size: 8.5, color: DarkGray}, w-statusW-8)
 	} else {
 		y += lineHeight(8.5)
 	}
 	if y < g.Top+16 && statusW > 0 {
 		y = g.Top + 16
 	}
-	place(doc.T(h.Title), font{face: fonts.SansBold, size: 13, color: Black}, w)
+	place(document.T(h.Title), font{face: fonts.SansBold, size: 13, color: Black}, w)
 	// Identity: "Label value" pairs separated by wide gaps, wrapped as a flow.
 	var items []item
 	for i, f := range h.Identity {
@@ -49,7 +49,7 @@ func (l *layouter) header(h *doc.Header) ([]Op, float64) {
 			sp := item{kind: itemSpace, face: fonts.Sans, size: 8.5, s: "   ", w: fonts.Get(fonts.Sans).Width("   ") * 8.5}
 			items = append(items, sp)
 		}
-		items = l.sh.items(doc.T(f.Label+": "), font{face: fonts.Sans, size: 8.5, color: DarkGray}, items)
+		items = l.sh.items(document.T(f.Label+": "), font{face: fonts.Sans, size: 8.5, color: DarkGray}, items)
 		// The value is glued to its label: replace breakable spaces inside
 		// the value by nothing special; it may still wrap if very long.
 		items = l.sh.items(f.Value, font{face: fonts.SansBold, size: 8.5, color: Black, phi: true}, items)
@@ -66,7 +66,7 @@ func (l *layouter) header(h *doc.Header) ([]Op, float64) {
 }
 
 // footer appends the page footer: a rule, the footer text and "Page X of Y".
-func (l *layouter) footer(ops []Op, h *doc.Header, page, pages int) []Op {
+func (l *layouter) footer(ops []Op, h *document.Header, page, pages int) []Op {
 	g := l.g
 	x, w := g.Left, l.textW
 	y := g.Height - g.Bottom - 14

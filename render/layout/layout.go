@@ -1,4 +1,4 @@
-// Package layout turns a doc.Document into pages of positioned painting
+// Package layout turns a document.Document into pages of positioned painting
 // operations using the embedded fonts' real metrics: bidirectional text and
 // Arabic shaping, line breaking, pagination, running header and footer,
 // tables split across pages with the header row repeated. The total page count is known before anything is
@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
@@ -61,7 +61,7 @@ const (
 )
 
 // Layout lays out d on pages of geometry g.
-func Layout(d *doc.Document, g Geometry) (*Result, error) {
+func Layout(d *document.Document, g Geometry) (*Result, error) {
 	if g.Width <= 0 || g.Height <= 0 {
 		return nil, fmt.Errorf("layout: bad page size %gx%g", g.Width, g.Height)
 	}
@@ -154,13 +154,13 @@ func baseline(s float64) float64 {
 //
 // The lines of a right-to-left paragraph (its first strong character is
 // Hebrew or Arabic, or the sender's marks say so) align right.
-func (l *layouter) textBoxes(t doc.Text, f font, x, width, before float64) []*box {
+func (l *layouter) textBoxes(t document.Text, f font, x, width, before float64) []*box {
 	return l.flowBoxes(t, f, x, width, before, true)
 }
 
 // flowBoxes is textBoxes; alignRTL false keeps right-to-left lines at the
 // left edge (a value next to its label).
-func (l *layouter) flowBoxes(t doc.Text, f font, x, width, before float64, alignRTL bool) []*box {
+func (l *layouter) flowBoxes(t document.Text, f font, x, width, before float64, alignRTL bool) []*box {
 	items := l.sh.items(t, f, nil)
 	lines := breakLines(items, width)
 	lh := lineHeight(f.size)
@@ -190,35 +190,35 @@ func keepEnds(boxes []*box) {
 }
 
 // block lays out one body block at x within width.
-func (l *layouter) block(b doc.Block, x, width float64) []*box {
+func (l *layouter) block(b document.Block, x, width float64) []*box {
 	switch b := b.(type) {
-	case doc.Heading:
+	case document.Heading:
 		return l.heading(b, x, width)
-	case doc.Paragraph:
+	case document.Paragraph:
 		return l.textBoxes(b.Text, font{face: fonts.Sans, size: bodySize, color: Black}, x, width, paraGap)
-	case doc.Signature:
+	case document.Signature:
 		return l.textBoxes(b.Text, font{face: fonts.SansItalic, size: bodySize, color: Black}, x, width, paraGap)
-	case doc.List:
+	case document.List:
 		return l.list(b, x, width)
-	case doc.Quote:
+	case document.Quote:
 		return l.quote(b, x, width)
-	case doc.Preformatted:
+	case document.Preformatted:
 		return l.preformatted(b, x, width)
-	case doc.Fields:
+	case document.Fields:
 		return l.fields(b, x, width)
-	case doc.Table:
+	case document.Table:
 		return l.table(b, x, width)
-	case doc.Image:
+	case document.Image:
 		return l.image(b, x, width)
-	case doc.Notice:
+	case document.Notice:
 		return l.notice(b, x, width)
-	case doc.Rule:
+	case document.Rule:
 		return []*box{{h: 6, before: paraGap, ops: []Op{&Line{X1: x, Y1: 3, X2: x + width, Y2: 3, Width: 0.5, Color: Gray}}}}
 	}
 	panic(fmt.Sprintf("layout: unknown block %T", b))
 }
 
-func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
+func (l *layouter) heading(h document.Heading, x, width float64) []*box {
 	var f font
 	var before float64
 	switch h.Level {
@@ -250,7 +250,7 @@ func (l *layouter) heading(h doc.Heading, x, width float64) []*box {
 }
 
 // markOutline puts the heading's outline entry on its first text op.
-func markOutline(boxes []*box, h doc.Heading) {
+func markOutline(boxes []*box, h document.Heading) {
 	var title strings.Builder
 	for _, sp := range h.Text {
 		title.WriteString(sp.Text)
@@ -266,7 +266,7 @@ func markOutline(boxes []*box, h doc.Heading) {
 	}
 }
 
-func (l *layouter) list(ls doc.List, x, width float64) []*box {
+func (l *layouter) list(ls document.List, x, width float64) []*box {
 	var out []*box
 	f := fonts.Get(fonts.Sans)
 	for i, item := range ls.Items {
@@ -309,12 +309,12 @@ func (l *layouter) list(ls doc.List, x, width float64) []*box {
 }
 
 // blockRTL reports whether a block's text is a right-to-left paragraph.
-func blockRTL(b doc.Block) bool {
-	var t doc.Text
+func blockRTL(b document.Block) bool {
+	var t document.Text
 	switch b := b.(type) {
-	case doc.Paragraph:
+	case document.Paragraph:
 		t = b.Text
-	case doc.Heading:
+	case document.Heading:
 		t = b.Text
 	default:
 		return false
@@ -323,7 +323,7 @@ func blockRTL(b doc.Block) bool {
 }
 
 // textRTL reports whether text is a right-to-left paragraph (rules P2, P3).
-func textRTL(t doc.Text) bool {
+func textRTL(t document.Text) bool {
 	var rs []rune
 	need := false
 	for _, sp := range t {
@@ -340,7 +340,7 @@ func textRTL(t doc.Text) bool {
 	return paragraphLevel(rs) == 1
 }
 
-func (l *layouter) quote(q doc.Quote, x, width float64) []*box {
+func (l *layouter) quote(q document.Quote, x, width float64) []*box {
 	var out []*box
 	for _, b := range q.Blocks {
 		out = append(out, l.block(b, x+quoteIndent, width-quoteIndent)...)
@@ -359,7 +359,7 @@ func (l *layouter) quote(q doc.Quote, x, width float64) []*box {
 // than the column wraps, preferably at a space, and the continuation is
 // marked with a drawn hook in the left margin (a drawing, not a character, so
 // the text layer holds exactly the input).
-func (l *layouter) preformatted(p doc.Preformatted, x, width float64) []*box {
+func (l *layouter) preformatted(p document.Preformatted, x, width float64) []*box {
 	size := monoSize
 	mono := fonts.Get(fonts.Mono)
 	adv := mono.Advance('M') * size
@@ -442,7 +442,7 @@ func wrapMono(s string, cols int) []string {
 }
 
 // fields lays out a two-column label/value grid.
-func (l *layouter) fields(fs doc.Fields, x, width float64) []*box {
+func (l *layouter) fields(fs document.Fields, x, width float64) []*box {
 	lf := fonts.Get(fonts.SansBold)
 	labelW := 0.0
 	for _, it := range fs.Items {
@@ -451,7 +451,7 @@ func (l *layouter) fields(fs doc.Fields, x, width float64) []*box {
 	labelW = math.Min(labelW+fieldGap, width*0.38)
 	var out []*box
 	for i, it := range fs.Items {
-		lb := l.textBoxes(doc.T(it.Label), font{face: fonts.SansBold, size: bodySize, color: DarkGray}, x, labelW-fieldGap, 0)
+		lb := l.textBoxes(document.T(it.Label), font{face: fonts.SansBold, size: bodySize, color: DarkGray}, x, labelW-fieldGap, 0)
 		vb := l.flowBoxes(it.Value, font{face: fonts.Sans, size: bodySize, color: Black, phi: it.PHI}, x+labelW, width-labelW, 0, false)
 		n := max(len(lb), len(vb))
 		row := make([]*box, n)
@@ -476,7 +476,7 @@ func (l *layouter) fields(fs doc.Fields, x, width float64) []*box {
 }
 
 // notice lays out a boxed, bold line of text on a light background.
-func (l *layouter) notice(n doc.Notice, x, width float64) []*box {
+func (l *layouter) notice(n document.Notice, x, width float64) []*box {
 	boxes := l.textBoxes(n.Text, font{face: fonts.SansBold, size: bodySize, color: Black}, x+6, width-12, 0)
 	for i, b := range boxes {
 		if i == 0 {
@@ -513,7 +513,7 @@ func moveDown(op Op, dy float64) {
 
 // image fits a picture to the column width (never enlarging it beyond
 // 100 dpi, never taller than half the body height) with its caption below.
-func (l *layouter) image(im doc.Image, x, width float64) []*box {
+func (l *layouter) image(im document.Image, x, width float64) []*box {
 	if im.Img == nil {
 		return nil
 	}
@@ -533,7 +533,7 @@ func (l *layouter) image(im doc.Image, x, width float64) []*box {
 	out := []*box{b}
 	if im.Caption != "" {
 		b.keep = true
-		cap := l.textBoxes(doc.Text{{Text: im.Caption, Style: doc.Italic}}, font{face: fonts.Sans, size: smallSize + 0.5, color: DarkGray}, x, width, 3)
+		cap := l.textBoxes(document.Text{{Text: im.Caption, Style: document.Italic}}, font{face: fonts.Sans, size: smallSize + 0.5, color: DarkGray}, x, width, 3)
 		out = append(out, cap...)
 	}
 	return out

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
@@ -77,7 +77,7 @@ func TestBreakLinesSplitsOverlongWords(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sh shaper
-	items := sh.items(doc.T("Pneumonoultramicroscopicsilicovolcanoconiosis ok"), font{face: fonts.Sans, size: 10}, nil)
+	items := sh.items(document.T("Pneumonoultramicroscopicsilicovolcanoconiosis ok"), font{face: fonts.Sans, size: 10}, nil)
 	lines := breakLines(items, 60)
 	if len(lines) < 3 {
 		t.Fatalf("got %d lines, want the long word split over several", len(lines))
@@ -169,13 +169,13 @@ func TestPaginateRepeatsTableHeader(t *testing.T) {
 }
 
 func TestLayoutPageNumbersAndText(t *testing.T) {
-	var body []doc.Block
+	var body []document.Block
 	for i := 0; i < 120; i++ {
-		body = append(body, doc.Paragraph{Text: doc.T(fmt.Sprintf("Paragraph %d: the quick brown fox jumps over the lazy dog; ≥ 3 foci, µm, 王小明.", i))})
+		body = append(body, document.Paragraph{Text: document.T(fmt.Sprintf("Paragraph %d: the quick brown fox jumps over the lazy dog; ≥ 3 foci, µm, 王小明.", i))})
 	}
-	d := &doc.Document{
-		Header: doc.Header{Facility: "Lakeside", Title: "Surgical Pathology Report", Status: "AMENDED",
-			Identity: []doc.Field{{Label: "Patient", Value: doc.T("Ramírez, Ana")}, {Label: "MRN", Value: doc.T("000123456")}}},
+	d := &document.Document{
+		Header: document.Header{Facility: "Lakeside", Title: "Surgical Pathology Report", Status: "AMENDED",
+			Identity: []document.Field{{Label: "Patient", Value: document.T("Ramírez, Ana")}, {Label: "MRN", Value: document.T("000123456")}}},
 		Body: body,
 	}
 	res, err := Layout(d, Letter)
@@ -217,7 +217,7 @@ func TestLayoutPageNumbersAndText(t *testing.T) {
 }
 
 func TestLayoutReplacesUncoveredCharacters(t *testing.T) {
-	d := &doc.Document{Header: doc.Header{Title: "T"}, Body: []doc.Block{doc.Paragraph{Text: doc.T("smile 😀 here")}}}
+	d := &document.Document{Header: document.Header{Title: "T"}, Body: []document.Block{document.Paragraph{Text: document.T("smile 😀 here")}}}
 	res, err := Layout(d, Letter)
 	if err != nil {
 		t.Fatal(err)
@@ -232,11 +232,11 @@ func TestLayoutReplacesUncoveredCharacters(t *testing.T) {
 }
 
 func TestTableHeaderRepeatsAcrossPages(t *testing.T) {
-	tb := doc.Table{Header: []doc.Text{doc.T("Block"), doc.T("Site"), doc.T("Finding")}}
+	tb := document.Table{Header: []document.Text{document.T("Block"), document.T("Site"), document.T("Finding")}}
 	for i := 0; i < 200; i++ {
-		tb.Rows = append(tb.Rows, []doc.Text{doc.T(fmt.Sprint(i)), doc.T("Lung, right upper lobe"), doc.T("Alveolar damage, diffuse")})
+		tb.Rows = append(tb.Rows, []document.Text{document.T(fmt.Sprint(i)), document.T("Lung, right upper lobe"), document.T("Alveolar damage, diffuse")})
 	}
-	res, err := Layout(&doc.Document{Header: doc.Header{Title: "T"}, Body: []doc.Block{tb}}, Letter)
+	res, err := Layout(&document.Document{Header: document.Header{Title: "T"}, Body: []document.Block{tb}}, Letter)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package layout
 import (
 	"math"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
@@ -12,7 +12,7 @@ import (
 // proportion to natural widths). Every row is a chain of line bands so that
 // a row taller than a page can still break; every band after the header
 // carries the header for repetition at the top of a continued page.
-func (l *layouter) table(t doc.Table, x, width float64) []*box {
+func (l *layouter) table(t document.Table, x, width float64) []*box {
 	ncol := len(t.Header)
 	for _, r := range t.Rows {
 		ncol = max(ncol, len(r))
@@ -27,7 +27,7 @@ func (l *layouter) table(t doc.Table, x, width float64) []*box {
 	// widths per column.
 	nat := make([]float64, ncol)
 	minw := make([]float64, ncol)
-	measure := func(cells []doc.Text, f font) {
+	measure := func(cells []document.Text, f font) {
 		for c, cell := range cells {
 			items := l.sh.items(cell, f, nil)
 			lineW, longest := 0.0, 0.0
@@ -122,13 +122,13 @@ func columnWidths(nat, minw []float64, width float64) []float64 {
 }
 
 // tableRow lays out one row as bands of one line height each.
-func (l *layouter) tableRow(cells []doc.Text, align []doc.Align, f font, x float64, widths []float64, fill *Color, top bool) []*box {
+func (l *layouter) tableRow(cells []document.Text, align []document.Align, f font, x float64, widths []float64, fill *Color, top bool) []*box {
 	lh := lineHeight(f.size)
 	bl := baseline(f.size)
 	lines := make([][][]item, len(widths))
 	n := 1
 	for c := range widths {
-		var cell doc.Text
+		var cell document.Text
 		if c < len(cells) {
 			cell = cells[c]
 		}
@@ -158,7 +158,7 @@ func (l *layouter) tableRow(cells []doc.Text, align []doc.Align, f font, x float
 			if k < len(lines[c]) {
 				ln := lines[c][k]
 				lx := cx + cellPadX
-				if (c >= len(align) || align[c] == doc.AlignLeft) && rtlLine(ln) {
+				if (c >= len(align) || align[c] == document.AlignLeft) && rtlLine(ln) {
 					// A right-to-left cell in a column without a
 					// stated alignment (markdown cannot tell default
 					// from left) aligns right.
@@ -166,9 +166,9 @@ func (l *layouter) tableRow(cells []doc.Text, align []doc.Align, f font, x float
 				} else if c < len(align) {
 					lw := lineWidth(ln)
 					switch align[c] {
-					case doc.AlignRight:
+					case document.AlignRight:
 						lx = cx + w - cellPadX - lw
-					case doc.AlignCenter:
+					case document.AlignCenter:
 						lx = cx + (w-lw)/2
 					}
 				}

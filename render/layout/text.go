@@ -9,7 +9,7 @@ import (
 
 	gtbidi "github.com/go-text/typesetting/bidi"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 )
 
@@ -65,18 +65,18 @@ type font struct {
 }
 
 // faceFor returns the preferred face for an inline style on a base face.
-func faceFor(base fonts.ID, st doc.Style) fonts.ID {
+func faceFor(base fonts.ID, st document.Style) fonts.ID {
 	f := base
-	if st&doc.Mono != 0 {
+	if st&document.Mono != 0 {
 		f = fonts.Mono
 		if base == fonts.SansBold || base == fonts.SansBoldItalic {
 			f = fonts.MonoBold
 		}
 	}
-	if st&doc.Bold != 0 {
+	if st&document.Bold != 0 {
 		f = f.Bold()
 	}
-	if st&doc.Italic != 0 {
+	if st&document.Italic != 0 {
 		f = f.Italic()
 	}
 	return f
@@ -106,13 +106,13 @@ type shaper struct {
 }
 
 // items converts text into measured items. Tabs count as spaces.
-func (sh *shaper) items(t doc.Text, f font, dst []item) []item {
+func (sh *shaper) items(t document.Text, f font, dst []item) []item {
 	start := len(dst)
 	for _, sp := range t {
 		pf := f
 		pf.face = faceFor(f.face, sp.Style)
 		pf.phi = f.phi || sp.PHI
-		strike := sp.Style&doc.Strike != 0
+		strike := sp.Style&document.Strike != 0
 		dst = sh.appendString(dst, sp.Text, pf, strike)
 	}
 	return sh.bidi(dst, start)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/render/layout"
 )
 
@@ -26,7 +26,7 @@ func TestImagesOfEqualWidthAreDeterministic(t *testing.T) {
 		&layout.Picture{X: 50, Y: 50, W: 120, H: 80, Img: mk(color.Gray{Y: 40}), ContentType: "image/png", Key: 1},
 		&layout.Picture{X: 50, Y: 200, W: 120, H: 80, Img: mk(color.Gray{Y: 160}), ContentType: "image/jpeg", Key: 2},
 	}}
-	info := doc.Info{Title: "t", Created: time.Date(2026, 11, 20, 14, 3, 0, 0, time.UTC)}
+	info := document.Info{Title: "t", Created: time.Date(2026, 11, 20, 14, 3, 0, 0, time.UTC)}
 	first, err := Paint([]layout.Page{page}, info)
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,10 @@ var pngEncoder = png.Encoder{CompressionLevel: png.DefaultCompression}
 // encoded as JPEG (when the source was a JPEG) or as a non-interlaced 8-bit
 // PNG.
 func encodeImage(pc *layout.Picture) (data []byte, typ string, err error) {
-	img := pc.Img
+	img, err := layout.Pixels(pc.Img)
+	if err != nil {
+		return nil, "", err
+	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {

@@ -8,7 +8,7 @@ import (
 
 	"codeberg.org/go-pdf/fpdf"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 )
 
 // srgb is the sRGB ICC profile (ICC v2, from the International Color
@@ -32,7 +32,7 @@ const producer = "folio with codeberg.org/go-pdf/fpdf v0.12.0"
 // same title, author, subject, creator, producer and dates as the document
 // information dictionary (PDF/A requires them to agree), and the PDF/A
 // identification (part 1, conformance B).
-func xmpPacket(info doc.Info, created time.Time) []byte {
+func xmpPacket(info document.Info, created time.Time) []byte {
 	date := created.Format("2006-01-02T15:04:05Z07:00")
 	var b strings.Builder
 	b.Grow(1500)

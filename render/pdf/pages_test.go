@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/render/layout"
 )
@@ -16,7 +16,7 @@ const (
 	letterW, letterH = 612.0, 792.0
 )
 
-var testInfo = doc.Info{
+var testInfo = document.Info{
 	Title:   "Surgical pathology report – Nguyễn Thị Ánh",
 	Author:  "Dr. Zoë Łukasiewicz, MD",
 	Subject: "MRN 00123456 · S24-1234",

@@ -18,19 +18,45 @@ import (
 
 	"codeberg.org/go-pdf/fpdf"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/render/layout"
+	"github.com/foliohealth/folio/render/pdf/pades"
 )
 
 // epoch is the date written when the document info has none: a fixed date,
 // never the clock, so output stays deterministic.
 var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// Option changes how Paint writes a document.
+type Option func(*options)
+
+type options struct {
+	signer *pades.Signer
+}
+
+// Sign makes Paint sign the document with s: a PAdES baseline B-B
+// signature over the whole file (everything but the signature value),
+// made in the same pass that writes it, with the document's creation date
+// (the report's release time) as the time of signing. The signature field
+// is invisible (an empty rectangle on page 1): the page already prints who
+// signed the report, and a PDF reader's signature panel shows the
+// signature. A nil s leaves the document unsigned.
+func Sign(s *pades.Signer) Option {
+	return func(o *options) { o.signer = s }
+}
+
 // Paint renders pages as a PDF document with the given document info.
 // Lengths are PDF points with the origin at the top left of each page.
-// Errors name the page (1-based) and operation that failed.
-func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
+// Errors name the page (1-based) and operation that failed. Without
+// options the document is unsigned.
+func Paint(pages []layout.Page, info document.Info, opts ...Option) ([]byte, error) {
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	if len(pages) == 0 {
 		return nil, fmt.Errorf("pdf: no pages")
 	}
@@ -73,6 +99,20 @@ func Paint(pages []layout.Page, info doc.Info) ([]byte, error) {
 	}
 	if info.Creator != "" {
 		f.SetCreator(info.Creator, true)
+	}
+	if s := o.signer; s != nil {
+		f.SetSignature(fpdf.SignatureType{
+			Filter:    pades.Filter,
+			SubFilter: pades.SubFilter,
+			Name:      s.Name(),
+			Reason:    s.Reason(),
+			Location:  s.Location(),
+			Time:      created,
+			Size:      s.Size(),
+			Sign: func(head, tail []byte) ([]byte, error) {
+				return s.Sign(head, tail)
+			},
+		})
 	}
 	f.SetAutoPageBreak(false, 0)
 	f.SetMargins(0, 0, 0)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/fonts"
 	"github.com/foliohealth/folio/internal/testutil"
 	"github.com/foliohealth/folio/render/layout"
@@ -168,7 +168,7 @@ func TestPaintPDFA(t *testing.T) {
 // document information dictionary says, with the PDF/A identification,
 // and that the catalog asks viewers to show the title.
 func TestMetadataAgrees(t *testing.T) {
-	info := doc.Info{
+	info := document.Info{
 		Title:   `Surgical Pathology Report — Nguyễn Thị Ánh <&> "x"`,
 		Author:  "Dr. Zoë Łukasiewicz, MD; J. Okafor, MD",
 		Subject: "Anatomic pathology report",

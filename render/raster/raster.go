@@ -399,7 +399,11 @@ func (p *Painter) Picture(pc *layout.Picture) {
 		p.fail(fmt.Errorf("raster: picture (%g, %g) %gx%g is more than four times the page's size", pc.X, pc.Y, pc.W, pc.H))
 		return
 	}
-	src := pc.Img
+	src, err := layout.Pixels(pc.Img)
+	if err != nil {
+		p.fail(fmt.Errorf("raster: picture: %w", err))
+		return
+	}
 	if sb := src.Bounds(); sb.Dx() != r.Dx() || sb.Dy() != r.Dy() {
 		src = imaging.Resize(src, r.Dx(), r.Dy(), imaging.Linear)
 	}

@@ -713,6 +713,7 @@ type Fpdf struct {
 	outputIntents          []OutputIntentType       // OutputIntents
 	displayDocTitle        bool                     // DisplayDocTitle viewer preference
 	nInfo                  int                      // object number of the document information dictionary
+	signature              *signatureState          // the document's digital signature, if any (SetSignature)
 	outputIntentStartN     int                      // Start object number for
 	userUnderlineThickness float64                  // A custom user underline thickness multiplier.
 

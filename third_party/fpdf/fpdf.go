@@ -4319,6 +4319,11 @@ func (f *Fpdf) putpages() {
 		hPt = f.defPageSize.Wd * f.k
 	}
 	pagesObjectNumbers := make([]int, nb+1) // 1-based
+	if f.signature != nil {
+		// The signature field's widget is the first object after the pages.
+		f.signature.page = f.n + 1
+		f.signature.widget = f.n + 2*nb + 1
+	}
 	for n := 1; n <= nb; n++ {
 		// Page
 		f.newobj()
@@ -4334,7 +4339,8 @@ func (f *Fpdf) putpages() {
 		}
 		f.out("/Resources 2 0 R")
 		// Links
-		if len(f.pageLinks[n])+len(f.pageAttachments[n]) > 0 {
+		sigHere := n == 1 && f.signature != nil
+		if len(f.pageLinks[n])+len(f.pageAttachments[n]) > 0 || sigHere {
 			var annots fmtBuffer
 			annots.printf("/Annots [")
 			for _, pl := range f.pageLinks[n] {
@@ -4357,6 +4363,9 @@ func (f *Fpdf) putpages() {
 				}
 			}
 			f.putAttachmentAnnotationLinks(&annots, n)
+			if sigHere {
+				annots.printf("%d 0 R", f.signature.widget)
+			}
 			annots.printf("]")
 			f.out(annots.String())
 		}
@@ -5154,6 +5163,7 @@ func (f *Fpdf) putcatalog() {
 	if f.displayDocTitle {
 		f.out("/ViewerPreferences << /DisplayDocTitle true >>")
 	}
+	f.putSignatureCatalog()
 	// Layers
 	f.layerPutCatalog()
 	// XMP metadata
@@ -5322,6 +5332,7 @@ func (f *Fpdf) enddoc() {
 	f.putAttachments()
 	f.putAnnotationsAttachments()
 	f.putpages()
+	f.putSignatureObjects()
 	f.putresources()
 	if f.err != nil {
 		return
@@ -5362,6 +5373,7 @@ func (f *Fpdf) enddoc() {
 	f.outf("%d", o)
 	f.out("%%EOF")
 	f.state = 3
+	f.fillSignature()
 }
 
 // Path Drawing

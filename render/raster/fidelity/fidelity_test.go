@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/foliohealth/folio/doc"
+	"github.com/foliohealth/folio/document"
 	"github.com/foliohealth/folio/render/layout"
 	"github.com/foliohealth/folio/render/pdf"
 	"github.com/foliohealth/folio/render/raster"
@@ -21,7 +21,7 @@ const fixturesDir = "../../../fixtures"
 type fixture struct {
 	name  string
 	pages []layout.Page
-	info  doc.Info
+	info  document.Info
 }
 
 // fixtures lays out every good fixture.
