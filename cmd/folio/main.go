@@ -32,19 +32,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
-		"render":   runRender,
-		"convert":  runConvert,
-		"serve":    runServe,
-		"worker":   runWorker,
-		"api":      runAPI,
-		"submit":   runSubmit,
-		"token":    runToken,
-		"jobs":     runJobs,
-		"job":      runJob,
-		"mllp":     runMLLP,
-		"creds":    runCreds,
-		"index":    runIndex,
 		"binaries": runBinaries,
+
+		"render":  runRender,
+		"convert": runConvert,
+		"serve":   runServe,
+		"worker":  runWorker,
+		"api":     runAPI,
+		"submit":  runSubmit,
+		"token":   runToken,
+		"jobs":    runJobs,
+		"job":     runJob,
+		"mllp":    runMLLP,
+		"creds":   runCreds,
+		"index":   runIndex,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -74,8 +75,8 @@ commands:
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
   creds    show the embedded NATS server's credentials (for the nats CLI)
-  index    "index rebuild": index records stored before the FHIR search index
   binaries copy the Binaries to an S3 bucket (copy --to s3://...), list or remove orphans
+  index    "index rebuild": index records stored before the FHIR search index
 
 Run "folio COMMAND -h" for a command's flags.
 `)
