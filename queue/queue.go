@@ -146,6 +146,9 @@ type Config struct {
 	CallTimeout time.Duration
 	// MaxBinaryBytes bounds the Object Store bucket (-1, unlimited).
 	MaxBinaryBytes int64
+	// Binaries keeps the Binaries' bytes in another backend (store/s3)
+	// instead of the folio-binaries Object Store (nil); see store.Config.
+	Binaries store.Binaries
 	// MemoryStorage keeps everything in memory instead of files (tests and
 	// benchmarks only: nothing survives a restart).
 	MemoryStorage bool
@@ -528,6 +531,7 @@ func (q *Queue) setup(ctx context.Context) error {
 	q.store, err = store.Open(opCtx, q.js, store.Config{
 		Replicas: cfg.Replicas, CallTimeout: cfg.CallTimeout,
 		MaxBinaryBytes: cfg.MaxBinaryBytes, MemoryStorage: cfg.MemoryStorage,
+		Binaries: cfg.Binaries,
 	})
 	if err != nil {
 		return err
@@ -549,7 +553,7 @@ func (q *Queue) bind(ctx context.Context) error {
 		q.versions, err = store.BindVersions(ctx, q.js, store.Config{CallTimeout: q.cfg.CallTimeout})
 		return err
 	}
-	q.store, err = store.Bind(ctx, q.js, store.Config{CallTimeout: q.cfg.CallTimeout})
+	q.store, err = store.Bind(ctx, q.js, store.Config{CallTimeout: q.cfg.CallTimeout, Binaries: q.cfg.Binaries})
 	return err
 }
 

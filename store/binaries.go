@@ -24,6 +24,9 @@ import (
 
 // BinaryInfo returns a Binary's metadata, or folio.ErrNotFound.
 func (s *Store) BinaryInfo(ctx context.Context, id string) (*folio.Binary, error) {
+	if s.bin != nil {
+		return s.infoFallback(ctx, id)
+	}
 	if !validID(id) {
 		return nil, folio.ErrNotFound
 	}
@@ -68,6 +71,9 @@ var ErrIntegrity = errors.New("stored bytes do not match their digest")
 // caller that forwards what it reads never forwards a complete wrong body.
 // The caller closes it.
 func (s *Store) OpenBinary(ctx context.Context, id string) (*folio.Binary, io.ReadCloser, error) {
+	if s.bin != nil {
+		return s.openFallback(ctx, id)
+	}
 	if !validID(id) {
 		return nil, nil, folio.ErrNotFound
 	}
@@ -139,6 +145,9 @@ func (v *verifiedReader) Close() error { return v.rc.Close() }
 // report is idempotent. A caller that needs to know whether the stored bytes
 // differ from data compares the returned SHA256 with data's.
 func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*folio.Binary, error) {
+	if s.bin != nil {
+		return s.bin.PutBinary(ctx, b, data)
+	}
 	sum256 := sha256.Sum256(data)
 	sum1 := sha1.Sum(data)
 	b.Size = int64(len(data))
@@ -340,4 +349,41 @@ func (s *Store) purge(ctx context.Context, subject string) {
 	if st, err := s.js.Stream(ctx, "OBJ_"+BucketBinaries); err == nil {
 		st.Purge(ctx, jetstream.WithPurgeSubject(subject))
 	}
+}
+
+// ListBinaries calls fn with the id of every Binary in the Object Store, in
+// no particular order, until fn returns an error.
+func (s *Store) ListBinaries(ctx context.Context, fn func(id string) error) error {
+	l, err := s.objects.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: listing %s: %w", BucketBinaries, err)
+	}
+	for _, oi := range l {
+		if oi.Deleted {
+			continue
+		}
+		if err := fn(oi.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveBinary removes the Binary with the given id from the Object Store:
+// only what `folio binaries orphans --remove` calls, for a Binary that no
+// record names.
+func (s *Store) RemoveBinary(ctx context.Context, id string) error {
+	if !validID(id) {
+		return folio.ErrNotFound
+	}
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	err := s.objects.Delete(ctx, id)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return folio.ErrNotFound
+	}
+	return err
 }

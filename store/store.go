@@ -11,6 +11,9 @@
 //	folio-index      KV: patient, MRN and accession indexes, versions of each report, content claims
 //	folio-binaries   Object Store: Binary id -> bytes + folio.Binary metadata
 //
+// or the Binaries' bytes in another backend (Config.Binaries: store/s3, an
+// S3-compatible bucket), with the same promises (backend.go).
+//
 // # Contract
 //
 // A report version is identified by its report id and version number, and
@@ -75,6 +78,10 @@ type Config struct {
 	MaxBinaryBytes int64
 	// MemoryStorage keeps everything in memory (tests and benchmarks only).
 	MemoryStorage bool
+	// Binaries keeps the Binaries' bytes in another backend (store/s3)
+	// instead of the folio-binaries Object Store (nil). Binaries not found
+	// there are still read from the Object Store (see backend.go).
+	Binaries Binaries
 }
 
 // Store keeps finished Binaries in the folio-binaries Object Store and
@@ -92,6 +99,7 @@ type Store struct {
 	objects jetstream.ObjectStore
 	js      jetstream.JetStream
 	timeout time.Duration // per call
+	bin     Binaries      // Config.Binaries: nil for the Object Store
 }
 
 // Open creates or updates the store's buckets on js's server and returns a
@@ -138,7 +146,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
 	}
-	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout, bin: cfg.Binaries}, nil
 }
 
 // Bind returns a Store over buckets that already exist, creating or
@@ -160,11 +168,17 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", BucketBinaries, err)
 	}
-	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout}, nil
+	return &Store{records: records, index: index, objects: objects, js: js, timeout: cfg.CallTimeout, bin: cfg.Binaries}, nil
 }
 
-// Ready checks that the server answers for the Binaries bucket.
+// Ready checks that the server answers for the Binaries bucket (and the
+// other Binaries backend, if there is one).
 func (s *Store) Ready(ctx context.Context) error {
+	if s.bin != nil {
+		if err := s.bin.Ready(ctx); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	_, err := s.objects.Status(ctx)

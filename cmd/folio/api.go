@@ -28,5 +28,6 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			r.log.Info("folio api ready", "nats", r.url)
 			return stop, nil
 		},
+		binaries: addBinaryStoreFlag(fs),
 	}, args, stdout, stderr)
 }

@@ -28,6 +28,9 @@ type daemon struct {
 	// replicas, if set, is --replicas: of the streams and buckets a worker
 	// creates.
 	replicas *int
+	// binaries, if set, is --binary-store: where the Binaries' bytes are
+	// kept (binarystore.go); otherwise the Object Store.
+	binaries *binaryStore
 	// usage checks the parsed flags and arguments: a message is a usage
 	// error (nil: no arguments expected).
 	usage func(pos []string) string
@@ -75,6 +78,9 @@ func runDaemon(ctx context.Context, d daemon, args []string, stdout, stderr io.W
 	if !ok {
 		return code
 	}
+	if err := d.binaries.parse(); err != nil {
+		return fail(exitUsage, err)
+	}
 	msg := ""
 	if d.usage != nil {
 		msg = d.usage(pos)
@@ -119,6 +125,9 @@ func runDaemon(ctx context.Context, d daemon, args []string, stdout, stderr io.W
 	cfg := queue.Config{Role: d.role}
 	if d.replicas != nil {
 		cfg.Replicas = *d.replicas
+	}
+	if cfg.Binaries, err = d.binaries.open(ctx, log); err != nil {
+		return fail(exitFailed, err)
 	}
 	p, err := openPipeline(ctx, url, auth, cfg, log)
 	if err != nil {

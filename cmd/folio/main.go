@@ -32,6 +32,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) int{
+		"binaries": runBinaries,
+
 		"render":  runRender,
 		"convert": runConvert,
 		"serve":   runServe,
@@ -74,6 +76,7 @@ commands:
   job      show one job: status, error with its field path, warnings
   token    mint a development bearer token
   creds    show the embedded NATS server's credentials (for the nats CLI)
+  binaries copy the Binaries to an S3 bucket (copy --to s3://...), list or remove orphans
   index    "index rebuild": index records stored before the FHIR search index
   profile  check site profiles: folio profile check FILE|DIR
 

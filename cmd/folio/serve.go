@@ -134,6 +134,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			})
 			return stops.run, nil
 		},
+		binaries: addBinaryStoreFlag(fs),
 	}, args, stdout, stderr)
 }
 

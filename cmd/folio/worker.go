@@ -29,5 +29,6 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			r.log.Info("folio worker ready", "nats", r.url, "workers", *pf.workers)
 			return nil, nil
 		},
+		binaries: addBinaryStoreFlag(fs),
 	}, args, stdout, stderr)
 }

@@ -60,6 +60,13 @@ type deployment struct {
 	sub     *submitter
 	figs    tally
 	counts  map[string]int
+
+	// With Binaries in S3 (s3_test.go): the workers' and api's extra
+	// flags and environment, and the listing of what is stored (nil: the
+	// Object Store).
+	extraArgs []string
+	extraEnv  []string
+	stored    func() map[string]string // Binary id -> hex SHA-256 as stored
 }
 
 // connect opens the test's own queue client (same Config as the processes).
@@ -90,10 +97,10 @@ func (d *deployment) connect() {
 func (d *deployment) startWorker() *proc {
 	d.seq++
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(d.t, 1)[0])
-	p := startEnv(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, d.sec.folioEnv(broker.RoleWorker),
-		append([]string{"worker", "--nats-url", d.urls,
+	p := startEnv(d.t, fmt.Sprintf("worker-%d", d.seq), folioBin, append(d.sec.folioEnv(broker.RoleWorker), d.extraEnv...),
+		append(append([]string{"worker", "--nats-url", d.urls,
 			"--workers", fmt.Sprint(d.slots), "--replicas", fmt.Sprint(d.replicas), "--addr", addr},
-			d.sec.folioArgs(broker.RoleWorker)...)...)
+			d.sec.folioArgs(broker.RoleWorker)...), d.extraArgs...)...)
 	waitReady(d.t, p, "http://"+addr, 90*time.Second)
 	d.workers = append(d.workers, p)
 	return p
@@ -107,9 +114,9 @@ func (d *deployment) startAPI() {
 		d.apiAddr = fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 		d.apiData = t.TempDir()
 	}
-	d.api = startEnv(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, d.sec.folioEnv(broker.RoleAPI),
-		append([]string{"api", "--nats-url", d.urls, "--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData},
-			d.sec.folioArgs(broker.RoleAPI)...)...)
+	d.api = startEnv(t, fmt.Sprintf("api-%d", len(d.apiProcs)+1), folioBin, append(d.sec.folioEnv(broker.RoleAPI), d.extraEnv...),
+		append(append([]string{"api", "--nats-url", d.urls, "--addr", d.apiAddr, "--ops-addr", "", "--data", d.apiData},
+			d.sec.folioArgs(broker.RoleAPI)...), d.extraArgs...)...)
 	d.apiProcs = append(d.apiProcs, d.api)
 	waitReady(t, d.api, d.base(), 90*time.Second)
 	if d.token == "" {
@@ -236,7 +243,11 @@ func (d *deployment) finish(title string, jobs []*job, started time.Time, wait t
 	t := d.t
 	final := waitFinal(t, d.q, d.js, jobs, wait)
 	ended := time.Since(started)
-	o := checkOutcome(t, d.q, d.objects, d.base(), d.token, jobs, final)
+	stored := d.stored
+	if stored == nil {
+		stored = func() map[string]string { return objectStoreSums(t, d.objects) }
+	}
+	o := checkOutcome(t, d.q, stored(), d.base(), d.token, jobs, final)
 	var retried, handedBack, exhausted int
 	for _, w := range append(d.retired, d.workers...) {
 		retried += w.count("job will be retried")

@@ -37,6 +37,7 @@ import (
 	"github.com/foliohealth/folio/broker"
 	"github.com/foliohealth/folio/fhir"
 	"github.com/foliohealth/folio/queue"
+	"github.com/foliohealth/folio/store"
 )
 
 // Config assembles a Pipeline the way `folio serve` does.
@@ -62,6 +63,9 @@ type Config struct {
 	WorkerProcs int
 	// Logger receives the pipeline's logs (discarded when nil).
 	Logger *slog.Logger
+	// Binaries keeps the Binaries' bytes in another backend (store/s3)
+	// instead of the Object Store (nil).
+	Binaries store.Binaries
 }
 
 // Pipeline is a running folio: NATS, workers and the FHIR endpoint.
@@ -133,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (p *Pipeline, err error) {
 		p.conns = append(p.conns, nc)
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return queue.Open(octx, nc, queue.Config{Replicas: cfg.Replicas, Role: role})
+		return queue.Open(octx, nc, queue.Config{Replicas: cfg.Replicas, Role: role, Binaries: cfg.Binaries})
 	}
 	// The submitting side also reads what the API reads and writes the
 	// queued statuses: the admin role.
