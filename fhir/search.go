@@ -543,27 +543,7 @@ func (sr *searchRequest) filters(now time.Time) (match func(*folio.IndexEntry) b
 			})
 		}
 	}
-	if len(ms) > 0 {
-		match = func(e *folio.IndexEntry) bool {
-			for _, m := range ms {
-				if !m(e) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	if len(ks) > 0 {
-		keep = func(r *folio.Record) bool {
-			for _, k := range ks {
-				if !k(r) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	return match, keep
+	return allOf(ms), allOf(ks)
 }
 
 // values returns the values of every occurrence of a parameter.
@@ -826,3 +806,19 @@ func parseDocref(pairs [][2]string, lenient bool) (*searchRequest, error) {
 
 // docrefPeriod is the $docref date range, printed in links as start and end.
 var docrefPeriod = paramDef{name: "period", typ: "date"}
+
+// allOf is the conjunction of the predicates: nil when there are none (no
+// filter), else true when every one is.
+func allOf[T any](preds []func(T) bool) func(T) bool {
+	if len(preds) == 0 {
+		return nil
+	}
+	return func(v T) bool {
+		for _, p := range preds {
+			if !p(v) {
+				return false
+			}
+		}
+		return true
+	}
+}

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/foliohealth/folio"
 )
@@ -36,6 +40,22 @@ type Binaries interface {
 }
 
 var _ Binaries = (*Store)(nil)
+
+// Describe fills in what PutBinary promises of b from data: its size,
+// SHA-256 (hex), SHA-1 (base64, as FHIR's Attachment.hash) and, when zero,
+// its creation time (now, in milliseconds). It returns the SHA-256, for a
+// backend to check the stored bytes against.
+func Describe(b *folio.Binary, data []byte) [sha256.Size]byte {
+	sum256 := sha256.Sum256(data)
+	sum1 := sha1.Sum(data)
+	b.Size = int64(len(data))
+	b.SHA256 = hex.EncodeToString(sum256[:])
+	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
+	if b.Created.IsZero() {
+		b.Created = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	return sum256
+}
 
 // VerifyReader returns a reader of rc that checks what passes against b's
 // size and SHA-256: the read that would hand over the last bytes returns an

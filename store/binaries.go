@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,7 +12,6 @@ import (
 	"hash"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -148,14 +146,7 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	if s.bin != nil {
 		return s.bin.PutBinary(ctx, b, data)
 	}
-	sum256 := sha256.Sum256(data)
-	sum1 := sha1.Sum(data)
-	b.Size = int64(len(data))
-	b.SHA256 = hex.EncodeToString(sum256[:])
-	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
-	if b.Created.IsZero() {
-		b.Created = time.Now().UTC().Truncate(time.Millisecond)
-	}
+	sum256 := Describe(&b, data)
 	meta, err := json.Marshal(&b)
 	if err != nil {
 		return nil, err

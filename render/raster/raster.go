@@ -167,20 +167,11 @@ func (p *Painter) Text(t *layout.Text) {
 		if px+reach < float64(b.Min.X) {
 			continue
 		}
-		ix := math.Floor(px)
-		ph := int(math.Round((px - ix) * subX))
-		if ph == subX {
-			ix, ph = ix+1, 0
-		}
-		m, err := p.glyphs.get(face, gl, t.Size, p.scale, uint8(ph))
-		if err != nil {
-			p.fail(err)
-			continue
-		}
+		m, ix := p.glyphMask(face, gl, t.Size, px)
 		if m == nil {
 			continue
 		}
-		p.blendMask(int(ix)+m.dx, gy+m.dy, m, t.Color)
+		p.blendMask(ix+m.dx, gy+m.dy, m, t.Color)
 	}
 }
 
@@ -427,6 +418,23 @@ func fillWhite(pix []uint8) {
 	}
 }
 
+// glyphMask returns the glyph's coverage mask for a pen at x (pixels), at the
+// nearest of subX sub-pixel phases, and the whole pixel its origin falls
+// on; nil (after p.fail on an error) when there is nothing to draw.
+func (p *Painter) glyphMask(face *fonts.Face, gl uint16, size, x float64) (*mask, int) {
+	ix := math.Floor(x)
+	ph := int(math.Round((x - ix) * subX))
+	if ph == subX {
+		ix, ph = ix+1, 0
+	}
+	m, err := p.glyphs.get(face, gl, size, p.scale, uint8(ph))
+	if err != nil {
+		p.fail(err)
+		return nil, 0
+	}
+	return m, int(ix)
+}
+
 // turnedText draws a turned Text (a site's watermark): each glyph's mask
 // turned about its origin, the origins stepped along the turned baseline.
 func (p *Painter) turnedText(t *layout.Text, face *fonts.Face) {
@@ -445,21 +453,12 @@ func (p *Painter) turnedText(t *layout.Text, face *fonts.Face) {
 		px := float64(b.Min.X) + t.X*p.scale + d*cos
 		py := float64(b.Min.Y) + t.Y*p.scale - d*sin
 		units += face.GlyphAdvance(gl)
-		ix := math.Floor(px)
-		ph := int(math.Round((px - ix) * subX))
-		if ph == subX {
-			ix, ph = ix+1, 0
-		}
-		m, err := p.glyphs.get(face, gl, t.Size, p.scale, uint8(ph))
-		if err != nil {
-			p.fail(err)
-			continue
-		}
+		m, ix := p.glyphMask(face, gl, t.Size, px)
 		if m == nil {
 			continue
 		}
 		m = turnMask(m, cos, sin)
-		p.blendMask(int(ix)+m.dx, int(math.Round(py))+m.dy, m, t.Color)
+		p.blendMask(ix+m.dx, int(math.Round(py))+m.dy, m, t.Color)
 	}
 }
 

@@ -44,12 +44,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,15 +257,8 @@ func (s *Store) PutBinary(ctx context.Context, b folio.Binary, data []byte) (*fo
 	if !store.ValidID(b.ID) {
 		return nil, fmt.Errorf("s3: storing binary %q: not a valid Binary id", b.ID)
 	}
-	sum256 := sha256.Sum256(data)
-	sum1 := sha1.Sum(data)
+	sum256 := store.Describe(&b, data)
 	sumMD5 := md5.Sum(data)
-	b.Size = int64(len(data))
-	b.SHA256 = hex.EncodeToString(sum256[:])
-	b.SHA1 = base64.StdEncoding.EncodeToString(sum1[:])
-	if b.Created.IsZero() {
-		b.Created = time.Now().UTC().Truncate(time.Millisecond)
-	}
 	meta, err := json.Marshal(&b)
 	if err != nil {
 		return nil, err
